@@ -1,0 +1,50 @@
+/// Every way a byte stream can fail to be a valid MQTT packet. The decoder only throws these;
+/// `reasonCode` is the one place they map to the 5.0 DISCONNECT reason (3.1.1 just closes).
+public enum MQTTDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Violates the wire format: bad lengths, bad flags, ill-formed UTF-8, unknown property.
+    case malformedPacket(String)
+    /// Well-formed but breaks a protocol rule (duplicate property, zero packet id, ...).
+    case protocolError(String)
+    /// Remaining length announces more than the configured maximum; detected from the fixed header.
+    case packetTooLarge(announced: Int, maximum: Int)
+    /// CONNECT with a protocol name or level this server does not speak.
+    case unsupportedProtocolVersion(name: String, level: UInt8)
+    /// A PUBLISH topic that is well formed UTF-8 but not a valid topic name (wildcards).
+    case topicNameInvalid(String)
+
+    public var reasonCode: ReasonCode {
+        switch self {
+        case .malformedPacket: .malformedPacket
+        case .protocolError: .protocolError
+        case .packetTooLarge: .packetTooLarge
+        case .unsupportedProtocolVersion: .unsupportedProtocolVersion
+        case .topicNameInvalid: .topicNameInvalid
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .malformedPacket(let why): "malformed packet: \(why)"
+        case .protocolError(let why): "protocol error: \(why)"
+        case .packetTooLarge(let announced, let maximum): "packet too large: \(announced) bytes announced, maximum \(maximum)"
+        case .unsupportedProtocolVersion(let name, let level): "unsupported protocol \(name) level \(level)"
+        case .topicNameInvalid(let why): "topic name invalid: \(why)"
+        }
+    }
+}
+
+/// Limits the decoder enforces before it allocates anything for a packet.
+public struct DecoderLimits: Sendable, Hashable {
+    /// Largest whole packet (fixed header included) accepted, as in 5.0 Maximum Packet Size.
+    public var maximumPacketSize: Int
+    /// Longest topic name or filter in bytes (the protocol allows 65535).
+    public var maximumTopicLength: Int
+    /// Most `/`-separated levels in a topic name or filter.
+    public var maximumTopicLevels: Int
+
+    public init(maximumPacketSize: Int = 256 * 1024, maximumTopicLength: Int = 65535, maximumTopicLevels: Int = 128) {
+        self.maximumPacketSize = min(maximumPacketSize, VariableByteInteger.maximum + 5)
+        self.maximumTopicLength = maximumTopicLength
+        self.maximumTopicLevels = maximumTopicLevels
+    }
+}

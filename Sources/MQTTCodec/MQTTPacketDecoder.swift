@@ -1,0 +1,64 @@
+import NIOCore
+
+/// Frames and decodes MQTT packets. It checks the announced remaining length against the limit
+/// from the fixed header alone, before waiting for (or buffering) the body.
+///
+/// Before CONNECT the version is unknown and only CONNECT is accepted; decoding CONNECT sets it.
+/// A client sets `version` itself when it sends CONNECT.
+public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
+    public typealias InboundOut = MQTTPacket
+
+    public var version: ProtocolVersion?
+    public var limits: DecoderLimits
+
+    public init(version: ProtocolVersion? = nil, limits: DecoderLimits = .init()) {
+        self.version = version
+        self.limits = limits
+    }
+
+    public mutating func decode(buffer: inout ByteBuffer) throws -> MQTTPacket? {
+        try decodePacket(buffer: &buffer)
+    }
+
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> MQTTPacket? {
+        try decodePacket(buffer: &buffer)
+    }
+
+    /// The typed-throws entry point the connection handler uses.
+    public mutating func decodePacket(buffer: inout ByteBuffer) throws(MQTTDecodeError) -> MQTTPacket? {
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        let remaining: Int
+        let lengthBytes: Int
+        switch try VariableByteInteger.peek(buffer, at: 1) {
+        case .needMoreBytes: return nil
+        case .value(let value, let count):
+            remaining = value
+            lengthBytes = count
+        }
+        let total = 1 + lengthBytes + remaining
+        guard total <= limits.maximumPacketSize else {
+            throw .packetTooLarge(announced: total, maximum: limits.maximumPacketSize)
+        }
+        guard buffer.readableBytes >= total else { return nil }
+        buffer.moveReaderIndex(forwardBy: 1 + lengthBytes)
+        var body = buffer.readSlice(length: remaining)!
+        let packet = try MQTTPacket.decode(typeAndFlags: first, body: &body, version: version, limits: limits)
+        if version == nil, case .connect(let connect) = packet {
+            version = connect.protocolVersion
+        }
+        return packet
+    }
+}
+
+/// Encodes packets for a peer speaking `version`; used by clients, tests and the load generator.
+/// The broker's connection handler writes packets itself to batch them.
+public struct MQTTPacketEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = MQTTPacket
+    public var version: ProtocolVersion
+
+    public init(version: ProtocolVersion) { self.version = version }
+
+    public func encode(data: MQTTPacket, out: inout ByteBuffer) throws {
+        data.write(version: version, to: &out)
+    }
+}

@@ -1,0 +1,135 @@
+import NIOCore
+
+public struct SubscribePacket: Sendable, Hashable {
+    public enum RetainHandling: UInt8, Sendable, Hashable {
+        /// Send retained messages at the time of the subscribe.
+        case sendOnSubscribe = 0
+        /// Send them only if the subscription did not already exist.
+        case sendIfNew = 1
+        /// Never send them.
+        case doNotSend = 2
+    }
+
+    public struct Options: Sendable, Hashable {
+        public var qos: QoS
+        public var noLocal: Bool
+        public var retainAsPublished: Bool
+        public var retainHandling: RetainHandling
+
+        public init(qos: QoS, noLocal: Bool = false, retainAsPublished: Bool = false, retainHandling: RetainHandling = .sendOnSubscribe) {
+            self.qos = qos
+            self.noLocal = noLocal
+            self.retainAsPublished = retainAsPublished
+            self.retainHandling = retainHandling
+        }
+
+        var byte: UInt8 {
+            qos.rawValue | (noLocal ? 0x04 : 0) | (retainAsPublished ? 0x08 : 0) | (retainHandling.rawValue << 4)
+        }
+    }
+
+    public struct Subscription: Sendable, Hashable {
+        public var filter: String
+        public var options: Options
+        public init(filter: String, options: Options) {
+            self.filter = filter
+            self.options = options
+        }
+    }
+
+    public var packetID: UInt16
+    public var subscriptions: [Subscription]
+    public var properties: SubscribeProperties
+
+    public init(packetID: UInt16, subscriptions: [Subscription], properties: SubscribeProperties = .init()) {
+        self.packetID = packetID
+        self.subscriptions = subscriptions
+        self.properties = properties
+    }
+
+    static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> SubscribePacket {
+        let packetID = try buffer.readMQTTUInt16("packet identifier")
+        guard packetID != 0 else { throw .malformedPacket("packet identifier 0") }
+        let properties = version == .v5 ? try SubscribeProperties.decode(from: &buffer) : SubscribeProperties()
+        var subscriptions: [Subscription] = []
+        while buffer.readableBytes > 0 {
+            let filter = try buffer.readMQTTString("topic filter")
+            try validateFilterShape(filter)
+            let byte = try buffer.readMQTTByte("subscription options")
+            guard let qos = QoS(rawValue: byte & 0x03) else { throw .malformedPacket("subscription QoS 3") }
+            if version == .v5 {
+                guard byte & 0xC0 == 0 else { throw .malformedPacket("reserved subscription option bits set") }
+                guard let handling = RetainHandling(rawValue: (byte >> 4) & 0x03) else { throw .malformedPacket("retain handling 3") }
+                if byte & 0x04 != 0, SharedFilter(filter) != nil {
+                    throw .protocolError("No Local on a shared subscription")
+                }
+                subscriptions.append(Subscription(filter: filter, options: Options(
+                    qos: qos, noLocal: byte & 0x04 != 0, retainAsPublished: byte & 0x08 != 0, retainHandling: handling)))
+            } else {
+                guard byte & 0xFC == 0 else { throw .malformedPacket("reserved subscription option bits set") }
+                subscriptions.append(Subscription(filter: filter, options: Options(qos: qos)))
+            }
+        }
+        guard !subscriptions.isEmpty else { throw .protocolError("SUBSCRIBE without topic filters") }
+        return SubscribePacket(packetID: packetID, subscriptions: subscriptions, properties: properties)
+    }
+
+    func remainingLength(version: ProtocolVersion) -> Int {
+        var size = 2
+        if version == .v5 { size += properties.sectionSize }
+        for s in subscriptions { size += MQTTString.encodedSize(s.filter) + 1 }
+        return size
+    }
+
+    func writeBody(version: ProtocolVersion, to out: inout ByteBuffer) {
+        out.writeInteger(packetID, endianness: .big)
+        if version == .v5 { properties.writeSection(to: &out) }
+        for s in subscriptions {
+            out.writeMQTTString(s.filter)
+            out.writeInteger(version == .v5 ? s.options.byte : s.options.qos.rawValue)
+        }
+    }
+}
+
+/// Misplaced wildcards and bad share names make SUBSCRIBE and UNSUBSCRIBE malformed (spec 4.7.1,
+/// 4.8.2); limits on length and depth are policy and answered per filter by the session.
+func validateFilterShape(_ filter: String) throws(MQTTDecodeError) {
+    do throws(TopicRules.FilterError) {
+        try TopicRules.validateFilter(filter, limits: nil)
+    } catch {
+        throw .malformedPacket("topic filter '\(filter)': \(error)")
+    }
+}
+
+public struct SubackPacket: Sendable, Hashable {
+    public var packetID: UInt16
+    /// Per filter: granted QoS (0x00–0x02) or a failure code (3.1.1 writes every failure as 0x80).
+    public var reasonCodes: [ReasonCode]
+    public var properties: AckProperties
+
+    public init(packetID: UInt16, reasonCodes: [ReasonCode], properties: AckProperties = .init()) {
+        self.packetID = packetID
+        self.reasonCodes = reasonCodes
+        self.properties = properties
+    }
+
+    static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> SubackPacket {
+        let packetID = try buffer.readMQTTUInt16("packet identifier")
+        let properties = version == .v5 ? try AckProperties.decode(from: &buffer) : AckProperties()
+        var codes: [ReasonCode] = []
+        while buffer.readableBytes > 0 { codes.append(ReasonCode(rawValue: try buffer.readMQTTByte("reason code"))) }
+        return SubackPacket(packetID: packetID, reasonCodes: codes, properties: properties)
+    }
+
+    func remainingLength(version: ProtocolVersion) -> Int {
+        2 + (version == .v5 ? properties.sectionSize : 0) + reasonCodes.count
+    }
+
+    func writeBody(version: ProtocolVersion, to out: inout ByteBuffer) {
+        out.writeInteger(packetID, endianness: .big)
+        if version == .v5 { properties.writeSection(to: &out) }
+        for code in reasonCodes {
+            out.writeInteger(version == .v5 || !code.isFailure ? code.rawValue : 0x80)
+        }
+    }
+}
