@@ -1,0 +1,152 @@
+/// The configuration file as written by operators (YAML). Every field is optional here; defaults are
+/// applied when the file is resolved into `BrokerSettings`. Keys are snake_case.
+public struct ConfigFile: Codable, Sendable, Equatable {
+    public var listeners: [ListenerConfig]?
+    public var auth: AuthConfig?
+    public var limits: LimitsConfig?
+    public var persistence: PersistenceConfig?
+    public var audit: AuditConfig?
+    public var admin: AdminConfig?
+    public var bans: [BanConfig]?
+    public var log_level: String?
+
+    public init() {}
+}
+
+public struct ListenerConfig: Codable, Sendable, Equatable {
+    /// mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH
+    public var url: String
+    /// Only honoured on loopback listeners.
+    public var allow_anonymous: Bool?
+    /// Required to bind a plaintext (mqtt://, ws://) listener to a non-loopback address.
+    public var insecure_plaintext: Bool?
+    public var tls: TLSConfig?
+    public var limits: LimitsConfig?
+
+    public init(url: String) { self.url = url }
+}
+
+public struct TLSConfig: Codable, Sendable, Equatable {
+    /// PEM certificate chain, leaf first.
+    public var cert: String?
+    /// PEM private key; must not be readable by group or others.
+    public var key: String?
+    /// PEM bundle of CAs trusted for client certificates.
+    public var ca: String?
+    /// CRL files (PEM or DER).
+    public var crl: [String]?
+    public var require_certificate: Bool?
+    /// cn | san_dns | san_uri | san_email — which certificate field becomes the identity.
+    public var identity_from: String?
+    /// Refuse a client whose client id differs from its certificate identity.
+    public var require_client_id_match: Bool?
+    /// Two-factor: a valid certificate AND a matching username/password.
+    public var require_password: Bool?
+    /// "1.2" (default) or "1.3".
+    public var min_version: String?
+    /// Seconds; default 10.
+    public var handshake_timeout: Double?
+
+    public init() {}
+}
+
+public struct AuthConfig: Codable, Sendable, Equatable {
+    /// Mosquitto-format password file.
+    public var password_file: String?
+    /// Mosquitto-format ACL file.
+    public var acl_file: String?
+    public var allow_anonymous: Bool?
+    /// Native ACL rules (adds roles and client-id rules to what Mosquitto's file can say).
+    public var acl: [ACLRuleConfig]?
+    /// role name -> member user names
+    public var roles: [String: [String]]?
+    /// Device allowlist: user or role -> client id patterns (`*` glob) allowed to connect.
+    public var allowed_clients: [String: [String]]?
+    public var require_client_id_equals_username: Bool?
+    /// Disconnect a client whose PUBLISH is denied (default: answer 0x87 / drop QoS 0).
+    public var disconnect_on_denied_publish: Bool?
+
+    public init() {}
+}
+
+public struct ACLRuleConfig: Codable, Sendable, Equatable {
+    /// Exactly one of user / role / client_id / certificate / anonymous / all selects who the rule is for.
+    public var user: String?
+    public var role: String?
+    public var client_id: String?
+    public var certificate: String?
+    public var anonymous: Bool?
+    public var all: Bool?
+    /// publish | subscribe | read | readwrite | deny  (readwrite = publish+subscribe+read)
+    public var access: String
+    /// Topic filter; may contain %u and %c.
+    public var topic: String
+
+    public init(access: String, topic: String) {
+        self.access = access
+        self.topic = topic
+    }
+}
+
+public struct LimitsConfig: Codable, Sendable, Equatable {
+    public var max_packet_size: Int?
+    public var max_keep_alive: Int?
+    public var max_inflight: Int?
+    public var max_queued_messages: Int?
+    public var max_queued_bytes: Int?
+    /// drop_oldest | drop_newest
+    public var queue_drop_policy: String?
+    public var max_topic_alias: Int?
+    public var max_session_expiry: Int?
+    public var max_subscriptions_per_client: Int?
+    public var max_topic_length: Int?
+    public var max_topic_levels: Int?
+    public var max_retained_messages: Int?
+    public var max_retained_bytes: Int?
+    public var max_connections: Int?
+    public var max_connections_per_ip: Int?
+    public var connect_rate_per_ip: Double?
+    public var connect_timeout: Double?
+    public var publish_rate_messages: Double?
+    public var publish_rate_bytes: Double?
+    /// backpressure | disconnect
+    public var publish_rate_action: String?
+    public var retry_interval: Double?
+
+    public init() {}
+}
+
+public struct PersistenceConfig: Codable, Sendable, Equatable {
+    public var data_dir: String?
+    /// strict | relaxed
+    public var durability: String?
+    /// Milliseconds between fsyncs in relaxed mode.
+    public var fsync_interval_ms: Int?
+
+    public init() {}
+}
+
+public struct AuditConfig: Codable, Sendable, Equatable {
+    public var path: String?
+    public var stdout: Bool?
+    public var max_size_mb: Int?
+    public var max_files: Int?
+
+    public init() {}
+}
+
+public struct AdminConfig: Codable, Sendable, Equatable {
+    public var listen: String?
+
+    public init() {}
+}
+
+public struct BanConfig: Codable, Sendable, Equatable {
+    /// An IP address or CIDR, a user name or a client id.
+    public var address: String?
+    public var user: String?
+    public var client_id: String?
+    public var reason: String?
+
+    public init() {}
+}
