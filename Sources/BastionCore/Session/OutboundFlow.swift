@@ -23,6 +23,12 @@ public struct OutboundFlow: Sendable {
         public var delivery: Delivery
         public var packetID: UInt16
         public var dup: Bool
+
+        public init(delivery: Delivery, packetID: UInt16, dup: Bool) {
+            self.delivery = delivery
+            self.packetID = packetID
+            self.dup = dup
+        }
     }
 
     public enum SubmitResult: Sendable {
