@@ -16,6 +16,8 @@ final class LoopWorker {
     private var dirty: [MQTTConnectionHandler] = []
     /// Scratch space for one PUBLISH's matches, reused to avoid an allocation per message.
     private var matches: [Match] = []
+    /// For large fan-outs: session → index of its non-shared match in `matches`.
+    private var matchIndex: [ObjectIdentifier: Int] = [:]
     /// Every connection handler on this loop, for shutdown and policy reloads.
     var connections: [ObjectIdentifier: MQTTConnectionHandler] = [:]
 
@@ -65,12 +67,17 @@ final class LoopWorker {
                 return
             }
             // Overlapping subscriptions of one session: one copy at the highest QoS (spec 3.3.4).
-            if let i = matches.firstIndex(where: { $0.session === entry.subscriber && $0.delivery.sharedFilter == nil }) {
+            if let i = indexOfPlainMatch(for: entry.subscriber) {
                 matches[i].delivery.merge(subscription)
             } else {
+                if !matchIndex.isEmpty || matches.count >= Self.linearScanLimit {
+                    if matchIndex.isEmpty { indexMatches() }
+                    matchIndex[ObjectIdentifier(entry.subscriber)] = matches.count
+                }
                 matches.append(Match(session: entry.subscriber, delivery: Delivery(message: message, subscription: subscription)))
             }
         }
+        matchIndex.removeAll(keepingCapacity: true)
         var reached = 0
         for match in matches {
             if deliver(match.delivery, to: match.session) { reached += 1 }
@@ -101,6 +108,20 @@ final class LoopWorker {
             return false
         case .gone:
             return false
+        }
+    }
+
+    /// Below this many matches a linear scan finds a session's earlier match faster than hashing.
+    private static let linearScanLimit = 16
+
+    private func indexOfPlainMatch(for session: SessionHandle) -> Int? {
+        if !matchIndex.isEmpty { return matchIndex[ObjectIdentifier(session)] }
+        return matches.firstIndex { $0.session === session && $0.delivery.sharedFilter == nil }
+    }
+
+    private func indexMatches() {
+        for (i, match) in matches.enumerated() where match.delivery.sharedFilter == nil {
+            matchIndex[ObjectIdentifier(match.session)] = i
         }
     }
 

@@ -58,14 +58,19 @@ extension MQTTConnectionHandler {
         let shared = state.outbound.takeSharedDeliveries()
 
         var pendingWill: PendingWill?
-        if let will, !willSuppressed {
-            let message = willMessage(will, now: now)
-            let delay = version == .v5 ? will.properties.willDelayInterval ?? 0 : 0
-            if delay == 0 || state.expiryInterval == 0 {
-                publishWill(message)
-            } else {
-                let wait = min(delay, state.expiryInterval)
-                pendingWill = PendingWill(message: message, publishAt: now + .seconds(Int64(wait)))
+        let decision = WillDecision.onConnectionEnd(
+            hasWill: will != nil, willDelay: version == .v5 ? will?.properties.willDelayInterval ?? 0 : 0,
+            sessionExpiry: state.expiryInterval, normalDisconnect: willSuppressed)
+        if let will {
+            switch decision {
+            case .discard: break
+            case .publishNow: publishWill(willMessage(will, now: now))
+            case .publishAfter(let seconds):
+                // Checked now, while the publisher's grant is known; it is sent later unchanged.
+                refreshAuthorizerIfNeeded()
+                if authorizer.mayPublish(will.topic) {
+                    pendingWill = PendingWill(message: willMessage(will, now: now), publishAt: now + .seconds(Int64(seconds)))
+                }
             }
         }
         self.will = nil

@@ -107,8 +107,16 @@ extension MQTTConnectionHandler {
     /// A message for this connection's session, on this loop.
     func deliver(_ delivery: Delivery) {
         guard phase == .connected, var state else {
-            // The session moved on (offline or to another connection): follow it.
-            if let session { worker.deliver(delivery, to: session) }
+            if var state {
+                // Closing but not yet detached: keep QoS 1/2 in the session, which is saved on detach.
+                if delivery.qos != .atMostOnce, !state.outbound.enqueue(delivery, limits: broker.limits) {
+                    broker.stats.dropped()
+                }
+                self.state = state
+            } else if let session, session.connection !== box {
+                // The session moved on (offline or to another connection): follow it.
+                worker.deliver(delivery, to: session)
+            }
             return
         }
         refreshAuthorizerIfNeeded()
