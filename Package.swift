@@ -109,7 +109,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionCoreTests",
-            dependencies: ["BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
             name: "BastionSecurityTests",
