@@ -67,6 +67,9 @@ import Testing
         guard case .refuse(.badAuthenticationMethod, _) = validate(ConnectPacket(protocolVersion: .v5, clientID: "c", properties: p)) else {
             Issue.record("authentication method accepted"); return
         }
+        let supported = ConnectValidator.validate(ConnectPacket(protocolVersion: .v5, clientID: "c", properties: p), limits: BrokerLimits(),
+                                                  supportsAuthenticationMethod: { $0 == "SCRAM-SHA-256" }) { "id" }
+        #expect(accepted(supported)?.authenticationMethod == "SCRAM-SHA-256")
     }
 
     @Test func clientCapabilitiesAreTaken() {

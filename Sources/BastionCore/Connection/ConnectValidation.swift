@@ -20,6 +20,8 @@ public struct AcceptedConnect: Sendable, Equatable {
     public var keepAlive: UInt16
     public var serverKeepAliveOverride: Bool
     public var client: ClientCapabilities
+    /// 5.0 enhanced authentication method, when the CONNECT named one the server supports.
+    public var authenticationMethod: String?
 }
 
 /// What the client told the server it can take (5.0 CONNECT properties; defaults for 3.1.1).
@@ -40,7 +42,10 @@ public struct ClientCapabilities: Sendable, Equatable {
 public enum ConnectValidator {
     /// Checks the parts of CONNECT the decoder cannot: client identifier rules per version,
     /// authentication method, will topic limits. `makeClientID` supplies assigned identifiers.
-    public static func validate(_ connect: ConnectPacket, limits: BrokerLimits, makeClientID: () -> String) -> ConnectValidation {
+    public static func validate(
+        _ connect: ConnectPacket, limits: BrokerLimits, supportsAuthenticationMethod: (String) -> Bool = { _ in false },
+        makeClientID: () -> String
+    ) -> ConnectValidation {
         let version = connect.protocolVersion
         var clientID = connect.clientID
         var assigned = false
@@ -64,9 +69,9 @@ public enum ConnectValidator {
                 assigned = true
             }
         }
-        if version == .v5, connect.properties.authenticationMethod != nil {
-            // No enhanced authentication method is configured (spec 4.12: 0x8C).
-            return .refuse(.badAuthenticationMethod, reason: "authentication method not supported")
+        if version == .v5, let method = connect.properties.authenticationMethod, !supportsAuthenticationMethod(method) {
+            // Spec 4.12: a method the server does not support is refused with 0x8C.
+            return .refuse(.badAuthenticationMethod, reason: "authentication method \(method) not supported")
         }
         if let will = connect.will {
             do throws(MQTTDecodeError) {
@@ -102,6 +107,7 @@ public enum ConnectValidator {
         }
         return .accept(AcceptedConnect(
             clientID: clientID, assignedClientID: assigned, cleanStart: connect.cleanStart, sessionExpiryInterval: expiry,
-            keepAlive: keepAlive, serverKeepAliveOverride: override, client: client))
+            keepAlive: keepAlive, serverKeepAliveOverride: override, client: client,
+            authenticationMethod: version == .v5 ? connect.properties.authenticationMethod : nil))
     }
 }

@@ -14,6 +14,8 @@ final class Broker: Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let startedAt = NIODeadline.now()
+    /// MQTT 5.0 enhanced authentication methods; none by default.
+    let enhancedAuthenticator: (any EnhancedAuthenticator)?
     private let workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>]
     private let security: Mutex<Security>
 
@@ -26,8 +28,10 @@ final class Broker: Sendable {
 
     init(
         group: any EventLoopGroup, limits: BrokerLimits, logger: Logger,
-        authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy()
+        authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy(),
+        enhancedAuthenticator: (any EnhancedAuthenticator)? = nil
     ) {
+        self.enhancedAuthenticator = enhancedAuthenticator
         self.group = group
         self.limits = limits
         self.logger = logger

@@ -22,10 +22,24 @@ extension MQTTConnectionHandler {
         close()
     }
 
+    /// AUTH (spec 3.15, 4.12): continues the CONNECT exchange, or starts (0x19) and continues a
+    /// re-authentication. Without a method from CONNECT, AUTH is a protocol error.
     func authReceived(_ packet: AuthPacket) {
-        // Enhanced authentication is not configured, so CONNECT with a method was refused and any
-        // AUTH afterwards is a protocol error (spec 4.12).
-        protocolViolation(.protocolError, "AUTH without an authentication method")
+        guard let method = authMethod, packet.properties.authenticationMethod == method else {
+            return protocolViolation(.protocolError, "AUTH without the authentication method of CONNECT")
+        }
+        switch packet.reasonCode {
+        case .continueAuthentication:
+            guard let exchange = authExchange else { return protocolViolation(.protocolError, "AUTH 0x18 with no exchange running") }
+            authenticationStep(exchange.step(clientData: packet.properties.authenticationData))
+        case .reAuthenticate where phase == .connected && authExchange == nil:
+            guard let enhanced = broker.enhancedAuthenticator else { return protocolViolation(.protocolError, "re-authentication unavailable") }
+            let exchange = enhanced.begin(method: method, clientID: clientID, connection: info)
+            authExchange = exchange
+            authenticationStep(exchange.step(clientData: packet.properties.authenticationData))
+        default:
+            protocolViolation(.protocolError, "unexpected AUTH \(packet.reasonCode)")
+        }
     }
 
     func scheduleKeepAliveCheck() {

@@ -9,7 +9,10 @@ extension MQTTConnectionHandler {
         version = connect.protocolVersion
         decoder.version = version
         phase = .connecting
-        let validation = ConnectValidator.validate(connect, limits: broker.limits) { Self.makeClientID() }
+        let enhanced = broker.enhancedAuthenticator
+        let validation = ConnectValidator.validate(
+            connect, limits: broker.limits, supportsAuthenticationMethod: { enhanced?.supports(method: $0) ?? false }
+        ) { Self.makeClientID() }
         switch validation {
         case .refuse(let reason, let why):
             refuseConnect(reason, why)
@@ -18,6 +21,13 @@ extension MQTTConnectionHandler {
             client = accepted.client
             logger[metadataKey: "client_id"] = "\(clientID)"
             will = connect.will
+            acceptedConnect = accepted
+            if let method = accepted.authenticationMethod, let enhanced {
+                authMethod = method
+                let exchange = enhanced.begin(method: method, clientID: accepted.clientID, connection: info)
+                authExchange = exchange
+                return authenticationStep(exchange.step(clientData: connect.properties.authenticationData))
+            }
             let credentials = ConnectCredentials(
                 clientID: accepted.clientID, username: connect.username, password: connect.password, connection: info)
             let loopBound = NIOLoopBound(self, eventLoop: context!.eventLoop)
@@ -47,6 +57,35 @@ extension MQTTConnectionHandler {
         closeReason = "connect refused: \(reason.name)"
         willSuppressed = true
         close()
+    }
+
+    /// Acts on one step of an enhanced authentication exchange (spec 4.12).
+    func authenticationStep(_ step: AuthenticationStep) {
+        switch (step, phase) {
+        case (.continue(let data), _):
+            var properties = AuthProperties()
+            properties.authenticationMethod = authMethod
+            properties.authenticationData = data
+            send(.auth(AuthPacket(reasonCode: .continueAuthentication, properties: properties)))
+        case (.success(let identity, let data), .connecting):
+            authExchange = nil
+            finalAuthenticationData = data
+            if let accepted = acceptedConnect { authenticated(identity, accepted) }
+        case (.success(_, let data), _):
+            // Re-authentication succeeded (spec 4.12.1).
+            authExchange = nil
+            var properties = AuthProperties()
+            properties.authenticationMethod = authMethod
+            properties.authenticationData = data
+            send(.auth(AuthPacket(reasonCode: .success, properties: properties)))
+        case (.failure(let reason), .connecting):
+            authExchange = nil
+            refuseConnect(reason, "enhanced authentication failed")
+        case (.failure(let reason), _):
+            authExchange = nil
+            closeReason = "re-authentication failed"
+            disconnect(reason, reasonString: "re-authentication failed")
+        }
     }
 
     private func authenticated(_ identity: ClientIdentity, _ accepted: AcceptedConnect) {
@@ -112,6 +151,10 @@ extension MQTTConnectionHandler {
                 properties.sessionExpiryInterval = cap
             }
             if requested.requestResponseInformation { properties.responseInformation = "response/\(clientID)" }
+            if let authMethod {
+                properties.authenticationMethod = authMethod
+                properties.authenticationData = finalAuthenticationData
+            }
         }
         send(.connack(ConnackPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)))
         logger.info("client connected", metadata: [

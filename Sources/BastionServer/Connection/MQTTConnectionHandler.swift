@@ -38,6 +38,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     let connectTimeout: TimeAmount
     /// Packets that arrived after CONNECT while authentication runs.
     var pendingPackets: [MQTTPacket] = []
+    /// A running 5.0 enhanced authentication exchange (CONNECT or re-authentication).
+    var authExchange: (any AuthenticationExchange)?
+    var authMethod: String?
+    var acceptedConnect: AcceptedConnect?
+    var finalAuthenticationData: ByteBuffer?
 
     // Established by CONNECT.
     var version = ProtocolVersion.v3_1_1
@@ -167,6 +172,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
             connectReceived(connect)
         case .connecting:
+            if case .auth(let auth) = packet { return authReceived(auth) }
             // Allowed by the spec (3.1.4); processed once the session is attached. Bounded so a
             // client cannot park unbounded work behind a slow authentication.
             guard pendingPackets.count < broker.limits.maximumInflight + 16 else {
