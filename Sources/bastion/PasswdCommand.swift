@@ -39,16 +39,21 @@ struct Passwd: AsyncParsableCommand {
     @Flag(name: .customShort("U"), help: "Hash the plain-text passwords of a USERNAME:PASSWORD file.")
     var update = false
 
-    @Argument(help: "The password file.")
-    var file: String
+    /// FILE USER [PASSWORD], taken verbatim once the first one is seen (options come first, as
+    /// with mosquitto_passwd), so that a password like `-hx` is not read as options.
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The password file, the username, and with -b the password.", valueName: "FILE USER [PASSWORD]"))
+    var positional: [String] = []
 
-    @Argument(help: "The username.")
-    var username: String?
-
-    @Argument(help: "The password (only with -b).")
-    var password: String?
+    var file: String { positional.first ?? "" }
+    var username: String? { positional.count > 1 ? positional[1] : nil }
+    var password: String? { positional.count > 2 ? positional[2] : nil }
 
     func run() async throws {
+        // The passthrough capture also takes `--help` once it comes first.
+        if let first = positional.first, first == "-h" || first == "--help" {
+            print(Self.helpMessage())
+            return
+        }
         try checkUsage()
         if update { return try hashPlaintextFile() }
         guard let username else { throw usage("a username is required") }
@@ -62,6 +67,8 @@ struct Passwd: AsyncParsableCommand {
     }
 
     private func checkUsage() throws {
+        if positional.isEmpty { throw usage("the password file is required") }
+        if positional.count > 3 { throw usage("too many arguments") }
         if create && delete { throw usage("-c and -D cannot be used together") }
         if create && update { throw usage("-c and -U cannot be used together") }
         if delete && update { throw usage("-D and -U cannot be used together") }
@@ -80,7 +87,7 @@ struct Passwd: AsyncParsableCommand {
             let result = try PasswordFile.hashingPlaintextFile(path: file)
             try result.file.write(to: file)
             print("Hashed \(result.hashed) password(s); \(result.kept) already hashed.")
-        } catch let error as PasswordFileError {
+        } catch {
             throw failure(error.description, code: 1)
         }
     }
@@ -107,6 +114,8 @@ struct Passwd: AsyncParsableCommand {
             existed = try passwords.setPassword(secret, for: username)
         } catch let error as PasswordFileError {
             throw failure("\(error.source) \(error.message)", code: 2)
+        } catch {
+            throw failure("cannot hash the password", code: 1)
         }
         try write(passwords)
         print(existed ? "Updating password for user \(username)" : "Adding password for user \(username)")

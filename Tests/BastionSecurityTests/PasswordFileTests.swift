@@ -60,6 +60,8 @@ struct PasswordFileTests {
         #expect(!file.verify(username: "mallory", password: nil))
         #expect(!file.verify(username: "alice", password: nil))
         #expect(!file.verify(username: "", password: ""))
+        // HMAC pads keys with zeros, so without a check "x\0" would pass for "x".
+        #expect(!file.verify(username: "erin", password: Array("x".utf8) + [0]))
         #expect(!file.verify(username: "alice", password: Array("correct horse".utf8) + [0]))
     }
 
@@ -218,6 +220,15 @@ struct PasswordFileTests {
         let text = file.entries.map { "\($0.hash)" }.joined()
         #expect(!text.contains("NCJ4Gzwcz0k6CcKH"))
         #expect(text.contains("PBKDF2"))
+        for rendered in ["\(file)", String(reflecting: file), String(reflecting: file.entries)] {
+            #expect(!rendered.contains("NCJ4Gzwcz0k6CcKH"), "\(rendered)")
+            #expect(!rendered.contains("v0/wBZBWN2FzJ"), "\(rendered)")
+        }
+        var dumped = ""
+        dump(file, to: &dumped)
+        dump(file.entries, to: &dumped)
+        #expect(!dumped.contains("NCJ4Gzwcz0k6CcKH") && !dumped.contains("v0/wBZBWN2FzJ"))
+        #expect("\(file)" == "PasswordFile(passwd, 5 users)")
     }
 }
 

@@ -46,7 +46,9 @@ extension AccessPolicy {
             let isAllow = !rule.effect.isDeny
             if isAllow, let first = rule.levels.first, first == .plus || (first == .hash && rule.levels.count == 1) {
                 warnings.append(LintWarning(kind: .broadGrant, source: rule.source,
-                    message: "grants '\(rule.filter)' (every topic\(first == .plus ? " under any first level" : "")); prefer a narrower filter"))
+                    message: first == .plus
+                        ? "grants '\(rule.filter)', which matches under every top-level topic; prefer a literal first level"
+                        : "grants '#' (every topic); prefer a narrower filter"))
             }
             if case .allow(let set) = rule.effect, set.contains(.publish), case .literal(let first)? = rule.levels.first, first == "$SYS" {
                 warnings.append(LintWarning(kind: .systemTopicWrite, source: rule.source,

@@ -309,3 +309,10 @@ func trimBlanks(_ text: Substring) -> Substring {
     }
     return text[start..<end]
 }
+
+extension PasswordFile: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Names the file and counts users; never prints hashes or file lines.
+    public var description: String { "PasswordFile(\(source), \(hashes.count) users)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
+}

@@ -138,7 +138,10 @@ public struct PasswordHash: Sendable, Hashable {
     }
 }
 
-extension PasswordHash: CustomStringConvertible {
+extension PasswordHash: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
+
     /// Never prints salt or digest.
     public var description: String {
         switch scheme {
