@@ -26,6 +26,17 @@ struct AuthorizationCacheTests {
         #expect(!cache.decide(policy, .publish, "office/1").allowed)
     }
 
+    @Test("long topics roll the tables over by bytes too")
+    func byteBudget() throws {
+        let policy = try makePolicy("user bob\ntopic readwrite plant/#")
+        let cache = AuthorizationCache(identity: user("bob"), capacity: 1024, byteBudget: 1000)
+        let long = String(repeating: "x", count: 400)
+        for index in 0..<50 {
+            #expect(cache.decide(policy, .publish, "plant/\(index)/\(long)").allowed)
+            #expect(cache.count <= 6)
+        }
+    }
+
     @Test("a new policy value clears the cache, even with the same generation")
     func reload() throws {
         let before = try makePolicy("user bob\ntopic readwrite plant/#")

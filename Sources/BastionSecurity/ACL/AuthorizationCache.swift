@@ -2,10 +2,11 @@
 /// dictionary lookup per (operation, topic). Owned by one connection (not `Sendable`), bound to
 /// that connection's identity: when the identity changes (re-authentication), make a new cache.
 ///
-/// Bounded: at most `capacity` entries in the current table; when it fills, it becomes the
-/// previous table (still consulted, hits are promoted) and a new one starts, so frequently used
-/// topics survive and memory stays below 2 × capacity entries. Everything is dropped when a
-/// different policy value (a reload) is passed in.
+/// Bounded: at most `capacity` entries and `byteBudget` bytes of topic text in the current table;
+/// when it fills, it becomes the previous table (still consulted, hits are promoted) and a new one
+/// starts, so frequently used topics survive and memory stays below twice the limits — also when
+/// a client publishes to many long topics. Everything is dropped when a different policy value
+/// (a reload) is passed in.
 public final class AuthorizationCache {
     struct Key: Hashable {
         var operation: AccessOperation
@@ -14,13 +15,16 @@ public final class AuthorizationCache {
 
     public let identity: Identity
     public let capacity: Int
+    public let byteBudget: Int
+    private var currentBytes = 0
     private var policy: AccessPolicy.Storage?
     private var current: [Key: AccessDecision] = [:]
     private var previous: [Key: AccessDecision] = [:]
 
-    public init(identity: Identity, capacity: Int = 1024) {
+    public init(identity: Identity, capacity: Int = 1024, byteBudget: Int = 256 * 1024) {
         self.identity = identity
         self.capacity = max(1, capacity)
+        self.byteBudget = max(1, byteBudget)
     }
 
     /// `policy.decide(identity, operation, topic)`, remembered.
@@ -32,11 +36,13 @@ public final class AuthorizationCache {
         let key = Key(operation: operation, topic: topic)
         if let hit = current[key] { return hit }
         let decision = previous[key] ?? policy.decide(identity, operation, topic)
-        if current.count >= capacity {
+        if current.count >= capacity || currentBytes >= byteBudget {
             previous = current
             current.removeAll(keepingCapacity: true)
+            currentBytes = 0
         }
         current[key] = decision
+        currentBytes += topic.utf8.count
         return decision
     }
 
@@ -46,6 +52,7 @@ public final class AuthorizationCache {
     public func removeAll() {
         current.removeAll()
         previous.removeAll()
+        currentBytes = 0
     }
 }
 
