@@ -1,0 +1,54 @@
+import BastionSecurity
+import Logging
+
+/// Authorization from the access policy, with a per-connection decision cache. With no ACL
+/// configured at all, every authenticated client may publish and subscribe anywhere except `$`
+/// topics (so `$SYS` stays readable only through an explicit grant), and the broker says so at
+/// startup.
+struct PolicyAuthorization: AuthorizationPolicy {
+    let policy: AccessPolicy?
+    let logger: Logger
+
+    func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer {
+        guard let policy else { return OpenAuthorizer() }
+        return PolicyAuthorizer(policy: policy, cache: AuthorizationCache(identity: identity.securityIdentity), logger: logger)
+    }
+}
+
+final class PolicyAuthorizer: ClientAuthorizer {
+    let policy: AccessPolicy
+    let cache: AuthorizationCache
+    let logger: Logger
+
+    init(policy: AccessPolicy, cache: AuthorizationCache, logger: Logger) {
+        self.policy = policy
+        self.cache = cache
+        self.logger = logger
+    }
+
+    private func check(_ operation: AccessOperation, _ topic: String) -> Bool {
+        let decision = cache.decide(policy, operation, topic)
+        if !decision.allowed {
+            // Read denials are routine filtering of a wider subscription; the others are client errors.
+            logger.log(level: operation == .read ? .debug : .info, "access denied", metadata: [
+                "client_id": "\(cache.identity.clientID)", "operation": "\(operation.rawValue)", "topic": "\(topic)",
+                "rule": "\(decision.rule)",
+            ])
+        }
+        return decision.allowed
+    }
+
+    func mayPublish(_ topic: String) -> Bool { check(.publish, topic) }
+    func maySubscribe(_ filter: String) -> Bool { check(.subscribe, filter) }
+    func mayReceive(_ topic: String) -> Bool { check(.read, topic) }
+}
+
+/// No ACL configured: everything but `$` topics.
+final class OpenAuthorizer: ClientAuthorizer {
+    func mayPublish(_ topic: String) -> Bool { !topic.hasPrefix("$") }
+    func maySubscribe(_ filter: String) -> Bool {
+        let plain = filter.hasPrefix("$share/") ? String(filter.split(separator: "/", maxSplits: 2).last ?? "") : filter
+        return !plain.hasPrefix("$")
+    }
+    func mayReceive(_ topic: String) -> Bool { !topic.hasPrefix("$") }
+}
