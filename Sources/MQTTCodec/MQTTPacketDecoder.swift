@@ -8,12 +8,19 @@ import NIOCore
 public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = MQTTPacket
 
+    /// Which side of the connection wrote the bytes this decoder reads.
+    public enum Sender: Sendable, Hashable {
+        case client, server
+    }
+
     public var version: ProtocolVersion?
     public var limits: DecoderLimits
+    public var sender: Sender?
 
-    public init(version: ProtocolVersion? = nil, limits: DecoderLimits = .init()) {
+    public init(version: ProtocolVersion? = nil, limits: DecoderLimits = .init(), sender: Sender? = nil) {
         self.version = version
         self.limits = limits
+        self.sender = sender
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> MQTTPacket? {
