@@ -39,7 +39,7 @@ private func clientPackets(_ version: ProtocolVersion) -> [[MQTTPacket]] {
         [.publish(PublishPacket(topic: "a/b", payload: buffer("x"), qos: .atLeastOnce, retain: true, packetID: 1, properties: props))],
         // Remaining length of 2 and 3 bytes.
         [.publish(PublishPacket(topic: "big", payload: ByteBuffer(repeating: 1, count: 200), qos: .exactlyOnce, packetID: 2))],
-        [.publish(PublishPacket(topic: "bigger", payload: ByteBuffer(repeating: 2, count: 20_000)))],
+        [.publish(PublishPacket(topic: "bigger", payload: ByteBuffer(repeating: 2, count: 16_400)))],
         [.publish(PublishPacket(topic: "empty", payload: ByteBuffer()))],
         [.puback(PublishAckPacket(packetID: 1)), .pubrec(PublishAckPacket(packetID: 2))],
         [.pubrel(PublishAckPacket(packetID: 2))],

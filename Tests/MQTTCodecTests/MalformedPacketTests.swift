@@ -457,6 +457,8 @@ struct MalformedPacketTests {
         // Spec 3.15.2.2.2: "It is a Protocol Error to omit the Authentication Method".
         expectRejected(rawPacket(0xF0, [0x18, 0x00]), version: .v5, .protocolError, protocolError)
         expectRejected(rawPacket(0xF0, [0x19]), version: .v5, .protocolError, protocolError)
+        expectRejected(rawPacket(0xF0, [0x00] + properties([0x1F] + field("r"))), version: .v5, .protocolError, protocolError)
+        #expect(decodeError(rawPacket(0xF0, []), version: .v5) == nil, "the success short form")
     }
 
     @Test(arguments: [ProtocolVersion.v3_1, .v3_1_1])

@@ -158,3 +158,49 @@ struct WireVectorTests {
         #expect(try decodeOne([0xE0, 0x02, 0x04, 0x00], version: .v5) == .disconnect(DisconnectPacket(reasonCode: .disconnectWithWillMessage)))
     }
 }
+
+@Suite("Oversized fields")
+struct OversizedFieldTests {
+    // Strings and binary data carry a two-byte length (spec 1.5.4, 1.5.6). Anything decoded fits,
+    // but a value the server builds itself (a reason string quoting a long client id, say) might
+    // not; it must still produce a well-formed packet, cut at a code point boundary.
+
+    private func roundTrip(_ packet: MQTTPacket) throws -> MQTTPacket {
+        let wire = encode(packet, .v5)
+        #expect(wire.readableBytes == packet.encodedSize(version: .v5))
+        var d = decoder(.v5, limits: DecoderLimits(maximumPacketSize: Int.max))
+        return try decodeOne(wire, decoder: &d)
+    }
+
+    @Test func longStringIsCutToFitItsLengthPrefix() throws {
+        // "é" is two bytes: 40,000 of them put byte 65,535 in the middle of one, so the cut moves back.
+        for (long, expectedBytes) in [(String(repeating: "é", count: 40_000), 65_534), ("a" + String(repeating: "é", count: 40_000), 65_535)] {
+            let packet = MQTTPacket.puback(PublishAckPacket(packetID: 1, reasonCode: .notAuthorized, properties: .init(reasonString: long)))
+            guard case .puback(let decoded) = try roundTrip(packet) else { Issue.record("not a PUBACK"); continue }
+            let reason = try #require(decoded.properties.reasonString)
+            #expect(reason.utf8.count == expectedBytes)
+            #expect(long.hasPrefix(reason))
+        }
+    }
+
+    @Test func longBinaryIsCutToFitItsLengthPrefix() throws {
+        var props = PublishProperties()
+        props.correlationData = ByteBuffer(repeating: 7, count: 70_000)
+        let packet = MQTTPacket.publish(PublishPacket(topic: "t", payload: buffer("p"), properties: props))
+        guard case .publish(let decoded) = try roundTrip(packet) else { Issue.record("not a PUBLISH"); return }
+        #expect(decoded.properties.correlationData?.readableBytes == 65_535)
+        #expect(decoded.payload == buffer("p"))
+    }
+
+    @Test func longWillPayloadAndPasswordAreCut() throws {
+        let will = ConnectPacket.Will(topic: "w", payload: ByteBuffer(repeating: 1, count: 70_000))
+        let packet = MQTTPacket.connect(ConnectPacket(protocolVersion: .v3_1_1, clientID: "c", will: will,
+                                                      username: "u", password: ByteBuffer(repeating: 2, count: 66_000)))
+        let wire = encode(packet, .v3_1_1)
+        #expect(wire.readableBytes == packet.encodedSize(version: .v3_1_1))
+        var d = MQTTPacketDecoder(limits: DecoderLimits(maximumPacketSize: Int.max))
+        guard case .connect(let decoded) = try decodeOne(wire, decoder: &d) else { Issue.record("not a CONNECT"); return }
+        #expect(decoded.will?.payload.readableBytes == 65_535)
+        #expect(decoded.password?.readableBytes == 65_535)
+    }
+}
