@@ -58,7 +58,9 @@ extension MQTTPacket {
         }
         if type != .publish {
             let expected: UInt8 = (type == .pubrel || type == .subscribe || type == .unsubscribe) ? 0x02 : 0x00
-            guard flags == expected else { throw .malformedPacket("\(type) with fixed header flags \(flags)") }
+            // MQTT 3.1 sent these three with QoS 1 and set DUP on a resend; 3.1.1 fixed them at 0b0010.
+            let resentIn3_1 = version == .v3_1 && expected == 0x02 && flags == 0x0A
+            guard flags == expected || resentIn3_1 else { throw .malformedPacket("\(type) with fixed header flags \(flags)") }
         }
         if let sender, !type.travels(from: sender) {
             throw .protocolError(type == .connect && sender == .client ? "second CONNECT" : "\(type) sent by a \(sender)")

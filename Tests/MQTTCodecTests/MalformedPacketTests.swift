@@ -57,13 +57,31 @@ struct MalformedPacketTests {
         // (spec 2.1.3); anything else is malformed, whatever the body.
         for type: UInt8 in 1...15 where type != 3 {
             let expected: UInt8 = [6, 8, 10].contains(type) ? 0x02 : 0x00
-            for flags: UInt8 in 0...15 where flags != expected {
+            // MQTT 3.1 resends PUBREL, SUBSCRIBE and UNSUBSCRIBE with DUP set (bit 3).
+            let resent: UInt8? = version == .v3_1 && expected == 0x02 ? 0x0A : nil
+            for flags: UInt8 in 0...15 where flags != expected && flags != resent {
                 let packet = rawPacket(type << 4 | flags, [0x00, 0x01])
                 expectRejected(packet, version: version, sender: nil, .malformed, malformed)
             }
         }
         // CONNECT as the first packet too.
         expectRejected(rawPacket(0x11, []), version: nil, sender: nil, .malformed, malformed)
+    }
+
+    @Test func dupOnResentPackets() throws {
+        // In 3.1 these packets carried DUP/QoS/RETAIN like PUBLISH, QoS fixed at 1, and a resend sets
+        // DUP; 3.1.1 fixed the flags at 0b0010.
+        let subscribe = rawPacket(0x8A, [0x00, 0x01] + field("a") + [0x01])
+        let unsubscribe = rawPacket(0xAA, [0x00, 0x01] + field("a"))
+        let pubrel = rawPacket(0x6A, [0x00, 0x01])
+        #expect(try decodeOne(subscribe, version: .v3_1) == .subscribe(SubscribePacket(packetID: 1, subscriptions: [
+            .init(filter: "a", options: .init(qos: .atLeastOnce))])))
+        #expect(try decodeOne(unsubscribe, version: .v3_1) == .unsubscribe(UnsubscribePacket(packetID: 1, filters: ["a"])))
+        #expect(try decodeOne(pubrel, version: .v3_1) == .pubrel(PublishAckPacket(packetID: 1)))
+        for packet in [subscribe, unsubscribe, pubrel] {
+            expectRejected(packet, version: .v3_1_1, .malformed, malformed)
+            expectRejected(packet, version: .v5, .malformed, malformed)
+        }
     }
 
     @Test(arguments: allVersions)

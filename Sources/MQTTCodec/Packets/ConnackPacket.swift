@@ -1,6 +1,7 @@
 import NIOCore
 
 public struct ConnackPacket: Sendable, Hashable {
+    /// Not on the wire for 3.1 clients: that byte is reserved there.
     public var sessionPresent: Bool
     /// 5.0 reason code; for 3.1/3.1.1 it is written as the nearest `ConnectReturnCode`.
     public var reasonCode: ReasonCode
