@@ -116,7 +116,7 @@ def test_inbound_qos2_duplicate_before_pubrel_is_forwarded_once(broker, version)
     r.send(h.publish("once/t", b"exactly-once", qos=2, pid=5, version=version))
     r.expect_ack(h.PUBREC, 5)
     r.send(h.publish("once/t", b"exactly-once", qos=2, pid=5, dup=True, version=version))
-    r.expect_ack(h.PUBREC, 5)  # [MQTT-4.3.3-?]: the receiver acknowledges the duplicate again
+    r.expect_ack(h.PUBREC, 5)  # 4.3.3: until PUBREL, a repeat of the PUBLISH gets PUBREC again and is not forwarded
     r.send(h.ack(h.PUBREL, 5, version))
     r.expect_ack(h.PUBCOMP, 5)
     assert watcher.expect_message().payload == b"exactly-once"
