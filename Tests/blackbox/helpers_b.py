@@ -298,6 +298,7 @@ class Raw(RawClient):
         self.version = version
         self.next_pid = 1
         self.connack = None
+        self.inbox = []  # PUBLISH packets read while waiting for something else
 
     def pid(self):
         p = self.next_pid
@@ -315,10 +316,18 @@ class Raw(RawClient):
                 return pkt
 
     def expect(self, ptype, timeout=raw.TIMEOUT):
-        pkt = self.recv(timeout)
-        assert pkt is not None, f"connection closed while waiting for packet type {ptype}"
-        assert pkt.type == ptype, f"expected packet type {ptype}, got {pkt!r}"
-        return pkt
+        """Next packet, which must be of type `ptype`. PUBLISH packets arriving first are kept in
+        `inbox` (their order relative to acknowledgements is not defined) unless PUBLISH is asked."""
+        if ptype == PUBLISH and self.inbox:
+            return self.inbox.pop(0)
+        while True:
+            pkt = self.recv(timeout)
+            assert pkt is not None, f"connection closed while waiting for packet type {ptype}"
+            if pkt.type == PUBLISH and ptype != PUBLISH:
+                self.inbox.append(pkt)
+                continue
+            assert pkt.type == ptype, f"expected packet type {ptype}, got {pkt!r}"
+            return pkt
 
     def expect_nothing(self, timeout=0.5):
         """No packet within timeout (and the connection stays open)."""
@@ -368,9 +377,13 @@ class Raw(RawClient):
     def closed_with(self, timeout=raw.TIMEOUT):
         """Read until the broker closes; returns the decoded packets received before the close.
         Raises TimeoutError when the broker keeps the connection open."""
-        got = []
+        got = list(self.inbox)
+        self.inbox = []
         while True:
-            pkt = self.recv(timeout)
+            try:
+                pkt = self.recv(timeout)
+            except TimeoutError:
+                raise AssertionError(f"broker kept the connection open; received {got!r}") from None
             if pkt is None:
                 return got
             got.append(pkt)
