@@ -217,7 +217,7 @@ def test_receive_maximum_exceeded(broker):
     assert r.connack.props.get("ReceiveMaximum") == MAX_INFLIGHT
     for pid in range(1, MAX_INFLIGHT + 1):  # QoS 2 without PUBREL stays in flight
         r.send(publish("rm/x", b"x", qos=2, pid=pid))
-        assert r.expect(PUBREC).rc == 0
+        assert r.expect(PUBREC).rc < 0x80  # 0x00 or 0x10 (no matching subscribers)
     r.send(publish("rm/x", b"x", qos=2, pid=MAX_INFLIGHT + 1))
     assert_disconnected(r, RC_RECEIVE_MAXIMUM_EXCEEDED)
     assert_serving(broker)

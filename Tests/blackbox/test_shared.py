@@ -22,13 +22,22 @@ def members(broker, share, n, qos=1):
     return out
 
 
-def drain(c, timeout=0.4):
-    got = []
-    while True:
-        try:
-            got.append(c.messages.get(timeout=timeout))
-        except queue.Empty:
-            return got
+def collect(group, n, settle=0.3):
+    """Wait until the members of `group` received `n` messages in total, give stragglers `settle`
+    seconds, and return each member's messages."""
+    got = [[] for _ in group]
+    deadline = time.monotonic() + 5
+    while sum(map(len, got)) < n and time.monotonic() < deadline:
+        for i, c in enumerate(group):
+            try:
+                got[i].append(c.messages.get(timeout=0.01))
+            except queue.Empty:
+                pass
+    time.sleep(settle)
+    for i, c in enumerate(group):
+        while not c.messages.empty():
+            got[i].append(c.messages.get_nowait())
+    return got
 
 
 def test_round_robin_among_members(broker):
@@ -37,14 +46,10 @@ def test_round_robin_among_members(broker):
     pub = Client(broker)
     for i in range(30):
         pub.publish(topic, str(i).encode(), qos=1)
-    counts = []
-    seen = []
-    for c in group:
-        got = drain(c)
-        counts.append(len(got))
-        seen += [int(m.payload) for m in got]
+    got = collect(group, 30)
+    seen = [int(m.payload) for msgs in got for m in msgs]
     assert sorted(seen) == list(range(30)), "every message goes to exactly one member"
-    assert counts == [10, 10, 10]
+    assert [len(msgs) for msgs in got] == [10, 10, 10]
 
 
 def test_each_group_gets_every_message_and_normal_subscribers_too(broker):
@@ -57,7 +62,7 @@ def test_each_group_gets_every_message_and_normal_subscribers_too(broker):
     for i in range(12):
         pub.publish(topic, str(i).encode(), qos=1)
     for group in (g1, g2):
-        seen = sorted(int(m.payload) for c in group for m in drain(c))
+        seen = sorted(int(m.payload) for msgs in collect(group, 12) for m in msgs)
         assert seen == list(range(12))
     assert sorted(int(m.payload) for m in normal.expect_messages(12)) == list(range(12))
     normal.expect_no_message(0.2)
