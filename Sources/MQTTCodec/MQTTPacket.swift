@@ -41,12 +41,11 @@ public enum MQTTPacket: Sendable, Hashable {
 // MARK: - Decoding
 
 extension MQTTPacket {
-    /// Decodes the body of one packet whose fixed header has been read. `body` holds exactly the
-    /// remaining length bytes.
-    static func decode(
-        typeAndFlags: UInt8, body: inout ByteBuffer, version: ProtocolVersion?, sender: MQTTPacketDecoder.Sender?,
-        limits: DecoderLimits
-    ) throws(MQTTDecodeError) -> MQTTPacket {
+    /// Checks the first byte of a packet (type, flags, direction, CONNECT first) so a stream that is
+    /// not MQTT, or breaks the order, is refused before its body is waited for or buffered.
+    static func checkFixedHeader(
+        _ typeAndFlags: UInt8, version: ProtocolVersion?, sender: MQTTPacketDecoder.Sender?
+    ) throws(MQTTDecodeError) -> PacketType {
         let flags = typeAndFlags & 0x0F
         guard let type = PacketType(rawValue: typeAndFlags >> 4) else {
             throw .malformedPacket("reserved packet type 0")
@@ -54,7 +53,7 @@ extension MQTTPacket {
         guard let version else {
             guard type == .connect else { throw .protocolError("first packet must be CONNECT, got \(type)") }
             guard flags == 0 else { throw .malformedPacket("CONNECT with fixed header flags \(flags)") }
-            return .connect(try ConnectPacket.decode(from: &body))
+            return type
         }
         if type != .publish {
             let expected: UInt8 = (type == .pubrel || type == .subscribe || type == .unsubscribe) ? 0x02 : 0x00
@@ -64,6 +63,20 @@ extension MQTTPacket {
         }
         if let sender, !type.travels(from: sender) {
             throw .protocolError(type == .connect && sender == .client ? "second CONNECT" : "\(type) sent by a \(sender)")
+        }
+        return type
+    }
+
+    /// Decodes the body of one packet whose fixed header has been read. `body` holds exactly the
+    /// remaining length bytes.
+    static func decode(
+        typeAndFlags: UInt8, body: inout ByteBuffer, version: ProtocolVersion?, sender: MQTTPacketDecoder.Sender?,
+        limits: DecoderLimits
+    ) throws(MQTTDecodeError) -> MQTTPacket {
+        let flags = typeAndFlags & 0x0F
+        let type = try checkFixedHeader(typeAndFlags, version: version, sender: sender)
+        guard let version else {
+            return .connect(try ConnectPacket.decode(from: &body))
         }
         switch type {
         case .connect: return .connect(try ConnectPacket.decode(from: &body))

@@ -39,6 +39,7 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
     /// The typed-throws entry point the connection handler uses.
     public mutating func decodePacket(buffer: inout ByteBuffer) throws(MQTTDecodeError) -> MQTTPacket? {
         guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        _ = try MQTTPacket.checkFixedHeader(first, version: version, sender: sender)
         let remaining: Int
         let lengthBytes: Int
         switch try VariableByteInteger.peek(buffer, at: 1) {

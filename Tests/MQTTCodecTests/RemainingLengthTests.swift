@@ -96,7 +96,7 @@ struct RemainingLengthTests {
 
     @Test func zeroRemainingLength() throws {
         var d = decoder(.v3_1_1)
-        var input = buffer([0xC0, 0x00, 0xD0])
+        var input = buffer([0xC0, 0x00, 0xC0])
         #expect(try d.decodePacket(buffer: &input) == .pingreq)
         #expect(try d.decodePacket(buffer: &input) == nil)
         #expect(input.readableBytes == 1)

@@ -41,8 +41,7 @@ extension MQTTConnectionHandler {
     /// cannot be told, so it gets a normal acknowledgement and the message is dropped.
     private func acknowledge(_ publish: PublishPacket, reason: ReasonCode, reasonString: String?) {
         let code = version == .v5 ? reason : .success
-        var properties = AckProperties()
-        if code.isFailure && client.requestProblemInformation { properties.reasonString = reasonString }
+        let properties = code.isFailure ? problemProperties(reasonString) : AckProperties()
         switch publish.qos {
         case .atMostOnce:
             break

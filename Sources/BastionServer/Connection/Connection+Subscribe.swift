@@ -27,7 +27,9 @@ extension MQTTConnectionHandler {
         broker.broadcast(changes, from: context.eventLoop).whenComplete { _ in
             let handler = loopBound.value
             guard handler.phase == .connected else { return }
-            handler.send(.suback(SubackPacket(packetID: packet.packetID, reasonCodes: outcomes.map(\.reasonCode))))
+            handler.send(.suback(SubackPacket(
+                packetID: packet.packetID, reasonCodes: outcomes.map(\.reasonCode),
+                properties: handler.problemProperties(Self.refusalSummary(packet, outcomes)))))
             for outcome in outcomes {
                 guard case .granted(let subscription, let isNew) = outcome,
                       SubscribeDecision.sendsRetained(subscription, isNew: isNew) else { continue }
@@ -35,6 +37,13 @@ extension MQTTConnectionHandler {
             }
             handler.worker.flush()
         }
+    }
+
+    /// "a/#: not authorized; x/+/+/+: topic filter invalid" for the SUBACK reason string.
+    static func refusalSummary(_ packet: SubscribePacket, _ outcomes: [SubscribeOutcome]) -> String? {
+        let refused = zip(packet.subscriptions, outcomes).filter { $0.1.reasonCode.isFailure }
+        guard !refused.isEmpty else { return nil }
+        return refused.map { "\($0.0.filter): \($0.1.reasonCode.name)" }.joined(separator: "; ")
     }
 
     /// Retained messages matching a new subscription, always with the retain flag (spec 3.3.1.3).

@@ -263,6 +263,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.write(data, promise: promise)
     }
 
+    /// Reason string for a failure acknowledgement, unless the client asked for no problem
+    /// information (spec 3.1.2.11.7) or it would push the packet past the client's maximum.
+    func problemProperties(_ reason: String?) -> AckProperties {
+        guard version == .v5, client.requestProblemInformation, let reason else { return AckProperties() }
+        return AckProperties(reasonString: String(reason.utf8.prefix(min(1024, max(0, client.maximumPacketSize - 64)))) ?? "")
+    }
+
     // MARK: Closing
 
     /// A protocol violation: 5.0 clients get DISCONNECT with the reason (spec 4.13), 3.1.1 clients

@@ -92,8 +92,9 @@ public final class BrokerService: Service {
                 "listener": "\(listener.url)", "allow_anonymous": "\(listener.allowAnonymous)",
             ])
         }
-        let reaper = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { [broker] task in
-            broker.reap(on: broker.group.next())
+        let reapLoop = group.next()
+        let reaper = reapLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { [broker] _ in
+            broker.reap(on: reapLoop)
         }
         logger.notice("bastion started", metadata: ["event_loops": "\(System.coreCount)"])
 
