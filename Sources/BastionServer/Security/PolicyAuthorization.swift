@@ -1,10 +1,10 @@
 import BastionSecurity
 import Logging
+import MQTTCodec
 
 /// Authorization from the access policy, with a per-connection decision cache. With no ACL
-/// configured at all, every authenticated client may publish and subscribe anywhere except `$`
-/// topics (so `$SYS` stays readable only through an explicit grant), and the broker says so at
-/// startup.
+/// configured at all, every authenticated client may publish and subscribe anywhere except
+/// `$SYS` (readable only through an explicit grant), and the broker says so at startup.
 struct PolicyAuthorization: AuthorizationPolicy {
     let policy: AccessPolicy?
     let logger: Logger
@@ -43,12 +43,14 @@ final class PolicyAuthorizer: ClientAuthorizer {
     func mayReceive(_ topic: String) -> Bool { check(.read, topic) }
 }
 
-/// No ACL configured: everything but `$` topics.
+/// No ACL configured: everything but `$SYS`, which only an explicit grant opens.
 final class OpenAuthorizer: ClientAuthorizer {
-    func mayPublish(_ topic: String) -> Bool { !topic.hasPrefix("$") }
-    func maySubscribe(_ filter: String) -> Bool {
-        let plain = filter.hasPrefix("$share/") ? String(filter.split(separator: "/", maxSplits: 2).last ?? "") : filter
-        return !plain.hasPrefix("$")
+    private static func isSys(_ topicOrFilter: String) -> Bool {
+        let plain = SharedFilter(topicOrFilter)?.filter ?? topicOrFilter
+        return plain == "$SYS" || plain.hasPrefix("$SYS/")
     }
-    func mayReceive(_ topic: String) -> Bool { !topic.hasPrefix("$") }
+
+    func mayPublish(_ topic: String) -> Bool { !Self.isSys(topic) }
+    func maySubscribe(_ filter: String) -> Bool { !Self.isSys(filter) }
+    func mayReceive(_ topic: String) -> Bool { !Self.isSys(topic) }
 }

@@ -46,7 +46,7 @@ public final class BrokerService: Service {
 
     private static func report(_ material: SecurityMaterial, logger: Logger) {
         if material.policy == nil {
-            logger.warning("no ACL configured: every authenticated client may publish and subscribe to all topics except $-topics")
+            logger.warning("no ACL configured: every authenticated client may publish and subscribe to all topics except $SYS")
         }
         for warning in material.warnings {
             logger.warning("ACL lint: \(warning)")
