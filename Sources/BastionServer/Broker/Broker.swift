@@ -14,6 +14,8 @@ final class Broker: Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let startedAt = NIODeadline.now()
+    /// `auth.disconnect_on_denied_publish`: a denied PUBLISH ends the connection.
+    let disconnectOnDeniedPublish: Bool
     /// MQTT 5.0 enhanced authentication methods; none by default.
     let enhancedAuthenticator: (any EnhancedAuthenticator)?
     private let workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>]
@@ -29,8 +31,9 @@ final class Broker: Sendable {
     init(
         group: any EventLoopGroup, limits: BrokerLimits, logger: Logger,
         authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy(),
-        enhancedAuthenticator: (any EnhancedAuthenticator)? = nil
+        enhancedAuthenticator: (any EnhancedAuthenticator)? = nil, disconnectOnDeniedPublish: Bool = false
     ) {
+        self.disconnectOnDeniedPublish = disconnectOnDeniedPublish
         self.enhancedAuthenticator = enhancedAuthenticator
         self.group = group
         self.limits = limits

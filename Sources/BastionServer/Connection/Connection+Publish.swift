@@ -22,7 +22,10 @@ extension MQTTConnectionHandler {
         }
         refreshAuthorizerIfNeeded()
         guard authorizer.mayPublish(topic) else {
-            logger.info("publish denied", metadata: ["client_id": "\(clientID)", "topic": "\(topic)"])
+            if broker.disconnectOnDeniedPublish {
+                closeReason = "publish to \(topic) not authorized"
+                return disconnect(.notAuthorized, reasonString: "not authorized to publish to \(topic)")
+            }
             return acknowledge(publish, reason: .notAuthorized, reasonString: "not authorized to publish to \(topic)")
         }
         if version == .v5, publish.properties.payloadFormatIndicator == 1,

@@ -41,7 +41,8 @@ public final class BrokerService: Service {
         self.broker = Broker(
             group: group, limits: settings.limits, logger: logger,
             authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
-            authorization: PolicyAuthorization(policy: material.policy, logger: logger))
+            authorization: PolicyAuthorization(policy: material.policy, logger: logger),
+            disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false)
     }
 
     private static func report(_ material: SecurityMaterial, logger: Logger) {
