@@ -19,6 +19,9 @@ final class Broker: Sendable {
     /// MQTT 5.0 enhanced authentication methods; none by default.
     let enhancedAuthenticator: (any EnhancedAuthenticator)?
     private let workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>]
+    private let loopIndices: [ObjectIdentifier: Int]
+    /// Message ids start above every id in the durable store; each loop takes every n-th id.
+    let messageIDBase = Atomic<UInt64>(1)
     private let security: Mutex<Security>
 
     struct Security {
@@ -40,10 +43,13 @@ final class Broker: Sendable {
         self.logger = logger
         self.retained = RetainedStore(maximumMessages: limits.maximumRetainedMessages, maximumBytes: limits.maximumRetainedBytes)
         var workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>] = [:]
-        for loop in group.makeIterator() {
+        var indices: [ObjectIdentifier: Int] = [:]
+        for (i, loop) in group.makeIterator().enumerated() {
             workers[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: LoopWorker.self, eventLoop: loop)
+            indices[ObjectIdentifier(loop)] = i
         }
         self.workers = workers
+        self.loopIndices = indices
         self.security = Mutex(Security(authenticator: authenticator, authorization: authorization, generation: 0))
     }
 
@@ -71,7 +77,7 @@ final class Broker: Sendable {
     func worker(on loop: any EventLoop) -> LoopWorker {
         let box = workers[ObjectIdentifier(loop)]!
         if let worker = box.value { return worker }
-        let worker = LoopWorker(eventLoop: loop, broker: self)
+        let worker = LoopWorker(eventLoop: loop, broker: self, index: loopIndices[ObjectIdentifier(loop)]!, stride: loopIndices.count)
         box.value = worker
         return worker
     }

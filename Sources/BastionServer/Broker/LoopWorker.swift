@@ -31,9 +31,21 @@ final class LoopWorker {
         var delivery: Delivery
     }
 
-    init(eventLoop: any EventLoop, broker: Broker) {
+    private let index: UInt64
+    private let stride: UInt64
+    private var issued: UInt64 = 0
+
+    init(eventLoop: any EventLoop, broker: Broker, index: Int, stride: Int) {
         self.eventLoop = eventLoop
         self.broker = broker
+        self.index = UInt64(index)
+        self.stride = UInt64(stride)
+    }
+
+    /// A message id no other loop (and no earlier run) uses.
+    func nextMessageID() -> MessageID {
+        issued += 1
+        return broker.messageIDBase.load(ordering: .relaxed) + issued * stride + index
     }
 
     func register(_ handler: MQTTConnectionHandler) { connections[ObjectIdentifier(handler)] = handler }

@@ -110,7 +110,7 @@ extension MQTTConnectionHandler {
         properties.correlationData = will.properties.correlationData
         properties.userProperties = will.properties.userProperties
         return Message(
-            topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties,
+            id: worker.nextMessageID(), topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties,
             publisherClientID: clientID, expiresAt: properties.messageExpiryInterval.map { now + .seconds(Int64($0)) })
     }
 

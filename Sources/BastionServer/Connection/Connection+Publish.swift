@@ -32,7 +32,7 @@ extension MQTTConnectionHandler {
            String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil {
             return acknowledge(publish, reason: .payloadFormatInvalid, reasonString: "payload is not valid UTF-8")
         }
-        let message = Message(publish: publish, topic: topic, publisherClientID: clientID, now: .now())
+        let message = Message(id: worker.nextMessageID(), publish: publish, topic: topic, publisherClientID: clientID, now: .now())
         if message.retain, broker.retained.apply(message) == .refused {
             logger.warning("retained store full; retained copy not kept", metadata: ["topic": "\(topic)"])
         }
