@@ -14,6 +14,9 @@ final class Broker: Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let startedAt = NIODeadline.now()
+    /// Durable state (nil: in memory only). QoS 1/2 messages for persistent sessions are
+    /// acknowledged only once committed here.
+    let store: (any DurableStore)?
     /// `auth.disconnect_on_denied_publish`: a denied PUBLISH ends the connection.
     let disconnectOnDeniedPublish: Bool
     /// MQTT 5.0 enhanced authentication methods; none by default.
@@ -34,8 +37,10 @@ final class Broker: Sendable {
     init(
         group: any EventLoopGroup, limits: BrokerLimits, logger: Logger,
         authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy(),
-        enhancedAuthenticator: (any EnhancedAuthenticator)? = nil, disconnectOnDeniedPublish: Bool = false
+        enhancedAuthenticator: (any EnhancedAuthenticator)? = nil, disconnectOnDeniedPublish: Bool = false,
+        store: (any DurableStore)? = nil
     ) {
+        self.store = store
         self.disconnectOnDeniedPublish = disconnectOnDeniedPublish
         self.enhancedAuthenticator = enhancedAuthenticator
         self.group = group
@@ -97,8 +102,19 @@ final class Broker: Sendable {
         return EventLoopFuture.andAllSucceed(pending, on: loop)
     }
 
+    /// Submits store operations whose completion nobody waits for; failures are logged.
+    func persist(_ operations: [StoreOperation]) {
+        guard let store, !operations.isEmpty else { return }
+        let logger = self.logger
+        store.submit(operations) { result in
+            if case .failure(let error) = result { logger.error("store write failed: \(error)") }
+        }
+    }
+
     /// A session ended: its subscriptions leave the index and a will still waiting is sent now.
     func end(_ ended: SessionRegistry.EndedSession, on loop: any EventLoop) {
+        // Clean sessions never touch the disk; only a stored (persistent) session is deleted.
+        if ended.handle.isPersistent { persist([.deleteSession(clientID: ended.handle.clientID)]) }
         let changes = ended.subscriptions.map { SubscriptionChange.remove(ended.handle, filter: $0.filter) }
         _ = broadcast(changes, from: loop)
         if let will = ended.pendingWill {
@@ -110,7 +126,10 @@ final class Broker: Sendable {
     func publish(_ message: Message, on loop: any EventLoop) {
         let run = {
             let worker = self.worker(on: loop)
-            if message.retain { self.retained.apply(message) }
+            if message.retain {
+                self.retained.apply(message)
+                self.persist([message.payload.readableBytes == 0 ? .clearRetained(topic: message.topic) : .setRetained(StoreMapping.stored(message))])
+            }
             worker.route(message, from: nil)
             worker.flush()
         }
@@ -125,7 +144,10 @@ final class Broker: Sendable {
             logger.debug("session expired", metadata: ["client_id": "\(session.handle.clientID)"])
             end(session, on: loop)
         }
-        for will in wills { publish(will.message, on: loop) }
+        for will in wills {
+            persist([.setPendingWill(clientID: will.message.publisherClientID, will: nil, publishAt: nil)])
+            publish(will.message, on: loop)
+        }
         _ = retained.purgeExpired(now: now)
     }
 

@@ -119,6 +119,9 @@ extension MQTTConnectionHandler {
             }
         case .attached(let handle, let state, let sessionPresent, let ended):
             if let ended { broker.end(ended, on: context.eventLoop) }
+            if accepted.sessionExpiryInterval > 0 {
+                broker.persist([.saveSession(StoreMapping.record(state, disconnectedAt: nil))])
+            }
             connected(handle, state, sessionPresent: sessionPresent, accepted)
         }
     }

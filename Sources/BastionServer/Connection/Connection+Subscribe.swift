@@ -20,11 +20,12 @@ extension MQTTConnectionHandler {
             }
         }
         self.state = state
+        let stored = persistSubscriptions(state, changed: !changes.isEmpty)
         for (requested, outcome) in zip(packet.subscriptions, outcomes) where outcome.reasonCode.isFailure {
             logger.info("subscription refused", metadata: ["client_id": "\(clientID)", "filter": "\(requested.filter)", "reason": "\(outcome.reasonCode)"])
         }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        broker.broadcast(changes, from: context.eventLoop).whenComplete { _ in
+        broker.broadcast(changes, from: context.eventLoop).and(stored).whenComplete { _ in
             let handler = loopBound.value
             guard handler.phase == .connected else { return }
             handler.send(.suback(SubackPacket(
@@ -37,6 +38,20 @@ extension MQTTConnectionHandler {
             }
             handler.worker.flush()
         }
+    }
+
+    /// Stores a persistent session's subscription list; the acknowledgement waits for it so an
+    /// acknowledged subscription survives a crash. Failures are logged, not fatal to the client.
+    private func persistSubscriptions(_ state: SessionState, changed: Bool) -> EventLoopFuture<Void> {
+        let loop = worker.eventLoop
+        guard changed, isPersistent, let store = broker.store else { return loop.makeSucceededVoidFuture() }
+        let promise = loop.makePromise(of: Void.self)
+        let logger = self.logger
+        store.submit([.saveSession(StoreMapping.record(state, disconnectedAt: nil))]) { result in
+            if case .failure(let error) = result { logger.error("subscriptions not stored: \(error)") }
+            promise.succeed()
+        }
+        return promise.futureResult
     }
 
     /// "a/#: not authorized; x/+/+/+: topic filter invalid" for the SUBACK reason string.
@@ -70,8 +85,9 @@ extension MQTTConnectionHandler {
             }
         }
         self.state = state
+        let stored = persistSubscriptions(state, changed: !changes.isEmpty)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        broker.broadcast(changes, from: context.eventLoop).whenComplete { _ in
+        broker.broadcast(changes, from: context.eventLoop).and(stored).whenComplete { _ in
             let handler = loopBound.value
             guard handler.phase == .connected else { return }
             handler.send(.unsuback(UnsubackPacket(packetID: packet.packetID, reasonCodes: handler.version == .v5 ? codes : [])))

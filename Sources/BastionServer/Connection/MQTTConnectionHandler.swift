@@ -1,4 +1,5 @@
 import BastionCore
+import DequeModule
 import Logging
 import MQTTCodec
 import NIOCore
@@ -7,6 +8,12 @@ import NIOCore
 /// frames and decodes inbound bytes, dispatches packets to the per-packet files
 /// (`Connection+Connect`, `+Publish`, `+Subscribe`, `+Close`), and writes what they decide.
 /// Everything here runs on the channel's event loop.
+struct PendingAcknowledgement {
+    enum State { case waiting, ready, failed, withheld }
+    var packet: MQTTPacket
+    var state: State
+}
+
 final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -60,6 +67,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var outboundPublish = OutboundPublishEncoder(version: .v3_1_1, client: ClientCapabilities(), serverAliasLimit: 0)
     /// Session Expiry Interval from CONNECT (DISCONNECT may not raise it from 0).
     var connectExpiryInterval: UInt32 = 0
+
+    /// Acknowledgements waiting for their store commit, in arrival order.
+    var pendingAcknowledgements: Deque<PendingAcknowledgement> = []
+    /// Sequence number of `pendingAcknowledgements.first`.
+    var acknowledgementBase = 0
 
     /// How the connection ends, for the will and the log.
     var closeReason = "connection lost"

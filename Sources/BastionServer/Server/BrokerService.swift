@@ -78,6 +78,12 @@ public final class BrokerService: Service {
     }
 
     public func run() async throws {
+        if let store = broker.store {
+            let summary = try await StateRestore.restore(broker, from: store)
+            logger.notice("state restored", metadata: [
+                "sessions": "\(summary.sessions)", "messages": "\(summary.messages)", "retained": "\(summary.retained)",
+            ])
+        }
         var channels: [any Channel] = []
         for listener in settings.listeners {
             let binder = ListenerBinder(
@@ -113,6 +119,7 @@ public final class BrokerService: Service {
         try? await Task.sleep(for: .milliseconds(100))
         try? await group.shutdownGracefully()
         try? await authPool.shutdownGracefully()
+        broker.store?.close()
         logger.notice("bastion stopped")
     }
 }
