@@ -107,7 +107,7 @@ extension Audit {
                     pending.removeSubrange(pending.startIndex...newline)
                     if matches(line) { print(line) }
                 }
-                fflush(stdout)
+                fflush(nil)
             }
         }
 

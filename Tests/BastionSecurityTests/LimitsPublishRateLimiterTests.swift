@@ -13,9 +13,10 @@ import Testing
         return p
     }
 
-    @Test func unlimitedByDefault() {
-        var limiter = PublishRateLimiter(policy: PublishRatePolicy(), now: t0)
-        for _ in 0..<10_000 { #expect(limiter.consume(bytes: 1_000_000, now: t0) == .ok) }
+    /// Feeds (size, time offset) pairs through a limiter; returns the decisions.
+    func run(_ policy: PublishRatePolicy, _ publishes: [(Int, Duration)]) -> [PublishRateDecision] {
+        var limiter = PublishRateLimiter(policy: policy, now: t0)
+        return publishes.map { limiter.consume(bytes: $0.0, now: t0 + $0.1) }
     }
 
     /// The pause of a throttle decision (nil for any other decision).
@@ -29,38 +30,42 @@ import Testing
         return abs((d - expected).seconds) < 1e-4
     }
 
+    @Test func unlimitedByDefault() {
+        let decisions = run(PublishRatePolicy(), Array(repeating: (1_000_000, .zero), count: 10_000))
+        #expect(decisions.allSatisfy { $0 == .ok })
+    }
+
     @Test func backpressurePausesForTheTimeTheDebtTakes() {
-        var limiter = PublishRateLimiter(policy: policy(messages: 10, action: .backpressure), now: t0)
+        let justAfter = Duration.milliseconds(300) + .microseconds(1)
+        let d = run(policy(messages: 10, action: .backpressure),
+                    Array(repeating: (10, .zero), count: 12) + [(10, justAfter), (10, justAfter), (10, .seconds(2))])
         // A one-second burst of 10 passes.
-        for _ in 0..<10 { #expect(limiter.consume(bytes: 10, now: t0) == .ok) }
+        #expect(d[0..<10].allSatisfy { $0 == .ok })
         // The 11th is accepted but costs 0.1 s of reading, the 12th 0.2 s.
-        #expect(isAbout(pause(limiter.consume(bytes: 10, now: t0)), .milliseconds(100)))
-        #expect(isAbout(pause(limiter.consume(bytes: 10, now: t0)), .milliseconds(200)))
-        // After a pause of 0.3 s the debt is repaid and one more message fits.
-        #expect(limiter.consume(bytes: 10, now: t0 + .milliseconds(300) + .microseconds(1)) == .ok)
-        #expect(isAbout(pause(limiter.consume(bytes: 10, now: t0 + .milliseconds(300) + .microseconds(1))), .milliseconds(100)))
-        #expect(limiter.consume(bytes: 10, now: t0 + .seconds(2)) == .ok)
+        #expect(isAbout(pause(d[10]), .milliseconds(100)))
+        #expect(isAbout(pause(d[11]), .milliseconds(200)))
+        // After the pause the debt is repaid and one more message fits; the next waits again.
+        #expect(d[12] == .ok)
+        #expect(isAbout(pause(d[13]), .milliseconds(100)))
+        #expect(d[14] == .ok)
     }
 
     @Test func byteRateThrottlesLargeMessages() {
-        var limiter = PublishRateLimiter(policy: policy(bytes: 1000, action: .backpressure), now: t0)
-        #expect(limiter.consume(bytes: 1000, now: t0) == .ok)
-        #expect(isAbout(pause(limiter.consume(bytes: 500, now: t0)), .milliseconds(500)))
+        let d = run(policy(bytes: 1000, action: .backpressure), [(1000, .zero), (500, .zero)])
+        #expect(d[0] == .ok)
+        #expect(isAbout(pause(d[1]), .milliseconds(500)))
     }
 
     @Test func disconnectPolicyRefusesOverRateMessagesWithoutCharging() {
-        var limiter = PublishRateLimiter(policy: policy(messages: 2, bytes: 100_000, action: .disconnect), now: t0)
-        #expect(limiter.consume(bytes: 10, now: t0) == .ok)
-        #expect(limiter.consume(bytes: 10, now: t0) == .ok)
-        #expect(limiter.consume(bytes: 10, now: t0) == .exceeded)
-        #expect(limiter.consume(bytes: 10, now: t0 + .milliseconds(500)) == .ok)
+        let d = run(policy(messages: 2, bytes: 100_000, action: .disconnect),
+                    [(10, .zero), (10, .zero), (10, .zero), (10, .milliseconds(500))])
+        #expect(d == [.ok, .ok, .exceeded, .ok])
     }
 
     @Test func theByteBucketAlwaysHoldsOneMaximumPacket() {
         // 10 bytes/s would otherwise never let a 1000-byte packet through.
-        var limiter = PublishRateLimiter(policy: policy(bytes: 10, action: .disconnect), now: t0)
-        #expect(limiter.consume(bytes: 1000, now: t0) == .ok)
-        #expect(limiter.consume(bytes: 1000, now: t0) == .exceeded)
+        let d = run(policy(bytes: 10, action: .disconnect), [(1000, .zero), (1000, .zero)])
+        #expect(d == [.ok, .exceeded])
     }
 }
 

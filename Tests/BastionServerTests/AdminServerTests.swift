@@ -31,7 +31,7 @@ import Testing
 
     @Test func healthAndReadiness() async throws {
         let ready = Flag()
-        try await withServer(sources: sources(ready: ready)) { port in
+        try await withServer(sources: sources(ready: ready)) { port async throws in
             let client = AdminClient(host: "127.0.0.1", port: port)
             let health = try await client.request(.get, "/healthz")
             #expect(health.status == 200)
@@ -50,7 +50,7 @@ import Testing
             s.publishReceived = QoSCounts(qos0: box.get())
             return s
         }
-        try await withServer(sources: sources(stats: stats)) { port in
+        try await withServer(sources: sources(stats: stats)) { port async throws in
             let client = AdminClient(host: "127.0.0.1", port: port)
             let first = try await client.request(.get, "/metrics")
             #expect(first.status == 200)
@@ -65,7 +65,7 @@ import Testing
     @Test func banManagement() async throws {
         let bans = BanList(clock: ManualLimitClock())
         bans.setConfigured([(.username("configured"), "from the file")])
-        try await withServer(sources: sources(bans: bans)) { port in
+        try await withServer(sources: sources(bans: bans)) { port async throws in
             let client = AdminClient(host: "127.0.0.1", port: port)
             let added = try await client.addBan(BanAPI.BanRequest(ip: "192.0.2.9", duration_seconds: 120, reason: "testing"))
             #expect(added.type == "ip")
@@ -95,7 +95,7 @@ import Testing
 
     @Test func aTokenGuardsEverythingButHealthAndReadiness() async throws {
         let token = "0123456789abcdef0123456789abcdef"
-        try await withServer(token: token, sources: sources()) { port in
+        try await withServer(token: token, sources: sources()) { port async throws in
             let anonymous = AdminClient(host: "127.0.0.1", port: port)
             #expect(try await anonymous.request(.get, "/metrics").status == 401)
             #expect(try await anonymous.request(.get, "/bans").status == 401)

@@ -32,6 +32,13 @@ public struct Alert: Sendable, Hashable {
     public var count: Int
     public var threshold: Int
     public var window: Duration
+
+    public init(kind: Kind, count: Int, threshold: Int, window: Duration) {
+        self.kind = kind
+        self.count = count
+        self.threshold = threshold
+        self.window = window
+    }
 }
 
 /// Sliding-window event counters with thresholds. Each kind fires at most once per window. The

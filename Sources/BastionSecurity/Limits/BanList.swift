@@ -69,6 +69,15 @@ public struct BanEntry: Sendable, Hashable {
     /// Automatic bans: which offence this is for the subject (drives the back-off).
     public var offence: Int
 
+    public init(subject: BanSubject, origin: BanOrigin, note: String?, since: MonotonicInstant, expires: MonotonicInstant?, offence: Int) {
+        self.subject = subject
+        self.origin = origin
+        self.note = note
+        self.since = since
+        self.expires = expires
+        self.offence = offence
+    }
+
     public var isPermanent: Bool { expires == nil }
 
     public var duration: Duration? { expires.map { $0 - since } }
@@ -181,7 +190,7 @@ public final class BanList: Sendable {
         for event in events { handler(event) }
     }
 
-    private func locked<T>(_ body: (inout State, MonotonicInstant, inout [BanEvent]) -> T) -> T {
+    private func locked<T: Sendable>(_ body: (inout State, MonotonicInstant, inout [BanEvent]) -> T) -> T {
         let now = clock.now()
         var events: [BanEvent] = []
         let result = state.withLock { body(&$0, now, &events) }

@@ -68,12 +68,17 @@ public final class BrokerMetrics: Sendable {
         self.factory = factory
         typealias N = MetricNames
 
+        // The full name goes in `metricName`; an empty unit adds no suffix.
+        func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> CoreMetrics.Counter {
             CoreMetrics.Counter(label: name, dimensions: labels,
-                                handler: registry.makeCounter(name: name, labels: labels, help: help), factory: factory)
+                                handler: registry.makeCounter(descriptor: descriptor(name, help), labels: labels), factory: factory)
         }
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Meter {
-            Meter(label: name, dimensions: labels, handler: registry.makeGauge(name: name, labels: labels, help: help), factory: factory)
+            Meter(label: name, dimensions: labels,
+                  handler: registry.makeGauge(descriptor: descriptor(name, help), labels: labels), factory: factory)
         }
 
         connectionsCurrent = gauge(N.connectionsCurrent, "Clients connected now.")
@@ -112,8 +117,8 @@ public final class BrokerMetrics: Sendable {
         eventLoopLatency = CoreMetrics.Timer(
             label: N.eventLoopLatency, dimensions: [],
             handler: registry.makeDurationHistogram(
-                name: N.eventLoopLatency, labels: [], buckets: Self.latencyBuckets,
-                help: "Delay between when a periodic event-loop task was due and when it ran."),
+                descriptor: descriptor(N.eventLoopLatency, "Delay between when a periodic event-loop task was due and when it ran."),
+                labels: [], buckets: Self.latencyBuckets),
             factory: factory)
         storeHealthy.set(1)
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// Measures how late an event loop runs a task it scheduled: a loop busy with long work or a
 /// blocking call shows up as latency here before clients notice. Start one per loop; it re-arms
@@ -8,7 +9,7 @@ public final class EventLoopLatencyProbe: Sendable {
     private let interval: TimeAmount
     private let record: @Sendable (Duration) -> Void
     private let task: NIOLoopBoundBox<Scheduled<Void>?>
-    private let cancelled: NIOLoopBoundBox<Bool>
+    private let cancelled = Atomic(false)
 
     /// Starts probing `loop` every `interval`, handing each delay to `record`.
     public static func start(on loop: any EventLoop, every interval: TimeAmount = .seconds(1),
@@ -28,12 +29,11 @@ public final class EventLoopLatencyProbe: Sendable {
         self.loop = loop
         self.interval = interval
         self.record = record
-        self.task = NIOLoopBoundBox.makeEmptyBox(valueType: Scheduled<Void>?.self, eventLoop: loop)
-        self.cancelled = NIOLoopBoundBox(false, eventLoop: loop)
+        self.task = NIOLoopBoundBox.makeEmptyBox(valueType: Scheduled<Void>.self, eventLoop: loop)
     }
 
     private func arm() {
-        guard !cancelled.value else { return }
+        guard !cancelled.load(ordering: .relaxed) else { return }
         let due = NIODeadline.now() + interval
         task.value = loop.scheduleTask(deadline: due) { [self] in
             let late = NIODeadline.now() - due
@@ -44,8 +44,8 @@ public final class EventLoopLatencyProbe: Sendable {
 
     /// Stops the probe (safe from any thread).
     public func cancel() {
+        cancelled.store(true, ordering: .relaxed)
         loop.execute { [self] in
-            cancelled.value = true
             task.value?.cancel()
             task.value = nil
         }
