@@ -64,7 +64,7 @@ extension Audit {
         @Argument(help: "Audit log file.")
         var file: String
 
-        @Option(name: [.short, .long], help: "Records to print.")
+        @Option(name: [.customShort("n"), .long], help: "Records to print.")
         var lines = 10
 
         @Option(name: .long, help: "Only records of these events (repeatable).")
