@@ -237,9 +237,7 @@ extension AuditEvent {
 
     public struct LimitReached: Sendable, Hashable {
         public enum Limit: String, Sendable, Hashable, CaseIterable {
-            case connectionsTotal = "connections_total"
-            case connectionsPerAddress = "connections_per_address"
-            case connectRate = "connect_rate"
+            // Limits checked at accept time are reported as `connection_refused`.
             case connectTimeout = "connect_timeout"
             case packetSize = "packet_size"
             case publishRate = "publish_rate"
@@ -255,7 +253,7 @@ extension AuditEvent {
         }
 
         public enum Action: String, Sendable, Hashable, CaseIterable {
-            /// The socket was closed before MQTT.
+            /// The connection was closed before MQTT started (connect timeout).
             case refused
             /// Reading paused (backpressure).
             case throttled
