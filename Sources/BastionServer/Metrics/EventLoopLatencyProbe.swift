@@ -34,9 +34,9 @@ public final class EventLoopLatencyProbe: Sendable {
 
     private func arm() {
         guard !cancelled.load(ordering: .relaxed) else { return }
-        let due = NIODeadline.now() + interval
+        let due = loop.now + interval
         task.value = loop.scheduleTask(deadline: due) { [self] in
-            let late = NIODeadline.now() - due
+            let late = loop.now - due
             record(.nanoseconds(max(0, late.nanoseconds)))
             arm()
         }
