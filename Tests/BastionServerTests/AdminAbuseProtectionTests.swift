@@ -166,12 +166,14 @@ import Testing
     }
 
     @Test func startAndShutdownFrameTheLog() async throws {
-        let f = try fixture()
+        let f = try fixture("bans: [{client_id: rogue}]")
         defer { try? FileManager.default.removeItem(at: f.dir) }
+        // Configured bans hold from the start, and are reported after `start`.
+        #expect(f.protection.bannedIdentity(username: nil, clientID: "rogue") != nil)
         f.protection.started(version: "t", listeners: ["mqtt://127.0.0.1:1883"], configPath: nil)
         f.protection.connectionAccepted(.init(peer: peer("127.0.0.1"), clientID: "c", username: nil, identity: nil,
                                               protocolVersion: "5.0", cleanStart: true))
         await f.protection.shutdown(cause: .signal, uptimeSeconds: 3)
-        #expect(try await f.events() == ["start", "connection_accepted", "shutdown"])
+        #expect(try await f.events() == ["start", "ban", "connection_accepted", "shutdown"])
     }
 }

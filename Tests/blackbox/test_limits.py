@@ -22,57 +22,54 @@ needs_wiring = pytest.mark.skipif(os.environ.get("BASTION_ABUSE_WIRED") != "1",
 pytestmark = pytest.mark.bastion_only
 
 
-def open_socket(broker, source="127.0.0.1", timeout=5.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((source, 0))
-    s.connect((broker.host, broker.port))
-    return s
+class Conn(raw.RawClient):
+    """A raw MQTT connection from a chosen loopback source address (buffered packet reader)."""
 
+    def __init__(self, broker, source="127.0.0.1", timeout=5.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.bind((source, 0))
+        self.sock.connect((broker.host, broker.port))
+        self.buf = b""
 
-def read_packet(sock, timeout=5.0):
-    """(type_and_flags, body) or None when the broker closed the connection."""
-    sock.settimeout(timeout)
-    buf = b""
-    while True:
-        if len(buf) >= 2:
-            mult, length, i = 1, 0, 1
-            while i < len(buf) and i <= 4:
-                b = buf[i]
-                length += (b & 0x7F) * mult
-                mult *= 128
-                i += 1
-                if not b & 0x80:
-                    if len(buf) >= i + length:
-                        return buf[0], buf[i:i + length]
-                    break
+    def recv(self, n):
+        return self.sock.recv(n)
+
+    def setblocking(self, flag):
+        self.sock.setblocking(flag)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def connack_code(self, version=4, client_id="c", username=None, password=None, timeout=5.0):
+        """Send CONNECT; return the CONNACK return/reason code, or None if the broker closed."""
         try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
+            self.send(raw.connect(client_id=client_id, version=version, username=username, password=password))
+        except (BrokenPipeError, ConnectionResetError):
             return None
-        if not chunk:
+        try:
+            p = self.read_packet(timeout)
+        except OSError:
             return None
-        buf += chunk
+        if p is None:
+            return None
+        assert p[0] == 0x20, f"expected CONNACK, got {p[0]:#x}"
+        return p[1][1]
 
 
-def connack_code(sock, version=4, client_id="c", username=None, password=None, timeout=5.0):
-    """Send CONNECT; return the CONNACK return/reason code, or None if the broker closed."""
+def open_socket(broker, source="127.0.0.1", timeout=5.0):
+    return Conn(broker, source, timeout)
+
+
+def connack_code(conn, **kwargs):
+    return conn.connack_code(**kwargs)
+
+
+def closed_soon(conn, timeout):
+    """True if the broker closes the connection (EOF or reset) within `timeout` seconds."""
+    conn.sock.settimeout(timeout)
     try:
-        sock.sendall(raw.connect(client_id=client_id, version=version, username=username, password=password))
-    except (BrokenPipeError, ConnectionResetError):
-        return None
-    p = read_packet(sock, timeout)
-    if p is None:
-        return None
-    assert p[0] == 0x20, f"expected CONNACK, got {p[0]:#x}"
-    return p[1][1]
-
-
-def closed_soon(sock, timeout):
-    """True if the broker closes `sock` (EOF or reset) within `timeout` seconds."""
-    sock.settimeout(timeout)
-    try:
-        return sock.recv(1) == b""
+        return conn.sock.recv(1) == b""
     except (ConnectionResetError, BrokenPipeError):
         return True
     except socket.timeout:
@@ -151,11 +148,12 @@ def test_wrong_passwords_ban_the_address_but_not_other_clients(broker_factory, t
 @needs_wiring
 def test_connections_per_address_are_capped(broker_factory):
     broker = broker_factory(config={"limits": {"max_connections_per_ip": 3, "flap_connections": 0}})
-    held = [open_socket(broker) for _ in range(3)]
+    # 127.0.0.5: an address no other socket of this test (or the fixture's port probe) uses.
+    held = [open_socket(broker, source="127.0.0.5") for _ in range(3)]
     try:
         for i, s in enumerate(held):
             assert connack_code(s, client_id=f"held{i}") == 0
-        extra = open_socket(broker)
+        extra = open_socket(broker, source="127.0.0.5")
         assert closed_soon(extra, 5), "fourth connection from one address was not closed"
         extra.close()
         other = open_socket(broker, source="127.0.0.2")
@@ -190,10 +188,10 @@ def test_over_rate_publisher_is_throttled(broker_factory):
     assert connack_code(s, client_id="fast") == 0
     started = time.monotonic()
     for i in range(1, 41):
-        s.sendall(publish_qos1("rate/t", b"x", i))
+        s.send(publish_qos1("rate/t", b"x", i))
     acks = 0
     while acks < 40:
-        p = read_packet(s, timeout=15)
+        p = s.read_packet(timeout=15)
         assert p is not None, "throttled publisher was disconnected"
         if p[0] == 0x40:
             acks += 1
@@ -210,12 +208,12 @@ def test_over_rate_publisher_is_disconnected_when_configured(broker_factory):
     assert connack_code(s, version=5, client_id="fast5") == 0
     for i in range(1, 31):
         try:
-            s.sendall(raw.packet(0x32, raw.string("rate/t") + struct.pack("!H", i) + b"\x00" + b"x"))
+            s.send(raw.packet(0x32, raw.string("rate/t") + struct.pack("!H", i) + b"\x00" + b"x"))
         except (BrokenPipeError, ConnectionResetError):
             break
     reasons = []
     while True:
-        p = read_packet(s, timeout=5)
+        p = s.read_packet(timeout=5)
         if p is None:
             break
         if p[0] == 0xE0:
@@ -228,22 +226,17 @@ def test_oversized_packet_is_refused(broker_factory):
     broker = broker_factory(config={"limits": {"max_packet_size": 1024}})
     # 5.0: the limit is advertised in CONNACK, and a larger packet gets DISCONNECT 0x95.
     s = open_socket(broker)
-    s.sendall(raw.connect(client_id="big5", version=5))
-    p = read_packet(s)
+    s.send(raw.connect(client_id="big5", version=5))
+    p = s.read_packet()
     assert p is not None and p[0] == 0x20 and p[1][1] == 0
     assert b"\x27" + struct.pack("!I", 1024) in p[1], "Maximum Packet Size not advertised"
-    s.sendall(raw.packet(0x30, raw.string("big") + b"\x00" + b"x" * 2000))
-    got = []
-    while True:
-        q = read_packet(s)
-        if q is None:
-            break
-        got.append(q)
+    s.send(raw.packet(0x30, raw.string("big") + b"\x00" + b"x" * 2000))
+    got = s.expect_closed()
     assert any(q[0] == 0xE0 and q[1][:1] == b"\x95" for q in got), got
     s.close()
     # 3.1.1: the connection is closed.
     s = open_socket(broker)
     assert connack_code(s, client_id="big4") == 0
-    s.sendall(raw.packet(0x30, raw.string("big") + b"x" * 2000))
-    assert read_packet(s) is None
+    s.send(raw.packet(0x30, raw.string("big") + b"x" * 2000))
+    assert s.expect_closed() == []
     s.close()

@@ -56,11 +56,13 @@ public final class AbuseProtection: Sendable {
         self.policies = Mutex(Policies(
             listenerLimits: settings.listenerConnectionLimits, publishRate: settings.publishRate,
             listenerPublishRates: settings.listenerPublishRates))
+        // Configured bans apply from the first accepted socket; their audit records follow `start`.
+        bans.setConfigured(settings.configuredBans)
+        metrics?.setActiveBans(bans.activeCount)
         bans.setEventHandler { [audit, metrics, bans] event in
             audit.record(AuditEvent(event))
             metrics?.banEvent(event, activeBans: bans.activeCount)
         }
-        bans.setConfigured(settings.configuredBans)
     }
 
     // MARK: Accept and close
@@ -142,9 +144,13 @@ public final class AbuseProtection: Sendable {
 
     // MARK: Lifecycle
 
+    /// Records `start`, then the configured bans in force.
     public func started(version: String, listeners: [String], configPath: String?) {
         audit.record(.started(.init(version: version, listeners: listeners, configPath: configPath,
                                     pid: Int(ProcessInfo.processInfo.processIdentifier))))
+        for entry in bans.list() where entry.origin == .config {
+            audit.record(.ban(.init(entry)))
+        }
     }
 
     /// Records the shutdown and writes everything still queued.

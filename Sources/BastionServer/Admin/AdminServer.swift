@@ -203,7 +203,7 @@ private func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
 
 private func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
