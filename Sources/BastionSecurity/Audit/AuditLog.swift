@@ -1,6 +1,13 @@
 import Dispatch
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Where audit records go. Disabled when there is neither a path nor stdout.
 public struct AuditSinkConfiguration: Sendable, Hashable {
@@ -193,6 +200,12 @@ public final class AuditLog: Sendable {
     }
 
     private func runWriter(_ initial: Writer) {
+        // A closed stdout pipe must fail the write (EPIPE, reported), not kill the broker:
+        // SIGPIPE from write() goes to the writing thread, so blocking it here is enough.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         var writer = initial
         while true {
             wake.wait()
