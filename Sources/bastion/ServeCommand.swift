@@ -93,8 +93,10 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("bastion: configuration error: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        var services: [any Service] = [service]
+        if let admin = service.admin { services.append(admin) }
         let group = ServiceGroup(configuration: .init(
-            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

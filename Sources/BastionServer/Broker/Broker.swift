@@ -1,4 +1,5 @@
 import BastionCore
+import BastionSecurity
 import Logging
 import MQTTCodec
 import NIOCore
@@ -17,6 +18,8 @@ final class Broker: Sendable {
     /// Durable state (nil: in memory only). QoS 1/2 messages for persistent sessions are
     /// acknowledged only once committed here.
     let store: (any DurableStore)?
+    /// Connection limits, bans, brute-force and flapping detection, audit and metrics.
+    let protection: AbuseProtection?
     /// `auth.disconnect_on_denied_publish`: a denied PUBLISH ends the connection.
     let disconnectOnDeniedPublish: Bool
     /// MQTT 5.0 enhanced authentication methods; none by default.
@@ -38,9 +41,10 @@ final class Broker: Sendable {
         group: any EventLoopGroup, limits: BrokerLimits, logger: Logger,
         authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy(),
         enhancedAuthenticator: (any EnhancedAuthenticator)? = nil, disconnectOnDeniedPublish: Bool = false,
-        store: (any DurableStore)? = nil
+        store: (any DurableStore)? = nil, protection: AbuseProtection? = nil
     ) {
         self.store = store
+        self.protection = protection
         self.disconnectOnDeniedPublish = disconnectOnDeniedPublish
         self.enhancedAuthenticator = enhancedAuthenticator
         self.group = group
@@ -105,9 +109,20 @@ final class Broker: Sendable {
     /// Submits store operations whose completion nobody waits for; failures are logged.
     func persist(_ operations: [StoreOperation]) {
         guard let store, !operations.isEmpty else { return }
-        let logger = self.logger
-        store.submit(operations) { result in
-            if case .failure(let error) = result { logger.error("store write failed: \(error)") }
+        store.submit(operations) { [self] result in storeCompleted(result) }
+    }
+
+    /// Tracks store health from every commit: the first failure and the recovery are logged once.
+    func storeCompleted(_ result: Result<Void, StoreError>) {
+        switch result {
+        case .success:
+            if stats.storeFailing.exchange(false, ordering: .relaxed) {
+                logger.notice("durable store recovered; QoS 1/2 messages are acknowledged again")
+            }
+        case .failure(let error):
+            if !stats.storeFailing.exchange(true, ordering: .relaxed) {
+                logger.critical("durable store failing; QoS 1/2 messages are not acknowledged until it recovers: \(error)")
+            }
         }
     }
 
@@ -116,6 +131,7 @@ final class Broker: Sendable {
         // Clean sessions never touch the disk; only a stored (persistent) session is deleted.
         if ended.handle.isPersistent { persist([.deleteSession(clientID: ended.handle.clientID)]) }
         let changes = ended.subscriptions.map { SubscriptionChange.remove(ended.handle, filter: $0.filter) }
+        stats.subscriptions.subtract(changes.count, ordering: .relaxed)
         _ = broadcast(changes, from: loop)
         if let will = ended.pendingWill {
             publish(will.message, on: loop)
@@ -142,6 +158,7 @@ final class Broker: Sendable {
         let (ended, wills) = registry.collectDue(now: now)
         for session in ended {
             logger.debug("session expired", metadata: ["client_id": "\(session.handle.clientID)"])
+            stats.sessionsExpired.add(1, ordering: .relaxed)
             end(session, on: loop)
         }
         for will in wills {

@@ -9,6 +9,8 @@ extension MQTTConnectionHandler {
     func publishReceived(_ publish: PublishPacket) {
         guard var state else { return }
         broker.stats.messagesReceived.add(1, ordering: .relaxed)
+        broker.stats.received(qos: publish.qos.rawValue)
+        guard chargePublishRate(bytes: publish.payload.readableBytes + publish.topic.utf8.count) else { return }
         let decision = inboundPublish.received(publish, version: version, inboundQoS2: &state.inboundQoS2)
         self.state = state
         let topic: String
@@ -22,6 +24,7 @@ extension MQTTConnectionHandler {
         }
         refreshAuthorizerIfNeeded()
         guard authorizer.mayPublish(topic) else {
+            auditDenied(.publish, topic)
             if broker.disconnectOnDeniedPublish {
                 closeReason = "publish to \(topic) not authorized"
                 return disconnect(.notAuthorized, reasonString: "not authorized to publish to \(topic)")
@@ -34,9 +37,13 @@ extension MQTTConnectionHandler {
         }
         let message = Message(id: worker.nextMessageID(), publish: publish, topic: topic, publisherClientID: clientID, now: .now())
         var ops: [StoreOperation] = []
+        var retainedRefused = false
         if message.retain {
             if broker.retained.apply(message) == .refused {
+                // Over the retained quota: 5.0 publishers are told (0x97), the message still flows.
                 logger.warning("retained store full; retained copy not kept", metadata: ["topic": "\(topic)"])
+                auditLimit(.retainedMessages, .rejected, maximum: broker.limits.maximumRetainedMessages)
+                retainedRefused = true
             } else if broker.store != nil {
                 ops.append(message.payload.readableBytes == 0 ? .clearRetained(topic: topic) : .setRetained(StoreMapping.stored(message)))
             }
@@ -45,7 +52,8 @@ extension MQTTConnectionHandler {
         if publish.qos == .exactlyOnce, isPersistent {
             ops.append(.inboundQoS2(clientID: clientID, packetID: publish.packetID, pending: true))
         }
-        acknowledge(publish, reason: reached == 0 && version == .v5 ? .noMatchingSubscribers : .success, reasonString: nil, after: ops)
+        let reason: ReasonCode = retainedRefused ? .quotaExceeded : reached == 0 ? .noMatchingSubscribers : .success
+        acknowledge(publish, reason: reason, reasonString: retainedRefused ? "retained message quota exceeded" : nil, after: ops)
     }
 
     /// This connection's session outlives it and a durable store is configured.
@@ -87,6 +95,7 @@ extension MQTTConnectionHandler {
         store.submit(operations) { result in
             loop.execute {
                 let handler = loopBound.value
+                handler.broker.storeCompleted(result)
                 handler.acknowledgementCommitted(sequence, failure: { if case .failure(let e) = result { return e } else { return nil } }())
                 handler.worker.flush()
             }
@@ -208,7 +217,7 @@ extension MQTTConnectionHandler {
             return
         }
         refreshAuthorizerIfNeeded()
-        guard authorizer.mayReceive(delivery.message.topic) else { return }
+        guard authorizer.mayReceive(delivery.message.topic) else { return forget(delivery) }
         let now = NIODeadline.now()
         if delivery.qos == .atMostOnce {
             // A subscriber that cannot keep up loses QoS 0 messages rather than growing memory.

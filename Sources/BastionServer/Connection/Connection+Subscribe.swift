@@ -14,7 +14,8 @@ extension MQTTConnectionHandler {
         }
         var changes: [SubscriptionChange] = []
         for outcome in outcomes {
-            if case .granted(let subscription, _) = outcome {
+            if case .granted(let subscription, let isNew) = outcome {
+                if isNew { broker.stats.subscriptions.add(1, ordering: .relaxed) }
                 state.subscriptions[subscription.filter] = subscription
                 changes.append(.add(session, subscription))
             }
@@ -22,6 +23,11 @@ extension MQTTConnectionHandler {
         self.state = state
         let stored = persistSubscriptions(state, changed: !changes.isEmpty)
         for (requested, outcome) in zip(packet.subscriptions, outcomes) where outcome.reasonCode.isFailure {
+            switch outcome.reasonCode {
+            case .notAuthorized: auditDenied(.subscribe, requested.filter)
+            case .quotaExceeded: auditLimit(.subscriptions, .refused, maximum: broker.limits.maximumSubscriptionsPerClient)
+            default: break
+            }
             logger.info("subscription refused", metadata: ["client_id": "\(clientID)", "filter": "\(requested.filter)", "reason": "\(outcome.reasonCode)"])
         }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -78,6 +84,7 @@ extension MQTTConnectionHandler {
         var codes: [ReasonCode] = []
         for filter in packet.filters {
             if state.subscriptions.removeValue(forKey: filter) != nil {
+                broker.stats.subscriptions.subtract(1, ordering: .relaxed)
                 changes.append(.remove(session, filter: filter))
                 codes.append(.success)
             } else {

@@ -1,4 +1,5 @@
 import BastionCore
+import BastionSecurity
 import DequeModule
 import Logging
 import MQTTCodec
@@ -73,13 +74,29 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Sequence number of `pendingAcknowledgements.first`.
     var acknowledgementBase = 0
 
+    /// Inbound PUBLISH rate (messages/s, bytes/s) for this client; nil without protection.
+    var rateLimiter: PublishRateLimiter?
+    var throttleReported = false
+    /// Backpressure: reading and decoding are paused until the rate limiter refills.
+    var readPaused = false
+    let listenerIndex: Int
+    let remoteAddress: SocketAddress?
+    /// When the socket was accepted: CONNECT must complete within the connect timeout of this.
+    let acceptedAt: NIODeadline
+
     /// How the connection ends, for the will and the log.
     var closeReason = "connection lost"
     var willSuppressed = false
 
-    init(broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, logger: Logger) {
+    init(
+        broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, logger: Logger, listenerIndex: Int = 0,
+        remoteAddress: SocketAddress? = nil, acceptedAt: NIODeadline = .now()
+    ) {
         self.broker = broker
         self.info = info
+        self.listenerIndex = listenerIndex
+        self.remoteAddress = remoteAddress
+        self.acceptedAt = acceptedAt
         self.connectTimeout = connectTimeout
         self.decoder = MQTTPacketDecoder(limits: broker.limits.decoderLimits)
         var logger = logger
@@ -110,10 +127,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func startConnectTimer(context: ChannelHandlerContext) {
         guard connectTimer == nil, phase == .awaitingConnect else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        connectTimer = context.eventLoop.scheduleTask(in: connectTimeout) {
+        connectTimer = context.eventLoop.scheduleTask(deadline: acceptedAt + connectTimeout) {
             let handler = loopBound.value
             guard handler.phase == .awaitingConnect || handler.phase == .connecting else { return }
             handler.logger.notice("no CONNECT within the connect timeout; closing")
+            handler.auditLimit(.connectTimeout, .disconnected)
             handler.closeReason = "connect timeout"
             handler.close()
         }
@@ -155,8 +173,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         decodeAvailable()
     }
 
-    private func decodeAvailable() {
-        while phase != .closed, inbound != nil {
+    func decodeAvailable() {
+        while phase != .closed, !readPaused, inbound != nil {
             let packet: MQTTPacket?
             do {
                 packet = try decoder.decodePacket(buffer: &inbound!)
@@ -262,6 +280,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         broker.stats.bytesSent.add(total, ordering: .relaxed)
         broker.stats.messagesSent.add(1, ordering: .relaxed)
+        broker.stats.sent(qos: packet.qos.rawValue)
         worker.markDirty(self)
     }
 

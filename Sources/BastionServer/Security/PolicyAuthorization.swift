@@ -19,6 +19,7 @@ final class PolicyAuthorizer: ClientAuthorizer {
     let policy: AccessPolicy
     let cache: AuthorizationCache
     let logger: Logger
+    private(set) var lastDenialRule: String?
 
     init(policy: AccessPolicy, cache: AuthorizationCache, logger: Logger) {
         self.policy = policy
@@ -29,6 +30,7 @@ final class PolicyAuthorizer: ClientAuthorizer {
     private func check(_ operation: AccessOperation, _ topic: String) -> Bool {
         let decision = cache.decide(policy, operation, topic)
         if !decision.allowed {
+            lastDenialRule = decision.rule
             // Read denials are routine filtering of a wider subscription; the others are client errors.
             logger.log(level: operation == .read ? .debug : .info, "access denied", metadata: [
                 "client_id": "\(cache.identity.clientID)", "operation": "\(operation.rawValue)", "topic": "\(topic)",
