@@ -1,9 +1,4 @@
-"""Connection limits, brute-force bans, publish rate limits and packet size (black box).
-
-WIRING: tests marked `needs_wiring` exercise the connection gate, ban list, auth-failure tracker,
-publish rate limiter and admin listener, which the server must call at accept, CONNECT, PUBLISH
-and close. They are skipped until BASTION_ABUSE_WIRED is set to 1 (set it, or delete the marker,
-once `bastion serve` wires them)."""
+"""Connection limits, brute-force bans, publish rate limits and packet size (black box)."""
 
 import os
 import selectors
@@ -17,8 +12,6 @@ import pytest
 import raw
 from conftest import BASTION_BIN
 
-needs_wiring = pytest.mark.skipif(os.environ.get("BASTION_ABUSE_WIRED") != "1",
-                                  reason="needs the abuse-protection wiring in bastion serve")
 pytestmark = pytest.mark.bastion_only
 
 
@@ -124,7 +117,6 @@ def test_half_open_sockets_are_closed_after_the_timeout_without_delaying_a_clien
             s.close()
 
 
-@needs_wiring
 def test_wrong_passwords_ban_the_address_but_not_other_clients(broker_factory, tmp_path):
     pw = password_file(tmp_path, {"alice": "correct horse"})
     broker = broker_factory(anonymous=False, args=["--password-file", str(pw)], config={"limits": {
@@ -145,7 +137,6 @@ def test_wrong_passwords_ban_the_address_but_not_other_clients(broker_factory, t
     s.close()
 
 
-@needs_wiring
 def test_connections_per_address_are_capped(broker_factory):
     broker = broker_factory(config={"limits": {"max_connections_per_ip": 3, "flap_connections": 0}})
     # 127.0.0.5: an address no other socket of this test (or the fixture's port probe) uses.
@@ -164,7 +155,6 @@ def test_connections_per_address_are_capped(broker_factory):
             s.close()
 
 
-@needs_wiring
 def test_connect_rate_per_address_is_limited(broker_factory):
     broker = broker_factory(config={"limits": {"connect_rate_per_ip": 1, "connect_burst_per_ip": 5, "flap_connections": 0}})
     sockets = [open_socket(broker) for _ in range(10)]
@@ -181,7 +171,6 @@ def publish_qos1(topic, payload, packet_id):
     return raw.packet(0x32, body)
 
 
-@needs_wiring
 def test_over_rate_publisher_is_throttled(broker_factory):
     broker = broker_factory(config={"limits": {"publish_rate_messages": 10, "publish_burst_seconds": 1}})
     s = open_socket(broker)
@@ -200,7 +189,6 @@ def test_over_rate_publisher_is_throttled(broker_factory):
     s.close()
 
 
-@needs_wiring
 def test_over_rate_publisher_is_disconnected_when_configured(broker_factory):
     broker = broker_factory(config={"limits": {"publish_rate_messages": 5, "publish_burst_seconds": 1,
                                                "publish_rate_action": "disconnect"}})

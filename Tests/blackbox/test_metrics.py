@@ -1,8 +1,5 @@
 """/metrics, /healthz and /readyz on the admin listener (black box). /metrics must parse with the
-reference Prometheus text parser, and its counters must move with traffic.
-
-WIRING: skipped until BASTION_ABUSE_WIRED=1 (the server must run AdminServer for --admin-listen
-and feed BrokerMetrics from its statistics)."""
+reference Prometheus text parser, and its counters must move with traffic."""
 
 import os
 import subprocess
@@ -18,7 +15,6 @@ from mqttclient import Client, V311
 
 pytestmark = [
     pytest.mark.bastion_only,
-    pytest.mark.skipif(os.environ.get("BASTION_ABUSE_WIRED") != "1", reason="needs the admin/metrics wiring in bastion serve"),
 ]
 
 
