@@ -1,5 +1,6 @@
 import ArgumentParser
 import BastionSecurity
+import BastionServer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -30,7 +31,10 @@ extension Acl {
         )
 
         @Option(name: .customLong("acl-file"), help: "Mosquitto-format ACL file.")
-        var aclFile: String
+        var aclFile: String?
+
+        @Option(name: .customLong("config"), help: "Broker configuration file (its auth section: acl_file, acl, roles, allowed_clients).")
+        var config: String?
 
         @Option(name: .customLong("password-file"), help: "Password file; warns when --user is not in it.")
         var passwordFile: String?
@@ -60,13 +64,7 @@ extension Acl {
                 fail("unknown operation '\(operation)'; use pub, sub or read")
                 throw ExitCode(2)
             }
-            let policy: AccessPolicy
-            do {
-                policy = try AccessPolicy.load(aclFile: aclFile)
-            } catch {
-                fail(error.description)
-                throw ExitCode(2)
-            }
+            let policy = try loadPolicy(config: config, aclFile: aclFile)
             if let passwordFile, let user {
                 do {
                     if !(try PasswordFile.load(path: passwordFile).contains(username: user)) {
@@ -98,7 +96,10 @@ extension Acl {
         )
 
         @Option(name: .customLong("acl-file"), help: "Mosquitto-format ACL file.")
-        var aclFile: String
+        var aclFile: String?
+
+        @Option(name: .customLong("config"), help: "Broker configuration file (its auth section).")
+        var config: String?
 
         @Option(name: .customLong("password-file"), help: "Password file: its users should each have a rule.")
         var passwordFile: String?
@@ -107,13 +108,7 @@ extension Acl {
         var strict = false
 
         func run() async throws {
-            let policy: AccessPolicy
-            do {
-                policy = try AccessPolicy.load(aclFile: aclFile)
-            } catch {
-                fail(error.description)
-                throw ExitCode(2)
-            }
+            let policy = try loadPolicy(config: config, aclFile: aclFile)
             var knownUsers: [String] = []
             if let passwordFile {
                 do {
@@ -130,7 +125,7 @@ extension Acl {
             let warnings = policy.lint(knownUsers: knownUsers)
             for warning in warnings { print(warning.description) }
             if warnings.isEmpty {
-                print("\(aclFile): \(policy.ruleCount) rule(s), no warnings")
+                print("\(aclFile ?? config ?? "acl"): \(policy.ruleCount) rule(s), no warnings")
             } else {
                 print("\(warnings.count) warning(s)")
                 if strict { throw ExitCode(2) }
@@ -145,5 +140,24 @@ private func fail(_ message: String) {
         let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
         guard written > 0 else { return }
         bytes = bytes.dropFirst(written)
+    }
+}
+
+/// The policy from --config and/or --acl-file, as the broker would load it; exits 2 when neither
+/// gives one or it does not load.
+private func loadPolicy(config: String?, aclFile: String?) throws -> AccessPolicy {
+    guard config != nil || aclFile != nil else {
+        fail("give --acl-file FILE or --config FILE")
+        throw ExitCode(2)
+    }
+    do {
+        guard let policy = try AccessConfiguration.load(configPath: config, aclFile: aclFile, passwordFile: nil).policy else {
+            fail("\(config ?? "the configuration") defines no access rules: every authenticated client may use every topic except $SYS")
+            throw ExitCode(2)
+        }
+        return policy
+    } catch let error as ConfigError {
+        fail(error.description)
+        throw ExitCode(2)
     }
 }

@@ -45,3 +45,19 @@ struct SecurityMaterial: Sendable {
         return SecurityMaterial(passwordFile: passwordFile, policy: policy, warnings: warnings)
     }
 }
+
+/// The access policy as `bastion serve` would load it, for `bastion acl check|lint`.
+public enum AccessConfiguration {
+    /// Loads the ACL (and password file) from a configuration file and/or explicit files; the
+    /// explicit files override the configuration's. The policy is nil when nothing is configured.
+    public static func load(configPath: String?, aclFile: String?, passwordFile: String?) throws(ConfigError)
+        -> (policy: AccessPolicy?, passwordFile: PasswordFile?, warnings: [LintWarning])
+    {
+        var auth = AuthConfig()
+        if let configPath { auth = try ConfigLoader.load(path: configPath).auth ?? AuthConfig() }
+        if let aclFile { auth.acl_file = aclFile }
+        if let passwordFile { auth.password_file = passwordFile }
+        let material = try SecurityMaterial.load(auth: auth, configPath: configPath, generation: 0)
+        return (material.policy, material.passwordFile, material.warnings)
+    }
+}
