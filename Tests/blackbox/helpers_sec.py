@@ -10,13 +10,13 @@ import uuid
 
 import raw
 from conftest import BASTION_BIN, Broker
-from mqttclient import V5, V311, Client
+from mqttclient import V5, V31, V311, Client
 
 # CONNACK codes: (MQTT 5.0 reason code, MQTT 3.1.1 return code).
-BAD_CREDENTIALS = {V5: 0x86, V311: 0x04}
-NOT_AUTHORIZED = {V5: 0x87, V311: 0x05}
-SUBACK_REFUSED = {V5: 0x87, V311: 0x80}
-RAW_VERSION = {V5: 5, V311: 4}
+BAD_CREDENTIALS = {V5: 0x86, V311: 0x04, V31: 0x04}
+NOT_AUTHORIZED = {V5: 0x87, V311: 0x05, V31: 0x05}
+SUBACK_REFUSED = {V5: 0x87, V311: 0x80, V31: 0x80}
+RAW_VERSION = {V5: 5, V311: 4, V31: 3}
 
 
 def unique(prefix="t"):
@@ -119,7 +119,7 @@ def reload(broker, ok=True, timeout=5.0):
         # The broker binds its listeners before it traps SIGHUP, and an untrapped SIGHUP kills it
         # (see test_sighup_right_after_start_does_not_kill_the_broker): wait for startup to finish.
         wait_until(lambda: "bastion started" in broker.log_text(), timeout, "broker did not finish starting")
-        time.sleep(0.2)
+        time.sleep(0.3)
         broker.hup_ready = True
     before = broker.log_text().count(marker)
     broker.proc.send_signal(signal.SIGHUP)

@@ -15,7 +15,7 @@ import pytest
 from conftest import BASTION_BIN, free_port, wait_for_port
 from helpers_sec import (BAD_CREDENTIALS, NOT_AUTHORIZED, Secured, add_user_line, bastion, connack, connack_code,
                          mosquitto_passwd, reload, secured, unique, write)  # noqa: F401 (fixture)
-from mqttclient import V5, V311, Client
+from mqttclient import V5, V31, V311, Client
 
 pytestmark = pytest.mark.bastion_only
 
@@ -33,6 +33,28 @@ def test_users_from_mosquitto_passwd_file_connect(secured, protocol):
         c.publish("plain/topic", b"x", qos=1)  # no ACL: ordinary topics are open
         c.disconnect()
     assert connack_code(s.broker, protocol, username="alice", password=USERS["alice"]) == 0
+
+
+def test_mqtt_31_clients_get_the_same_codes_as_311(secured):
+    s = secured(USERS)
+    assert connack_code(s.broker, V31, username="alice", password=USERS["alice"]) == 0
+    assert connack_code(s.broker, V31, username="alice", password="wrong") == 0x04
+    assert connack_code(s.broker, V31, username="nobody", password="wrong") == 0x04
+    assert connack_code(s.broker, V31) == 0x05
+
+
+@pytest.mark.parametrize("password", ["pässwörd-ünïcode", "with spaces and : colons", "x" * 4096])
+def test_unusual_passwords_from_mosquitto_passwd(secured, password):
+    s = secured({"alice": password})
+    assert connack_code(s.broker, V5, username="alice", password=password) == 0
+    assert connack_code(s.broker, V5, username="alice", password=password[:-1]) == 0x86
+
+
+def test_huge_credentials_are_refused_cleanly(secured):
+    s = secured(USERS)
+    assert connack_code(s.broker, V5, username="u" * 60000, password="p" * 60000) == 0x86
+    assert connack_code(s.broker, V5, username="alice", password="p" * 60000) == 0x86
+    assert connack_code(s.broker, V5, username="alice", password=USERS["alice"]) == 0
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

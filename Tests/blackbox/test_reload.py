@@ -94,6 +94,22 @@ def test_revoked_subscription_is_removed_from_311_client(secured):
     feeder.disconnect()
 
 
+def test_offline_session_gets_nothing_from_a_revoked_subscription(secured):
+    """A persistent session offline during the reload keeps no access through its old
+    subscription: neither messages queued while it was away nor live ones after it returns."""
+    s = secured(USERS, acl=ACL)
+    alice = s.client("alice", protocol=V311, client_id="alice-persistent", clean=False)
+    assert suback(alice, "a/#") == 1
+    alice.disconnect()
+    write(s.acl, ACL.replace("user alice\ntopic readwrite a/#\n", "user alice\ntopic readwrite b/#\n"))
+    reload(s.broker)
+    feeder = s.client("feeder")
+    feeder.publish("a/queued", b"1", qos=1)
+    back = s.client("alice", protocol=V311, client_id="alice-persistent", clean=False)
+    feeder.publish("a/live", b"2", qos=1)
+    back.expect_no_message(0.5)
+
+
 def test_password_file_reload(secured):
     s = secured(USERS, acl=ACL)
     bob = s.client("bob", protocol=V311)
@@ -204,6 +220,19 @@ def test_config_auth_section_is_reloaded(secured):
     rc, _ = bob.expect_disconnect()                   # bob lost the role, and with it ops/#
     assert reason(rc) == 0x87
     alice.disconnect()
+
+
+def test_command_line_password_file_still_wins_after_reload(broker_factory, tmp_path):
+    """Flags override the configuration file, at startup and on every reload alike."""
+    from_config = mosquitto_passwd(tmp_path / "config-passwd", {"cfg-user": "cfg-pw"})
+    from_flag = mosquitto_passwd(tmp_path / "flag-passwd", {"flag-user": "flag-pw"})
+    b = broker_factory(anonymous=False, config={"auth": {"password_file": str(from_config)}},
+                       args=["--password-file", str(from_flag)])
+    assert connack_code(b, V5, username="flag-user", password="flag-pw") == 0
+    assert connack_code(b, V5, username="cfg-user", password="cfg-pw") == 0x86
+    reload(b)
+    assert connack_code(b, V5, username="flag-user", password="flag-pw") == 0
+    assert connack_code(b, V5, username="cfg-user", password="cfg-pw") == 0x86
 
 
 @pytest.mark.parametrize("change,needle", [
