@@ -244,6 +244,16 @@ extension MQTTConnectionHandler {
     /// Writes a QoS 1/2 PUBLISH; one too large for the client is discarded as if delivered
     /// (spec 3.1.2.11.4).
     private func transmit(_ outgoing: OutboundFlow.Outgoing, now: NIODeadline) {
+        // Queued and resumed messages are checked against the policy in force now, and against
+        // this identity (the session may have been filled under another policy or user).
+        refreshAuthorizerIfNeeded()
+        guard authorizer.mayReceive(outgoing.delivery.message.topic) else {
+            if var state {
+                _ = state.outbound.acknowledged(outgoing.packetID) || state.outbound.completed(outgoing.packetID)
+                self.state = state
+            }
+            return forget(outgoing.delivery)
+        }
         if let packet = outboundPublish.packet(for: outgoing.delivery, packetID: outgoing.packetID, dup: outgoing.dup, now: now) {
             if !outgoing.dup, isPersistent {
                 broker.persist([.assignPacketID(clientID: clientID, messageID: outgoing.delivery.message.id, packetID: outgoing.packetID)])

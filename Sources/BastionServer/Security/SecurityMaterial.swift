@@ -5,9 +5,15 @@ import Foundation
 /// both or neither.
 struct SecurityMaterial: Sendable {
     var passwordFile: PasswordFile?
-    /// nil when no ACL is configured at all (see `PolicyAuthorization`).
+    /// The access configuration: topic rules and the device allowlist; nil when neither is set.
     var policy: AccessPolicy?
+    /// Whether any topic rule is configured (an allowlist alone leaves topics open, see
+    /// `PolicyAuthorization`).
+    var hasTopicRules: Bool
     var warnings: [LintWarning]
+
+    /// The policy topic access is decided by; nil when no topic rule is configured.
+    var topicPolicy: AccessPolicy? { hasTopicRules ? policy : nil }
 
     static func load(auth: AuthConfig, configPath: String?, generation: UInt64) throws(ConfigError) -> SecurityMaterial {
         var passwordFile: PasswordFile?
@@ -41,8 +47,9 @@ struct SecurityMaterial: Sendable {
                 throw ConfigError(key: auth.acl_file != nil ? "auth.acl_file" : "auth.acl", "\(error)")
             }
         }
-        let warnings = policy?.lint(knownUsers: passwordFile?.usernames ?? []) ?? []
-        return SecurityMaterial(passwordFile: passwordFile, policy: policy, warnings: warnings)
+        let hasTopicRules = auth.acl_file != nil || !native.isEmpty
+        let warnings = hasTopicRules ? policy?.lint(knownUsers: passwordFile?.usernames ?? []) ?? [] : []
+        return SecurityMaterial(passwordFile: passwordFile, policy: policy, hasTopicRules: hasTopicRules, warnings: warnings)
     }
 }
 
@@ -58,6 +65,6 @@ public enum AccessConfiguration {
         if let aclFile { auth.acl_file = aclFile }
         if let passwordFile { auth.password_file = passwordFile }
         let material = try SecurityMaterial.load(auth: auth, configPath: configPath, generation: 0)
-        return (material.policy, material.passwordFile, material.warnings)
+        return (material.topicPolicy, material.passwordFile, material.warnings)
     }
 }

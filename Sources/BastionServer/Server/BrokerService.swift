@@ -61,7 +61,7 @@ public final class BrokerService: Service {
         let broker = Broker(
             group: group, limits: settings.limits, logger: logger,
             authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
-            authorization: PolicyAuthorization(policy: material.policy, logger: logger),
+            authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
             disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false,
             store: store, protection: protection)
         self.broker = broker
@@ -81,7 +81,7 @@ public final class BrokerService: Service {
     }
 
     private static func report(_ material: SecurityMaterial, logger: Logger) {
-        if material.policy == nil {
+        if material.topicPolicy == nil {
             logger.warning("no ACL configured: every authenticated client may publish and subscribe to all topics except $SYS")
         }
         for warning in material.warnings {
@@ -90,6 +90,8 @@ public final class BrokerService: Service {
     }
 
     public func run() async throws {
+        // Trap SIGHUP before anything binds, so an early reload request cannot end the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         if let store = broker.store {
             let summary = try await StateRestore.restore(broker, from: store)
             logger.notice("state restored", metadata: [
@@ -120,7 +122,7 @@ public final class BrokerService: Service {
         logger.notice("bastion started", metadata: ["event_loops": "\(System.coreCount)"])
 
         let reloads = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) { self.reload() }
+            for await _ in hangups { self.reload() }
         }
         try? await gracefulShutdown()
         reloads.cancel()
@@ -170,7 +172,10 @@ public final class BrokerService: Service {
             if let path = settings.configPath {
                 let file = try ConfigLoader.load(path: path)
                 auth = file.auth ?? AuthConfig()
-                if auth.password_file == nil { auth.password_file = options.passwordFile ?? settings.auth.password_file }
+                // Flags win over the file, as at startup; the startup password file (possibly the
+                // generated default) stays when neither names one.
+                if let p = options.passwordFile { auth.password_file = p }
+                if auth.password_file == nil { auth.password_file = settings.auth.password_file }
                 if let p = options.aclFile { auth.acl_file = p }
                 protectionSettings = try ProtectionSettings.resolve(file: file, options: options)
             }
@@ -178,7 +183,7 @@ public final class BrokerService: Service {
             Self.report(material, logger: logger)
             broker.updateSecurity(
                 authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
-                authorization: PolicyAuthorization(policy: material.policy, logger: logger))
+                authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger))
             protection.reload(protectionSettings, path: settings.configPath)
             logger.notice("configuration reloaded", metadata: ["users": "\(material.passwordFile?.usernames.count ?? 0)",
                                                                  "acl_rules": "\(material.policy?.ruleCount ?? 0)"])
