@@ -75,7 +75,11 @@ extension MQTTConnectionHandler {
         case (.success(let identity, let data), .connecting):
             authExchange = nil
             finalAuthenticationData = data
-            if let accepted = acceptedConnect { authenticated(identity, accepted) }
+            guard case .accepted(let admitted) = broker.authenticator.admit(identity) else {
+                auditAuthenticationFailure(.notAuthorized, username: identity.username)
+                return refuseConnect(.notAuthorized, "client id not allowed for \(identity.username ?? "this identity")")
+            }
+            if let accepted = acceptedConnect { authenticated(admitted, accepted) }
         case (.success(_, let data), _):
             // Re-authentication succeeded (spec 4.12.1).
             authExchange = nil

@@ -69,6 +69,8 @@ final class PasswordAuthenticator: Authenticator {
         }
     }
 
+    func admit(_ identity: ClientIdentity) -> AuthenticationResult { allowlisted(identity) }
+
     /// The device allowlist (which client ids a user may connect with).
     private func allowlisted(_ identity: ClientIdentity) -> AuthenticationResult {
         if let policy {
