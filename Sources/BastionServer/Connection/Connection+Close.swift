@@ -6,15 +6,14 @@ import NIOCore
 /// the session going offline or ending (4.1), and shared-subscription messages handed on (4.8.2).
 extension MQTTConnectionHandler {
     func disconnectReceived(_ packet: DisconnectPacket) {
-        if version == .v5, let requested = packet.properties.sessionExpiryInterval, var state {
+        if version == .v5, let requested = packet.properties.sessionExpiryInterval, state != nil {
             guard !(connectExpiryInterval == 0 && requested != 0) else {
                 // Not a valid DISCONNECT, so the will is still sent (spec 3.14.2.2.2).
                 return protocolViolation(.protocolError, "session expiry cannot be set on DISCONNECT when CONNECT had 0")
             }
             var expiry = requested
             if let cap = broker.limits.maximumSessionExpiry { expiry = min(expiry, cap) }
-            state.expiryInterval = expiry
-            self.state = state
+            state!.expiryInterval = expiry
         }
         // 0x04 asks for the will to be sent; any other reason discards it (spec 3.14.4).
         if packet.reasonCode != .disconnectWithWillMessage { willSuppressed = true }
@@ -159,12 +158,11 @@ extension MQTTConnectionHandler {
     /// The access policy changed: subscriptions it no longer permits are removed, and a 5.0 client
     /// that lost one is told with DISCONNECT 0x87 (documented in docs/access-control.md).
     func securityChanged() {
-        guard phase == .connected, var state, let session, let context else { return }
+        guard phase == .connected, state != nil, let session, let context else { return }
         refreshAuthorizerIfNeeded()
-        let revoked = state.subscriptions.values.filter { !authorizer.maySubscribe($0.filter) }
+        let revoked = state!.subscriptions.values.filter { !authorizer.maySubscribe($0.filter) }
         guard !revoked.isEmpty else { return }
-        for subscription in revoked { state.subscriptions[subscription.filter] = nil }
-        self.state = state
+        for subscription in revoked { state!.subscriptions[subscription.filter] = nil }
         _ = broker.broadcast(revoked.map { .remove(session, filter: $0.filter) }, from: context.eventLoop)
         logger.notice("subscriptions revoked by policy reload", metadata: [
             "client_id": "\(clientID)", "filters": "\(revoked.map(\.filter).joined(separator: ","))",

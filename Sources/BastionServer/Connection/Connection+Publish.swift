@@ -7,12 +7,11 @@ extension MQTTConnectionHandler {
     // MARK: Client to server
 
     func publishReceived(_ publish: PublishPacket) {
-        guard var state else { return }
+        guard state != nil else { return }
         broker.stats.messagesReceived.add(1, ordering: .relaxed)
         broker.stats.received(qos: publish.qos.rawValue)
         guard chargePublishRate(bytes: publish.payload.readableBytes + publish.topic.utf8.count) else { return }
-        let decision = inboundPublish.received(publish, version: version, inboundQoS2: &state.inboundQoS2)
-        self.state = state
+        let decision = inboundPublish.received(publish, version: version, inboundQoS2: &state!.inboundQoS2)
         let topic: String
         switch decision {
         case .disconnect(let reason, let why):
@@ -71,9 +70,8 @@ extension MQTTConnectionHandler {
         case .atLeastOnce:
             queueAcknowledgement(.puback(PublishAckPacket(packetID: publish.packetID, reasonCode: code, properties: properties)), after: operations)
         case .exactlyOnce:
-            if code.isFailure, var state {
-                InboundPublishState.refusedQoS2(publish.packetID, inboundQoS2: &state.inboundQoS2)
-                self.state = state
+            if code.isFailure, state != nil {
+                InboundPublishState.refusedQoS2(publish.packetID, inboundQoS2: &state!.inboundQoS2)
             }
             queueAcknowledgement(.pubrec(PublishAckPacket(packetID: publish.packetID, reasonCode: code, properties: properties)), after: operations)
         }
@@ -117,9 +115,8 @@ extension MQTTConnectionHandler {
             switch first.state {
             case .ready: sendAcknowledgement(first.packet)
             case .failed:
-                if case .pubrec(let p) = first.packet, var state {
-                    InboundPublishState.refusedQoS2(p.packetID, inboundQoS2: &state.inboundQoS2)
-                    self.state = state
+                if case .pubrec(let p) = first.packet, state != nil {
+                    InboundPublishState.refusedQoS2(p.packetID, inboundQoS2: &state!.inboundQoS2)
                 }
                 sendAcknowledgement(first.packet.withReason(.quotaExceeded, reasonString: problemProperties("message could not be stored").reasonString))
             case .withheld: released(first.packet)
@@ -140,9 +137,8 @@ extension MQTTConnectionHandler {
     }
 
     func pubrelReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
-        let known = InboundPublishState.released(ack.packetID, inboundQoS2: &state.inboundQoS2)
-        self.state = state
+        guard state != nil else { return }
+        let known = InboundPublishState.released(ack.packetID, inboundQoS2: &state!.inboundQoS2)
         let code: ReasonCode = known || version != .v5 ? .success : .packetIdentifierNotFound
         // The release is stored before PUBCOMP, so a restart cannot treat a reused id as a duplicate.
         let ops: [StoreOperation] = known && isPersistent ? [.inboundQoS2(clientID: clientID, packetID: ack.packetID, pending: false)] : []
@@ -152,28 +148,25 @@ extension MQTTConnectionHandler {
     // MARK: Server to client acknowledgements
 
     func pubackReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
-        let entry = state.outbound.inflight[ack.packetID]
-        if state.outbound.acknowledged(ack.packetID), let entry {
+        guard state != nil else { return }
+        let entry = state!.outbound.inflight[ack.packetID]
+        if state!.outbound.acknowledged(ack.packetID), let entry {
             forget(entry.delivery)
         } else {
             logger.debug("PUBACK for unknown packet id \(ack.packetID)")
         }
-        self.state = state
         sendQueued()
     }
 
     func pubrecReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
-        let entry = state.outbound.inflight[ack.packetID]
+        guard state != nil else { return }
+        let entry = state!.outbound.inflight[ack.packetID]
         if ack.reasonCode.isFailure {
             // A failure PUBREC ends the QoS 2 flow (spec 4.3.3).
-            if state.outbound.acknowledged(ack.packetID), let entry { forget(entry.delivery) }
-            self.state = state
+            if state!.outbound.acknowledged(ack.packetID), let entry { forget(entry.delivery) }
             return sendQueued()
         }
-        let known = state.outbound.received(ack.packetID)
-        self.state = state
+        let known = state!.outbound.received(ack.packetID)
         if known, isPersistent, let entry {
             broker.persist([.markReleased(clientID: clientID, messageID: entry.delivery.message.id)])
         }
@@ -182,10 +175,9 @@ extension MQTTConnectionHandler {
     }
 
     func pubcompReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
-        let entry = state.outbound.inflight[ack.packetID]
-        if state.outbound.completed(ack.packetID), let entry { forget(entry.delivery) }
-        self.state = state
+        guard state != nil else { return }
+        let entry = state!.outbound.inflight[ack.packetID]
+        if state!.outbound.completed(ack.packetID), let entry { forget(entry.delivery) }
         sendQueued()
     }
 
@@ -203,13 +195,12 @@ extension MQTTConnectionHandler {
 
     /// A message for this connection's session, on this loop.
     func deliver(_ delivery: Delivery) {
-        guard phase == .connected, var state else {
-            if var state {
+        guard phase == .connected, state != nil else {
+            if state != nil {
                 // Closing but not yet detached: keep QoS 1/2 in the session, which is saved on detach.
-                if delivery.qos != .atMostOnce, !state.outbound.enqueue(delivery, limits: broker.limits) {
+                if delivery.qos != .atMostOnce, !state!.outbound.enqueue(delivery, limits: broker.limits) {
                     broker.stats.dropped()
                 }
-                self.state = state
             } else if let session, session.connection !== box {
                 // The session moved on (offline or to another connection): follow it.
                 worker.deliver(delivery, to: session)
@@ -230,8 +221,7 @@ extension MQTTConnectionHandler {
             }
             return
         }
-        let result = state.outbound.submit(delivery, window: outboundWindow, limits: broker.limits, now: now)
-        self.state = state
+        let result = state!.outbound.submit(delivery, window: outboundWindow, limits: broker.limits, now: now)
         switch result {
         case .send(let outgoing): transmit(outgoing, now: now)
         case .queued: break
@@ -248,9 +238,8 @@ extension MQTTConnectionHandler {
         // this identity (the session may have been filled under another policy or user).
         refreshAuthorizerIfNeeded()
         guard authorizer.mayReceive(outgoing.delivery.message.topic) else {
-            if var state {
-                _ = state.outbound.acknowledged(outgoing.packetID) || state.outbound.completed(outgoing.packetID)
-                self.state = state
+            if state != nil {
+                _ = state!.outbound.acknowledged(outgoing.packetID) || state!.outbound.completed(outgoing.packetID)
             }
             return forget(outgoing.delivery)
         }
@@ -261,9 +250,8 @@ extension MQTTConnectionHandler {
             sendPublish(packet)
         } else {
             broker.stats.dropped()
-            if var state {
-                _ = state.outbound.acknowledged(outgoing.packetID)
-                self.state = state
+            if state != nil {
+                _ = state!.outbound.acknowledged(outgoing.packetID)
             }
             forget(outgoing.delivery)
         }
@@ -271,11 +259,10 @@ extension MQTTConnectionHandler {
 
     /// Moves queued messages into the window after acknowledgements.
     func sendQueued() {
-        guard var state, !state.outbound.queue.isEmpty else { return }
+        guard state != nil, !state!.outbound.queue.isEmpty else { return }
         let now = NIODeadline.now()
         var expired: [Delivery] = []
-        let ready = state.outbound.drain(window: outboundWindow, now: now, expired: &expired)
-        self.state = state
+        let ready = state!.outbound.drain(window: outboundWindow, now: now, expired: &expired)
         if !expired.isEmpty { broker.stats.dropped(expired.count) }
         for delivery in expired { forget(delivery) }
         for outgoing in ready { transmit(outgoing, now: now) }
@@ -286,9 +273,9 @@ extension MQTTConnectionHandler {
     /// A persistent session reconnected: resend unacknowledged PUBLISH with DUP and outstanding
     /// PUBREL in their original order, then the queue (spec 4.4).
     func resumeDelivery() {
-        guard let state else { return }
+        guard let redelivery = state?.outbound.redelivery() else { return }
         let now = NIODeadline.now()
-        for (packetID, entry) in state.outbound.redelivery() {
+        for (packetID, entry) in redelivery {
             switch entry.phase {
             case .awaitingAcknowledgement:
                 transmit(OutboundFlow.Outgoing(delivery: entry.delivery, packetID: packetID, dup: true), now: now)

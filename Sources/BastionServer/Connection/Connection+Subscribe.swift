@@ -6,22 +6,21 @@ import NIOCore
 /// acknowledge and send retained messages.
 extension MQTTConnectionHandler {
     func subscribeReceived(_ packet: SubscribePacket) {
-        guard var state, let session, let context else { return }
+        guard state != nil, let session, let context else { return }
         refreshAuthorizerIfNeeded()
         let authorizer = self.authorizer
-        let outcomes = SubscribeDecision.evaluate(packet, existing: state.subscriptions, limits: broker.limits) {
+        let outcomes = SubscribeDecision.evaluate(packet, existing: state!.subscriptions, limits: broker.limits) {
             authorizer.maySubscribe($0)
         }
         var changes: [SubscriptionChange] = []
         for outcome in outcomes {
             if case .granted(let subscription, let isNew) = outcome {
                 if isNew { broker.stats.subscriptions.add(1, ordering: .relaxed) }
-                state.subscriptions[subscription.filter] = subscription
+                state!.subscriptions[subscription.filter] = subscription
                 changes.append(.add(session, subscription))
             }
         }
-        self.state = state
-        let stored = persistSubscriptions(state, changed: !changes.isEmpty)
+        let stored = persistSubscriptions(state!, changed: !changes.isEmpty)
         for (requested, outcome) in zip(packet.subscriptions, outcomes) where outcome.reasonCode.isFailure {
             switch outcome.reasonCode {
             case .notAuthorized: auditDenied(.subscribe, requested.filter)
@@ -79,11 +78,11 @@ extension MQTTConnectionHandler {
     }
 
     func unsubscribeReceived(_ packet: UnsubscribePacket) {
-        guard var state, let session, let context else { return }
+        guard state != nil, let session, let context else { return }
         var changes: [SubscriptionChange] = []
         var codes: [ReasonCode] = []
         for filter in packet.filters {
-            if state.subscriptions.removeValue(forKey: filter) != nil {
+            if state!.subscriptions.removeValue(forKey: filter) != nil {
                 broker.stats.subscriptions.subtract(1, ordering: .relaxed)
                 changes.append(.remove(session, filter: filter))
                 codes.append(.success)
@@ -91,8 +90,7 @@ extension MQTTConnectionHandler {
                 codes.append(.noSubscriptionExisted)
             }
         }
-        self.state = state
-        let stored = persistSubscriptions(state, changed: !changes.isEmpty)
+        let stored = persistSubscriptions(state!, changed: !changes.isEmpty)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         broker.broadcast(changes, from: context.eventLoop).and(stored).whenComplete { _ in
             let handler = loopBound.value
