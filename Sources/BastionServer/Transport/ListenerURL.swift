@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where and how a listener accepts connections: `mqtt://HOST:PORT`, `mqtts://HOST:PORT`,
+/// `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH`. IPv6 hosts go in brackets. Ports default to
+/// 1883 / 8883 / 80 / 443 and WebSocket paths to `/mqtt`.
+public struct ListenerURL: Sendable, Hashable, CustomStringConvertible {
+    public enum Scheme: String, Sendable, Hashable, CaseIterable {
+        case mqtt, mqtts, ws, wss
+
+        public var isTLS: Bool { self == .mqtts || self == .wss }
+        public var isWebSocket: Bool { self == .ws || self == .wss }
+
+        public var defaultPort: Int {
+            switch self {
+            case .mqtt: return 1883
+            case .mqtts: return 8883
+            case .ws: return 80
+            case .wss: return 443
+            }
+        }
+    }
+
+    public static let defaultWebSocketPath = "/mqtt"
+
+    public var scheme: Scheme
+    /// Without brackets: `127.0.0.1`, `::1`, `0.0.0.0`, `broker.example`.
+    public var host: String
+    public var port: Int
+    /// The WebSocket request path (always set for ws/wss, nil for mqtt/mqtts).
+    public var path: String?
+
+    public init(scheme: Scheme, host: String, port: Int? = nil, path: String? = nil) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port ?? scheme.defaultPort
+        self.path = scheme.isWebSocket ? (path ?? Self.defaultWebSocketPath) : nil
+    }
+
+    public init(parsing text: String) throws(ListenerURLError) {
+        guard let separator = text.range(of: "://") else {
+            throw ListenerURLError(text, "missing scheme; write mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
+        }
+        let schemeText = text[..<separator.lowerBound].lowercased()
+        guard let scheme = Scheme(rawValue: schemeText) else {
+            throw ListenerURLError(text, "unknown scheme \"\(schemeText)\"; use mqtt, mqtts, ws or wss")
+        }
+        var rest = text[separator.upperBound...]
+        if rest.contains("?") || rest.contains("#") {
+            throw ListenerURLError(text, "query strings and fragments are not allowed")
+        }
+        var pathPart: Substring = ""
+        if let slash = rest.firstIndex(of: "/") {
+            pathPart = rest[slash...]
+            rest = rest[..<slash]
+        }
+        if rest.contains("@") {
+            throw ListenerURLError(text, "user information is not allowed in a listener URL")
+        }
+
+        var host: Substring
+        var portText: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else {
+                throw ListenerURLError(text, "unterminated IPv6 address; write [::1]:PORT")
+            }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else {
+                    throw ListenerURLError(text, "expected :PORT after the IPv6 address")
+                }
+                portText = after.dropFirst()
+            }
+            guard Self.isIPv6(String(host)) else {
+                throw ListenerURLError(text, "\"\(host)\" is not an IPv6 address")
+            }
+        } else {
+            let colons = rest.filter { $0 == ":" }.count
+            if colons > 1 {
+                throw ListenerURLError(text, "IPv6 addresses must be written in brackets, e.g. mqtts://[::1]:8883")
+            }
+            if let colon = rest.firstIndex(of: ":") {
+                host = rest[..<colon]
+                portText = rest[rest.index(after: colon)...]
+            } else {
+                host = rest
+            }
+            guard !host.isEmpty else {
+                throw ListenerURLError(text, "missing host; use 127.0.0.1 for local clients or 0.0.0.0 for all interfaces")
+            }
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+            guard host.allSatisfy({ allowed.contains($0) }), !host.hasPrefix("."), !host.hasPrefix("-") else {
+                throw ListenerURLError(text, "\"\(host)\" is not a valid host name or IPv4 address")
+            }
+        }
+
+        var port = scheme.defaultPort
+        if let portText {
+            guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCII), let value = Int(portText),
+                (0...65_535).contains(value)
+            else {
+                throw ListenerURLError(text, "port \"\(portText)\" is not a number between 0 and 65535")
+            }
+            port = value
+        }
+
+        var path: String?
+        if scheme.isWebSocket {
+            path = pathPart.isEmpty ? Self.defaultWebSocketPath : String(pathPart)
+            if let p = path, p.contains(where: { $0.isWhitespace || !$0.isASCII }) {
+                throw ListenerURLError(text, "the WebSocket path must be plain ASCII without spaces")
+            }
+        } else if !(pathPart.isEmpty || pathPart == "/") {
+            throw ListenerURLError(text, "\(scheme.rawValue):// listeners take no path; did you mean ws:// or wss://?")
+        }
+
+        self.scheme = scheme
+        self.host = String(host)
+        self.port = port
+        self.path = path
+    }
+
+    /// The host as it appears in a URL (IPv6 in brackets).
+    public var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
+
+    public var description: String {
+        "\(scheme.rawValue)://\(hostForURL):\(port)\(path ?? "")"
+    }
+
+    /// True for `localhost`, `127.0.0.0/8` and `::1` (also as `::ffff:127.x.x.x`): only this machine can
+    /// connect.
+    public var isLoopback: Bool {
+        let lower = host.lowercased()
+        if lower == "localhost" || lower.hasSuffix(".localhost") { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { $0[0] == 127 }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { bytes in
+                if bytes.prefix(15).allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+                let mapped = bytes.prefix(10).allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF
+                return mapped && bytes[12] == 127
+            }
+        }
+        return false
+    }
+
+    static func isIPv6(_ text: String) -> Bool {
+        var v6 = in6_addr()
+        return inet_pton(AF_INET6, text, &v6) == 1
+    }
+}
+
+public struct ListenerURLError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var url: String
+    public var reason: String
+
+    public init(_ url: String, _ reason: String) {
+        self.url = url
+        self.reason = reason
+    }
+
+    public var description: String { "invalid listener URL \"\(url)\": \(reason)" }
+}
