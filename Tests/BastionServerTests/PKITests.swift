@@ -106,6 +106,9 @@ struct PKITests {
         #expect(!fromDER.isRevoked(Certificate.SerialNumber(8)))
         #expect(fromDER.isSigned(by: ca.certificate))
         #expect(fromDER.crlNumber == [1])
+        // Serials are positive INTEGERs: a set high bit gets a 0x00 in front (02 03 00 80 01).
+        let der = crl.derBytes
+        #expect(der.indices.contains { i in Array(der[i..<min(i + 5, der.count)]) == [0x02, 0x03, 0x00, 0x80, 0x01] })
         #expect(fromDER.nextUpdate != nil)
     }
 

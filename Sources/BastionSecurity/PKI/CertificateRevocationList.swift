@@ -266,7 +266,9 @@ extension CertificateRevocationList {
                 try coder.appendConstructedNode(identifier: .sequence) { coder in
                     for entry in entries {
                         try coder.appendConstructedNode(identifier: .sequence) { coder in
-                            coder.appendPrimitiveNode(identifier: .integer) { $0.append(contentsOf: entry.serialNumber.bytes) }
+                            coder.appendPrimitiveNode(identifier: .integer) {
+                                $0.append(contentsOf: Self.unsignedIntegerContent(entry.serialNumber.bytes))
+                            }
                             try ASN1Time.serialize(entry.revocationDate, into: &coder)
                         }
                     }
@@ -292,6 +294,14 @@ extension CertificateRevocationList {
             try coder.serialize(ASN1BitString(bytes: signature.rawRepresentation[...]))
         }
         return try CertificateRevocationList(derEncoded: whole.serializedBytes)
+    }
+
+    /// `SerialNumber.bytes` is the magnitude without leading zeros; a DER INTEGER is two's complement,
+    /// so a set high bit needs a 0x00 in front or the serial reads as negative.
+    static func unsignedIntegerContent(_ magnitude: ArraySlice<UInt8>) -> [UInt8] {
+        let trimmed = magnitude.drop { $0 == 0 }
+        guard let first = trimmed.first else { return [0] }
+        return first & 0x80 != 0 ? [0] + trimmed : Array(trimmed)
     }
 
     static func signatureAlgorithm(for key: Certificate.PublicKey) -> Certificate.SignatureAlgorithm? {
