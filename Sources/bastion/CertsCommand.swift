@@ -55,6 +55,9 @@ struct CertsInit: ParsableCommand {
     @Option(name: .long, help: "Lifetime in days.")
     var days: Int = CertificateIssuer.caLifetimeDays
 
+    @Option(name: .long, help: "URL where crl.pem will be published; written into every certificate issued.")
+    var crlUrl: String?
+
     @Flag(name: .long, help: "Replace an existing CA (everything it issued stops working).")
     var force = false
 
@@ -62,7 +65,7 @@ struct CertsInit: ParsableCommand {
         try runPKI {
             guard days > 0 else { throw PKIError(.invalidArgument, "--days must be positive") }
             let pki = directory.pki
-            let ca = try pki.initialize(commonName: cn, days: days, now: Date(), force: force)
+            let ca = try pki.initialize(commonName: cn, days: days, crlURL: crlUrl, now: Date(), force: force)
             print("CA created: \(pki.caCertificateFile) (key \(pki.caKeyFile), mode 0600)")
             print("  subject \(ca.subject), valid until \(formatDate(ca.notValidAfter))")
             print("  empty CRL: \(pki.crlFile)")

@@ -253,6 +253,22 @@ struct PKITests {
         #expect(try #require(again.crlNumber).last! > before.last!)
     }
 
+    @Test func crlDistributionPointIsWrittenIntoIssuedCertificates() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let pki = PKIDirectory(path: dir.file("pki"))
+        try pki.initialize(crlURL: "http://pki.example/crl.pem", now: TestCA.now)
+        let issued = try pki.issueServer(names: [SubjectAltName("localhost")], now: TestCA.now)
+        let cert = try #require(try PKIFiles.readCertificates(issued.certificateFile, what: "t").first)
+        let ext = try #require(cert.extensions.first { $0.oid == [2, 5, 29, 31] })
+        #expect(!ext.critical)
+        // SEQUENCE { SEQUENCE { [0] { [0] { [6] "http://pki.example/crl.pem" } } } }
+        let uri = Array("http://pki.example/crl.pem".utf8)
+        #expect(Array(ext.value.suffix(uri.count + 2)) == [0x86, UInt8(uri.count)] + uri)
+        #expect(Array(ext.value.prefix(8)) == [0x30, UInt8(uri.count + 8), 0x30, UInt8(uri.count + 6), 0xA0, UInt8(uri.count + 4), 0xA0, UInt8(uri.count + 2)])
+        #expect(throws: PKIError.self) { try PKIDirectory(path: dir.file("other")).initialize(crlURL: "file:/x", now: TestCA.now) }
+    }
+
     @Test func developmentPKIIsCreatedOnceAndReused() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -168,6 +168,7 @@ public enum CertificateIssuer {
         issuerKey: Certificate.PrivateKey,
         now: Date,
         days: Int = serverLifetimeDays,
+        crlDistributionPoint: String? = nil,
         serialNumber: Certificate.SerialNumber = .init()
     ) throws -> Certificate {
         guard let first = names.first else {
@@ -182,6 +183,7 @@ public enum CertificateIssuer {
             notAfter: now + TimeInterval(days) * 86_400,
             extendedKeyUsage: [.serverAuth],
             names: names,
+            crlDistributionPoint: crlDistributionPoint,
             serialNumber: serialNumber
         )
     }
@@ -195,6 +197,7 @@ public enum CertificateIssuer {
         issuerKey: Certificate.PrivateKey,
         now: Date,
         days: Int = clientLifetimeDays,
+        crlDistributionPoint: String? = nil,
         serialNumber: Certificate.SerialNumber = .init()
     ) throws -> Certificate {
         guard !commonName.isEmpty else {
@@ -209,6 +212,7 @@ public enum CertificateIssuer {
             notAfter: now + TimeInterval(days) * 86_400,
             extendedKeyUsage: [.clientAuth],
             names: names,
+            crlDistributionPoint: crlDistributionPoint,
             serialNumber: serialNumber
         )
     }
@@ -225,6 +229,7 @@ public enum CertificateIssuer {
         isCertificateAuthority: Bool = false,
         extendedKeyUsage: [ExtendedKeyUsage.Usage]?,
         names: [SubjectAltName],
+        crlDistributionPoint: String? = nil,
         serialNumber: Certificate.SerialNumber = .init()
     ) throws -> Certificate {
         guard issuerKey.publicKey == issuer.publicKey else {
@@ -256,6 +261,9 @@ public enum CertificateIssuer {
                 Certificate.Extension(AuthorityKeyIdentifier(keyIdentifier: ski.keyIdentifier), critical: false)
             )
         }
+        if let crlDistributionPoint {
+            try extensions.append(crlDistributionPointsExtension(uri: crlDistributionPoint))
+        }
         guard let algorithm = CertificateRevocationList.signatureAlgorithm(for: issuer.publicKey) else {
             throw PKIError(.unsupported, "cannot sign with a \(issuer.publicKey) CA key")
         }
@@ -271,6 +279,35 @@ public enum CertificateIssuer {
             extensions: extensions,
             issuerPrivateKey: issuerKey
         )
+    }
+}
+
+extension CertificateIssuer {
+    /// RFC 5280 §4.2.1.13 with one distribution point naming `uri`. Tells relying parties where the
+    /// CA publishes its CRL (swift-certificates has no type for this extension).
+    public static func crlDistributionPointsExtension(uri: String) throws -> Certificate.Extension {
+        try validateCRLURL(uri)
+        let context0 = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
+        var coder = DER.Serializer()
+        try coder.appendConstructedNode(identifier: .sequence) { coder in  // CRLDistributionPoints
+            try coder.appendConstructedNode(identifier: .sequence) { coder in  // DistributionPoint
+                try coder.appendConstructedNode(identifier: context0) { coder in  // distributionPoint
+                    try coder.appendConstructedNode(identifier: context0) { coder in  // fullName
+                        try coder.serialize(GeneralName.uniformResourceIdentifier(uri))
+                    }
+                }
+            }
+        }
+        return Certificate.Extension(oid: [2, 5, 29, 31], critical: false, value: coder.serializedBytes[...])
+    }
+
+    public static func validateCRLURL(_ uri: String) throws {
+        let lower = uri.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") || lower.hasPrefix("ldap://"),
+            uri.count > 8, uri.allSatisfy({ $0.isASCII && !$0.isWhitespace })
+        else {
+            throw PKIError(.invalidArgument, "\"\(uri)\" is not a CRL URL (expected http://, https:// or ldap://)")
+        }
     }
 }
 

@@ -18,6 +18,8 @@ public struct PKIIndex: Codable, Sendable, Equatable {
     }
 
     public var version: Int = 1
+    /// Written into every certificate issued (CRL distribution point), when set at `init`.
+    public var crlURL: String?
     /// The number of the last CRL written.
     public var crlNumber: UInt64 = 0
     public var certificates: [Entry] = []
@@ -59,9 +61,11 @@ public struct PKIDirectory: Sendable {
     public func initialize(
         commonName: String = "Bastion CA",
         days: Int = CertificateIssuer.caLifetimeDays,
+        crlURL: String? = nil,
         now: Date,
         force: Bool = false
     ) throws -> Certificate {
+        if let crlURL { try CertificateIssuer.validateCRLURL(crlURL) }
         if !force, PKIFiles.exists(caCertificateFile) || PKIFiles.exists(caKeyFile) {
             throw PKIError(
                 .alreadyExists,
@@ -79,6 +83,7 @@ public struct PKIDirectory: Sendable {
             overwrite: true
         )
         var index = PKIIndex()
+        index.crlURL = crlURL
         index.certificates.append(
             PKIIndex.Entry(
                 serial: ca.serialNumber.hexString,
@@ -128,7 +133,8 @@ public struct PKIDirectory: Sendable {
             issuer: ca,
             issuerKey: caKey,
             now: now,
-            days: days
+            days: days,
+            crlDistributionPoint: try readIndex().crlURL
         )
         let base = try Self.safeFileName(fileName)
         return try store(
@@ -157,7 +163,8 @@ public struct PKIDirectory: Sendable {
             issuer: ca,
             issuerKey: caKey,
             now: now,
-            days: days
+            days: days,
+            crlDistributionPoint: try readIndex().crlURL
         )
         try PKIFiles.makeDirectory(join("clients"), mode: 0o700)
         let base = "clients/" + (try Self.safeFileName(commonName))

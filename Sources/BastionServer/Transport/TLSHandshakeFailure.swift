@@ -37,7 +37,7 @@ struct TLSHandshakeFailure: Sendable, Equatable, CustomStringConvertible {
                 isCertificateProblem: false
             )
         }
-        if has("no_shared_cipher", "no_cipher_match", "no_common_signature_algorithms", "no_shared_group") {
+        if has("no_shared_cipher", "no_cipher_match", "no_common_signature_algorithms", "no_shared_group", "wrong_curve") {
             return TLSHandshakeFailure(
                 code: "no_shared_cipher",
                 detail: "client offers no ECDHE+AEAD cipher suite, key exchange group or signature algorithm we accept",
@@ -76,6 +76,13 @@ struct TLSHandshakeFailure: Sendable, Equatable, CustomStringConvertible {
         }
         if has("alert") {
             return TLSHandshakeFailure(code: "client_alert", detail: "client aborted the handshake: \(error)", isCertificateProblem: false)
+        }
+        if has("eof during handshake") {
+            return TLSHandshakeFailure(
+                code: "connection_closed",
+                detail: "client closed the connection during the handshake",
+                isCertificateProblem: false
+            )
         }
         if let sslError = error as? NIOSSLError, case .uncleanShutdown = sslError {
             return TLSHandshakeFailure(
