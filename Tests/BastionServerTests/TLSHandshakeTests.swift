@@ -245,7 +245,12 @@ struct TLSHandshakeTests {
             clientConfiguration: clientConfiguration(leaf: leaf, alpn: ["http/1.1"])
         )
         // Handshake: no MQTT yet, the HTTP upgrade comes first.
-        try await pair.run { false }
+        let server = pair.server
+        try await pair.run {
+            try await server.testingEventLoop.executeInContext {
+                (try? server.pipeline.syncOperations.handler(type: WebSocketRefusalHandler.self)) != nil
+            }
+        }
         #expect(pair.recorder.calls.isEmpty)
         #expect(!pair.serverClosed)
         var request = ByteBuffer()

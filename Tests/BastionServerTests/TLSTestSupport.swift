@@ -214,7 +214,7 @@ final class TLSTestPair {
                 channel: server,
                 listener: url,
                 tls: holder,
-                wsPath: url.path ?? "/mqtt",
+                wsPath: url.path,
                 logger: logger,
                 handshakeTimeout: handshakeTimeout,
                 installMQTT: recorder.install
@@ -232,7 +232,7 @@ final class TLSTestPair {
     }
 
     /// Moves bytes both ways until `done()` holds and the wires are quiet, or nothing more can happen.
-    func run(until done: () -> Bool) async throws {
+    func run(until done: () async throws -> Bool) async throws {
         var idleRounds = 0
         for _ in 0..<2_000 {
             var moved = false
@@ -246,12 +246,12 @@ final class TLSTestPair {
             }
             await server.testingEventLoop.run()
             await client.testingEventLoop.run()
-            if done() && !moved { return }
+            if try await done(), !moved { return }
             if moved {
                 idleRounds = 0
             } else {
                 idleRounds += 1
-                if idleRounds > 400 { return }
+                if idleRounds > 2_000 { return }
                 try await Task.sleep(for: .milliseconds(1))
             }
         }

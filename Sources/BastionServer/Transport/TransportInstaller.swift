@@ -23,7 +23,8 @@ public enum TransportDefaults {
 ///   upgrade), then by ALPN: `mqtt` → raw MQTT, `http/1.1` → WebSocket; without ALPN the listener's
 ///   scheme decides. Rejected handshakes are logged with the reason and the remote address.
 /// - `ws://`: HTTP/1.1 upgrade to WebSocket at `wsPath` with subprotocol `mqtt`, then MQTT over
-///   binary frames.
+///   binary frames. For `mqtt(s)://` listeners `wsPath` is where ALPN-switched WebSocket clients go;
+///   passing the URL's "/" there means the default `/mqtt`.
 ///
 /// After `installMQTT` the channel's inbound is raw MQTT `ByteBuffer`s and its outbound accepts
 /// `ByteBuffer`s, whatever the transport.
@@ -38,11 +39,13 @@ public func installTransport(
     webSocketMaxFrameSize: Int = TransportDefaults.webSocketMaxFrameSize,
     installMQTT: @escaping @Sendable (any Channel, TransportInfo) -> EventLoopFuture<Void>
 ) -> EventLoopFuture<Void> {
+    // A raw-MQTT listener's URL path is "/"; WebSocket clients reaching it through ALPN use /mqtt.
+    let path = !listener.scheme.isWebSocket && wsPath == "/" ? ListenerURLParser.defaultWebSocketPath : wsPath
     let setup = TransportSetup(
         listener: listener,
         listenerName: listenerName ?? listener.description,
         tls: tls,
-        wsPath: wsPath,
+        wsPath: path,
         logger: logger,
         handshakeTimeout: handshakeTimeout,
         webSocketMaxFrameSize: webSocketMaxFrameSize,

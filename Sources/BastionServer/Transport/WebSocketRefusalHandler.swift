@@ -48,7 +48,7 @@ final class WebSocketRefusalHandler: ChannelInboundHandler, RemovableChannelHand
         // Upgrade attempts that fail report here before the request is handed on; the request itself
         // is answered in channelRead.
         if error is NIOWebSocketUpgradeError { return }
-        logger.notice("WebSocket request failed: \(error)", metadata: ["remote": "\(remoteAddressString(of: context.channel))"])
+        logger.notice("WebSocket request failed: \(error)")
         context.close(promise: nil)
     }
 
@@ -56,10 +56,7 @@ final class WebSocketRefusalHandler: ChannelInboundHandler, RemovableChannelHand
         guard !answered else { return }
         answered = true
         let status = self.status ?? .badRequest
-        logger.notice(
-            "WebSocket upgrade refused (\(status.code)): \(reason)",
-            metadata: ["remote": "\(remoteAddressString(of: context.channel))"]
-        )
+        logger.notice("WebSocket upgrade refused (\(status.code)): \(reason)")
         var headers = HTTPHeaders()
         headers.add(name: "Content-Length", value: "0")
         headers.add(name: "Connection", value: "close")

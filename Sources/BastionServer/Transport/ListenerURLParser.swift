@@ -6,48 +6,29 @@ import Musl
 import Darwin
 #endif
 
-/// Where and how a listener accepts connections: `mqtt://HOST:PORT`, `mqtts://HOST:PORT`,
-/// `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH`. IPv6 hosts go in brackets. Ports default to
-/// 1883 / 8883 / 80 / 443 and WebSocket paths to `/mqtt`.
-public struct ListenerURL: Sendable, Hashable, CustomStringConvertible {
-    public enum Scheme: String, Sendable, Hashable, CaseIterable {
-        case mqtt, mqtts, ws, wss
-
-        public var isTLS: Bool { self == .mqtts || self == .wss }
-        public var isWebSocket: Bool { self == .ws || self == .wss }
-
-        public var defaultPort: Int {
-            switch self {
-            case .mqtt: return 1883
-            case .mqtts: return 8883
-            case .ws: return 80
-            case .wss: return 443
-            }
-        }
+/// Strict parsing of listener URLs (`mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH`,
+/// `wss://HOST:PORT/PATH`; IPv6 in brackets; default ports 1883 / 8883 / 80 / 443; default WebSocket
+/// path `/mqtt`) and the loopback test, as pure functions that `ListenerURL` can delegate to.
+/// Refuses what a lenient split on `:` would misread: bare IPv6 (`mqtt://::1:1883`), user info,
+/// query strings, paths on raw MQTT listeners, host names with invalid characters.
+public enum ListenerURLParser {
+    public struct Parsed: Sendable, Hashable {
+        public var scheme: ListenerURL.Scheme
+        /// Without brackets.
+        public var host: String
+        public var port: Int
+        /// Set for ws/wss only.
+        public var path: String?
     }
 
     public static let defaultWebSocketPath = "/mqtt"
 
-    public var scheme: Scheme
-    /// Without brackets: `127.0.0.1`, `::1`, `0.0.0.0`, `broker.example`.
-    public var host: String
-    public var port: Int
-    /// The WebSocket request path (always set for ws/wss, nil for mqtt/mqtts).
-    public var path: String?
-
-    public init(scheme: Scheme, host: String, port: Int? = nil, path: String? = nil) {
-        self.scheme = scheme
-        self.host = host
-        self.port = port ?? scheme.defaultPort
-        self.path = scheme.isWebSocket ? (path ?? Self.defaultWebSocketPath) : nil
-    }
-
-    public init(parsing text: String) throws(ListenerURLError) {
+    public static func parse(_ text: String) throws(ListenerURLError) -> Parsed {
         guard let separator = text.range(of: "://") else {
             throw ListenerURLError(text, "missing scheme; write mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
         }
         let schemeText = text[..<separator.lowerBound].lowercased()
-        guard let scheme = Scheme(rawValue: schemeText) else {
+        guard let scheme = ListenerURL.Scheme(rawValue: schemeText) else {
             throw ListenerURLError(text, "unknown scheme \"\(schemeText)\"; use mqtt, mqtts, ws or wss")
         }
         var rest = text[separator.upperBound...]
@@ -77,12 +58,11 @@ public struct ListenerURL: Sendable, Hashable, CustomStringConvertible {
                 }
                 portText = after.dropFirst()
             }
-            guard Self.isIPv6(String(host)) else {
+            guard isIPv6(String(host)) else {
                 throw ListenerURLError(text, "\"\(host)\" is not an IPv6 address")
             }
         } else {
-            let colons = rest.filter { $0 == ":" }.count
-            if colons > 1 {
+            if rest.filter({ $0 == ":" }).count > 1 {
                 throw ListenerURLError(text, "IPv6 addresses must be written in brackets, e.g. mqtts://[::1]:8883")
             }
             if let colon = rest.firstIndex(of: ":") {
@@ -112,30 +92,20 @@ public struct ListenerURL: Sendable, Hashable, CustomStringConvertible {
 
         var path: String?
         if scheme.isWebSocket {
-            path = pathPart.isEmpty ? Self.defaultWebSocketPath : String(pathPart)
-            if let p = path, p.contains(where: { $0.isWhitespace || !$0.isASCII }) {
+            let p = pathPart.isEmpty ? defaultWebSocketPath : String(pathPart)
+            if p.contains(where: { $0.isWhitespace || !$0.isASCII }) {
                 throw ListenerURLError(text, "the WebSocket path must be plain ASCII without spaces")
             }
+            path = p
         } else if !(pathPart.isEmpty || pathPart == "/") {
             throw ListenerURLError(text, "\(scheme.rawValue):// listeners take no path; did you mean ws:// or wss://?")
         }
-
-        self.scheme = scheme
-        self.host = String(host)
-        self.port = port
-        self.path = path
+        return Parsed(scheme: scheme, host: String(host), port: port, path: path)
     }
 
-    /// The host as it appears in a URL (IPv6 in brackets).
-    public var hostForURL: String { host.contains(":") ? "[\(host)]" : host }
-
-    public var description: String {
-        "\(scheme.rawValue)://\(hostForURL):\(port)\(path ?? "")"
-    }
-
-    /// True for `localhost`, `127.0.0.0/8` and `::1` (also as `::ffff:127.x.x.x`): only this machine can
-    /// connect.
-    public var isLoopback: Bool {
+    /// True for `localhost`, `*.localhost`, `127.0.0.0/8`, `::1` and `::ffff:127.x.x.x`: only this
+    /// machine can connect. `0.0.0.0` and `::` are not loopback.
+    public static func isLoopback(host: String) -> Bool {
         let lower = host.lowercased()
         if lower == "localhost" || lower.hasSuffix(".localhost") { return true }
         var v4 = in_addr()
