@@ -24,6 +24,8 @@ public final class TLSContextHolder: Sendable {
     /// never depends on the client's ordering (NIOSSL cannot switch on server cipher preference).
     /// TLS 1.3 suites are all AEAD with (EC)DHE and are chosen by BoringSSL in server order.
     public static let tls12CipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+    /// Post-quantum hybrid first, then the classic ECDHE groups every client has.
+    public static let keyExchangeGroups: [NIOTLSCurve] = [.x25519_MLKEM768, .x25519, .secp256r1, .secp384r1]
     /// Offered in this order of preference; a client that offers neither gets the listener's default.
     public static let applicationProtocols = [ALPN.mqtt, ALPN.http1]
 
@@ -124,6 +126,7 @@ public final class TLSContextHolder: Sendable {
             configuration.minimumTLSVersion = settings.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
             configuration.maximumTLSVersion = .tlsv13
             configuration.cipherSuites = tls12CipherSuites
+            configuration.curves = keyExchangeGroups
             configuration.applicationProtocols = applicationProtocols
             configuration.renegotiationSupport = .none
             var verifier: ClientCertificateVerifier?
