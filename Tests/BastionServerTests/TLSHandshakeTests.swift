@@ -343,6 +343,25 @@ struct TLSHandshakeTests {
         #expect(!before.serverClosed)
     }
 
+    @Test func intermediateCacheKeepsOnlyIntermediatesAndIsBounded() throws {
+        defer { dir.cleanup() }
+        let cache = IntermediateCertificateCache()
+        let root = try TestCA(name: "Root", maxPathLength: nil)
+        let intermediate = try root.intermediate()
+        let leaf = try intermediate.client()
+        cache.remember([leaf.certificate, root.certificate])
+        #expect(cache.all.isEmpty)
+        cache.remember([leaf.certificate, intermediate.certificate, root.certificate])
+        cache.remember([leaf.certificate, intermediate.certificate, root.certificate])
+        #expect(cache.all == [intermediate.certificate])
+        for i in 0..<(IntermediateCertificateCache.capacity + 5) {
+            let other = try root.intermediate("I\(i)")
+            cache.remember([leaf.certificate, other.certificate, root.certificate])
+        }
+        #expect(cache.all.count == IntermediateCertificateCache.capacity)
+        #expect(!cache.all.contains(intermediate.certificate))
+    }
+
     @Test func startupRefusesExpiredServerCertificate() throws {
         defer { dir.cleanup() }
         let settings = TLSServerSettings(certificateFile: dir.file("server.pem"), keyFile: dir.file("server.key"))

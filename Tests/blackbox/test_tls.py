@@ -414,6 +414,35 @@ def test_crl_in_der_form(tls_broker, pki):
     s.close()
 
 
+def raw_connect(port, context, session=None):
+    """TLS + a minimal MQTT 3.1.1 CONNECT; returns (CONNACK bytes, TLS session, whether it was resumed)."""
+    connect = bytes([0x10, 0x10, 0x00, 0x04]) + b"MQTT" + bytes([0x04, 0x02, 0x00, 0x3C, 0x00, 0x04]) + b"rs-1"
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            tls.sendall(connect)
+            ack = tls.recv(4)
+            return ack, tls.session, tls.session_reused
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_resumed_sessions_are_verified_again(tls_broker, pki, version):
+    """A resumed TLS session carries no certificate message; the broker must still know (and
+    re-check) who the client is."""
+    b = tls_broker()
+    port = b.ports["mtls"]
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    context.minimum_version = context.maximum_version = version
+    alice = pki.client("alice")
+    context.load_cert_chain(str(alice[0]), str(alice[1]))
+    first, session, reused = raw_connect(port, context)
+    assert not reused
+    assert first[:1] == b"\x20"
+    second, _, reused = raw_connect(port, context, session)
+    assert reused
+    assert second == first  # same outcome as the full handshake
+    assert b.wait_for_log("client certificate verified again")
+
+
 # --------------------------------------------------------------------------------------------
 # Identity
 

@@ -115,6 +115,20 @@ public struct ClientCertificateVerifier: Sendable {
         presented: [Certificate],
         at now: Date
     ) async -> Result<ClientCertificateInfo, ClientCertificateRejection> {
+        await verifyChain(presented: presented, at: now).map(\.info)
+    }
+
+    public struct Verified: Sendable {
+        public var info: ClientCertificateInfo
+        /// The path that validated, leaf first, root last.
+        public var chain: [Certificate]
+    }
+
+    /// `verify`, also returning the validated path.
+    public func verifyChain(
+        presented: [Certificate],
+        at now: Date
+    ) async -> Result<Verified, ClientCertificateRejection> {
         guard let leaf = presented.first else { return .failure(.missing) }
         let recorder = ClientCertificatePolicy.Recorder()
         let policy = ClientCertificatePolicy(validationTime: now, revocationLists: revocationLists, recorder: recorder)
@@ -130,9 +144,10 @@ public struct ClientCertificateVerifier: Sendable {
             intermediates: CertificateStore(presented.dropFirst())
         )
         switch result {
-        case .validCertificate:
+        case .validCertificate(let chain):
             do {
-                return .success(try ClientCertificateInfo(certificate: leaf, identitySource: identitySource))
+                let info = try ClientCertificateInfo(certificate: leaf, identitySource: identitySource)
+                return .success(Verified(info: info, chain: Array(chain)))
             } catch {
                 return .failure(error)
             }

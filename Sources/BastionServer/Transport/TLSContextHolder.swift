@@ -18,6 +18,9 @@ public final class TLSContextHolder: Sendable {
         public let verifier: ClientCertificateVerifier?
         public let serverCertificate: Certificate
         public let loadedAt: Date
+        /// Intermediates of chains verified with this material, to re-verify resumed sessions (which
+        /// carry only the leaf).
+        let intermediates = IntermediateCertificateCache()
     }
 
     /// TLS 1.2 suites: ECDHE key exchange and AEAD only, one per server key type, so the server's choice
@@ -178,4 +181,25 @@ public struct TLSLoadError: Error, Sendable, Equatable, CustomStringConvertible 
     public var message: String
 
     public var description: String { "listener \(listener): \(message)" }
+}
+
+/// Intermediate CA certificates that were part of a validated client chain. Bounded: it only serves
+/// re-verification of resumed sessions, which fail closed if an intermediate is missing.
+final class IntermediateCertificateCache: Sendable {
+    static let capacity = 256
+    private let certificates = Mutex<[Certificate]>([])
+
+    func remember(_ validatedChain: [Certificate]) {
+        // Leaf first, root last: everything in between is an intermediate.
+        guard validatedChain.count > 2 else { return }
+        let intermediates = validatedChain.dropFirst().dropLast()
+        certificates.withLock { known in
+            for certificate in intermediates where !known.contains(certificate) {
+                if known.count >= Self.capacity { known.removeFirst() }
+                known.append(certificate)
+            }
+        }
+    }
+
+    var all: [Certificate] { certificates.withLock { $0 } }
 }

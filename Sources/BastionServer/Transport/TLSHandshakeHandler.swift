@@ -19,6 +19,7 @@ enum TLSClientVerification {
     static func callback(
         verifier: ClientCertificateVerifier,
         state: TLSConnectionState,
+        intermediates: IntermediateCertificateCache,
         clock: @escaping @Sendable () -> Date
     ) -> NIOSSLCustomVerificationCallbackWithMetadata {
         { certificates, promise in
@@ -32,13 +33,14 @@ enum TLSClientVerification {
             }
             let loop = promise.futureResult.eventLoop
             loop.makeFutureWithTask {
-                await verifier.verify(presented: presented, at: clock())
+                await verifier.verifyChain(presented: presented, at: clock())
             }
             .assumeIsolated()
             .whenComplete { outcome in
                 switch outcome {
-                case .success(.success(let info)):
-                    state.clientCertificate = info
+                case .success(.success(let verified)):
+                    intermediates.remember(verified.chain)
+                    state.clientCertificate = verified.info
                     promise.succeed(.certificateVerified(VerificationMetadata(nil)))
                 case .success(.failure(let rejection)):
                     state.rejection = rejection

@@ -113,6 +113,7 @@ struct TransportSetup: Sendable {
                 customVerificationCallbackWithMetadata: TLSClientVerification.callback(
                     verifier: verifier,
                     state: state,
+                    intermediates: snapshot.intermediates,
                     clock: holder.clock
                 )
             )
@@ -126,7 +127,8 @@ struct TransportSetup: Sendable {
                     channel: context.channel,
                     negotiated: negotiated,
                     state: state,
-                    settings: settings,
+                    snapshot: snapshot,
+                    clock: holder.clock,
                     info: info,
                     deadline: deadline,
                     logger: logger
@@ -157,7 +159,55 @@ struct TransportSetup: Sendable {
         try sync.addHandler(handshakeHandler)
     }
 
+    /// A handshake that did not pass through our verifier although the listener verifies clients is
+    /// a resumed session (BoringSSL skips verification then) or carried no certificate. A resumed
+    /// session's certificate is verified again with the current CA, CRLs and clock, so revocation,
+    /// expiry and the identity hold for resumed sessions too.
     private func handshakeCompleted(
+        channel: any Channel,
+        negotiated: String?,
+        state: TLSConnectionState,
+        snapshot: TLSContextHolder.Snapshot,
+        clock: @escaping @Sendable () -> Date,
+        info: TransportInfo,
+        deadline: SetupDeadline,
+        logger: Logger
+    ) -> EventLoopFuture<Void> {
+        let settings = snapshot.settings
+        guard let verifier = snapshot.verifier, state.clientCertificate == nil else {
+            return route(channel: channel, negotiated: negotiated, state: state, settings: settings, info: info,
+                         deadline: deadline, logger: logger)
+        }
+        let peer = (try? channel.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil
+        guard let peer, let leaf = try? CertificateDER.parse(peer.toDERBytes()) else {
+            if settings.requireCertificate {
+                state.rejection = .missing
+                return channel.eventLoop.makeFailedFuture(ClientCertificateRejection.missing)
+            }
+            return route(channel: channel, negotiated: negotiated, state: state, settings: settings, info: info,
+                         deadline: deadline, logger: logger)
+        }
+        let presented = [leaf] + snapshot.intermediates.all
+        return channel.eventLoop.makeFutureWithTask {
+            await verifier.verify(presented: presented, at: clock())
+        }
+        .assumeIsolated()
+        .flatMap { outcome in
+            switch outcome {
+            case .success(let certificate):
+                logger.debug("resumed TLS session: client certificate verified again")
+                state.clientCertificate = certificate
+                return self.route(channel: channel, negotiated: negotiated, state: state, settings: settings,
+                                  info: info, deadline: deadline, logger: logger)
+            case .failure(let rejection):
+                state.rejection = rejection
+                return channel.eventLoop.makeFailedFuture(rejection)
+            }
+        }
+        .nonisolated()
+    }
+
+    private func route(
         channel: any Channel,
         negotiated: String?,
         state: TLSConnectionState,
