@@ -73,6 +73,7 @@ let package = Package(
             dependencies: [
                 "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Collections", package: "swift-collections"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

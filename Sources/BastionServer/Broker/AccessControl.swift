@@ -41,6 +41,12 @@ public protocol ClientAuthorizer: AnyObject {
     func mayPublish(_ topic: String) -> Bool
     func maySubscribe(_ filter: String) -> Bool
     func mayReceive(_ topic: String) -> Bool
+    /// The rule behind the last denial, for the audit log.
+    var lastDenialRule: String? { get }
+}
+
+extension ClientAuthorizer {
+    var lastDenialRule: String? { nil }
 }
 
 public protocol AuthorizationPolicy: Sendable {

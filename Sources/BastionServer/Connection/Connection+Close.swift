@@ -89,10 +89,23 @@ extension MQTTConnectionHandler {
         }
         self.will = nil
 
+        let wasStored = isPersistent
+        session.setPersistent(state.expiryInterval > 0)
         switch broker.registry.detach(session, connection: box, state: state, pendingWill: pendingWill, now: now) {
         case .ended(let ended):
+            // DISCONNECT may have set the expiry to 0: the stored session goes with it.
+            if wasStored { broker.persist([.deleteSession(clientID: clientID)]) }
             broker.end(ended, on: worker.eventLoop)
-        case .offline, .notOwner:
+        case .offline:
+            let wallNow = StoreMapping.wallClock()
+            var ops: [StoreOperation] = [.saveSession(StoreMapping.record(state, disconnectedAt: wallNow))]
+            if let pendingWill {
+                ops.append(.setPendingWill(
+                    clientID: clientID, will: StoreMapping.stored(pendingWill.message, now: now, wallNow: wallNow),
+                    publishAt: StoreMapping.wall(pendingWill.publishAt, now: now, wallNow: wallNow)))
+            }
+            broker.persist(ops)
+        case .notOwner:
             break
         }
         for delivery in shared { handOn(delivery, from: session) }
@@ -110,7 +123,7 @@ extension MQTTConnectionHandler {
         properties.correlationData = will.properties.correlationData
         properties.userProperties = will.properties.userProperties
         return Message(
-            topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties,
+            id: worker.nextMessageID(), topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties,
             publisherClientID: clientID, expiresAt: properties.messageExpiryInterval.map { now + .seconds(Int64($0)) })
     }
 
@@ -138,6 +151,9 @@ extension MQTTConnectionHandler {
         var redelivery = Delivery(message: delivery.message, subscription: target.subscription)
         redelivery.qos = min(delivery.message.qos, target.subscription.options.qos)
         worker.deliver(redelivery, to: target.subscriber)
+        if broker.store != nil, departed.isPersistent, delivery.qos != .atMostOnce {
+            broker.persist([.dequeue(clientID: departed.clientID, messageID: delivery.message.id)])
+        }
     }
 
     /// The access policy changed: subscriptions it no longer permits are removed, and a 5.0 client
