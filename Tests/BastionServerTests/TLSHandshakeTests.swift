@@ -183,6 +183,11 @@ struct TLSHandshakeTests {
         #expect(line?.metadata["reason"] == code, "\(pair.log.all.map(\.message))")
         #expect(line?.metadata["remote"] == "127.0.0.1:40001")
         #expect(line?.level == .warning)
+        let reported = try #require(pair.rejections.value.first)
+        #expect(reported.reason == code)
+        #expect(reported.remoteAddress == "127.0.0.1:40001")
+        #expect(reported.isCertificateProblem)
+        #expect(pair.rejections.value.count == 1)
     }
 
     @Test func tls13OnlyRefusesTLS12Clients() async throws {
@@ -233,6 +238,7 @@ struct TLSHandshakeTests {
         await pair.server.testingEventLoop.advanceTime(by: .seconds(2))
         #expect(pair.serverClosed)
         #expect(pair.log.all.contains { $0.metadata["reason"] == "handshake_timeout" && $0.message.contains("TLS handshake") })
+        #expect(pair.rejections.value.map(\.reason) == ["handshake_timeout"])
     }
 
     // MARK: ALPN

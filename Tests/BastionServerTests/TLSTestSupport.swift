@@ -198,6 +198,7 @@ final class TLSTestPair {
     let recorder = MQTTInstallRecorder()
     let log = LogCapture()
     let clientErrors = Locked<[String]>([])
+    let rejections = Locked<[TransportRejection]>([])
 
     init(
         listener: String = "mqtts://127.0.0.1:8883",
@@ -209,6 +210,7 @@ final class TLSTestPair {
         server.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 40_001)
         let recorder = self.recorder
         let logger = log.logger
+        let rejections = self.rejections
         try await server.testingEventLoop.executeInContext { [server] in
             _ = installTransport(
                 channel: server,
@@ -217,6 +219,7 @@ final class TLSTestPair {
                 wsPath: url.path,
                 logger: logger,
                 handshakeTimeout: handshakeTimeout,
+                onRejection: { rejection in rejections.mutate { $0.append(rejection) } },
                 installMQTT: recorder.install
             )
         }

@@ -54,6 +54,27 @@ public struct TransportInfo: Sendable, Hashable {
     public var certificateSubject: String? { clientCertificate?.subject }
 }
 
+/// A connection the transport refused before MQTT started, for audit records and metrics. The same
+/// facts are logged; this is the structured copy.
+public struct TransportRejection: Sendable, Hashable {
+    public var listenerName: String
+    public var remoteAddress: String
+    /// Stable code: a `ClientCertificateRejection.code`, `protocol_version`, `not_tls`,
+    /// `no_shared_cipher`, `handshake_timeout`, `websocket_refused`, …
+    public var reason: String
+    public var detail: String
+    /// A certificate was presented (or required) and refused, as opposed to protocol noise.
+    public var isCertificateProblem: Bool
+
+    public init(listenerName: String, remoteAddress: String, reason: String, detail: String, isCertificateProblem: Bool) {
+        self.listenerName = listenerName
+        self.remoteAddress = remoteAddress
+        self.reason = reason
+        self.detail = detail
+        self.isCertificateProblem = isCertificateProblem
+    }
+}
+
 extension SocketAddress {
     /// `host:port` with IPv6 in brackets, for logs and audit.
     var bastionDescription: String {

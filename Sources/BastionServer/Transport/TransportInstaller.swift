@@ -37,6 +37,7 @@ public func installTransport(
     handshakeTimeout: TimeAmount,
     listenerName: String? = nil,
     webSocketMaxFrameSize: Int = TransportDefaults.webSocketMaxFrameSize,
+    onRejection: (@Sendable (TransportRejection) -> Void)? = nil,
     installMQTT: @escaping @Sendable (any Channel, TransportInfo) -> EventLoopFuture<Void>
 ) -> EventLoopFuture<Void> {
     // A raw-MQTT listener's URL path is "/"; WebSocket clients reaching it through ALPN use /mqtt.
@@ -49,6 +50,7 @@ public func installTransport(
         logger: logger,
         handshakeTimeout: handshakeTimeout,
         webSocketMaxFrameSize: webSocketMaxFrameSize,
+        onRejection: onRejection,
         installMQTT: installMQTT
     )
     if channel.eventLoop.inEventLoop {
@@ -66,7 +68,14 @@ struct TransportSetup: Sendable {
     var logger: Logger
     var handshakeTimeout: TimeAmount
     var webSocketMaxFrameSize: Int
+    var onRejection: (@Sendable (TransportRejection) -> Void)?
     var installMQTT: @Sendable (any Channel, TransportInfo) -> EventLoopFuture<Void>
+
+    /// Reports a refusal to the optional hook (the log line is written by the caller).
+    func report(_ remote: String, _ reason: String, _ detail: String, certificate: Bool = false) {
+        onRejection?(TransportRejection(
+            listenerName: listenerName, remoteAddress: remote, reason: reason, detail: detail, isCertificateProblem: certificate))
+    }
 
     func install(on channel: any Channel) -> EventLoopFuture<Void> {
         var logger = self.logger
@@ -83,7 +92,7 @@ struct TransportSetup: Sendable {
             case .mqtt:
                 return installMQTT(channel, info)
             case .ws:
-                let deadline = SetupDeadline(channel: channel, timeout: handshakeTimeout, logger: logger, phase: "WebSocket upgrade")
+                let deadline = SetupDeadline(channel: channel, timeout: handshakeTimeout, logger: logger, phase: "WebSocket upgrade", setup: self)
                 try installWebSocket(on: channel, info: info, deadline: deadline, logger: logger)
                 return channel.eventLoop.makeSucceededVoidFuture()
             case .mqtts, .wss:
@@ -105,7 +114,7 @@ struct TransportSetup: Sendable {
     private func installTLS(on channel: any Channel, holder: TLSContextHolder, info: TransportInfo, logger: Logger) throws {
         let snapshot = holder.current
         let state = TLSConnectionState()
-        let deadline = SetupDeadline(channel: channel, timeout: handshakeTimeout, logger: logger, phase: "TLS handshake")
+        let deadline = SetupDeadline(channel: channel, timeout: handshakeTimeout, logger: logger, phase: "TLS handshake", setup: self)
         let sslHandler: NIOSSLServerHandler
         if let verifier = snapshot.verifier {
             sslHandler = NIOSSLServerHandler(
@@ -148,6 +157,7 @@ struct TransportSetup: Sendable {
                 } else {
                     logger.notice(message, metadata: metadata)
                 }
+                self.report(info.remoteAddress, failure.code, failure.detail, certificate: failure.isCertificateProblem)
             },
             onClosedEarly: {
                 logger.debug("connection closed before the TLS handshake completed")
@@ -244,7 +254,8 @@ struct TransportSetup: Sendable {
                 channel: channel,
                 timeout: handshakeTimeout,
                 logger: logger,
-                phase: "WebSocket upgrade"
+                phase: "WebSocket upgrade",
+                setup: self
             )
             do {
                 try installWebSocket(on: channel, info: info, deadline: upgradeDeadline, logger: logger)
@@ -308,7 +319,13 @@ struct TransportSetup: Sendable {
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }),
             withErrorHandling: true
         )
-        try sync.addHandler(WebSocketRefusalHandler(path: path, logger: logger))
+        let setup = self
+        let remote = info.remoteAddress
+        try sync.addHandler(
+            WebSocketRefusalHandler(path: path, logger: logger) { status, reason in
+                setup.report(remote, "websocket_refused", "\(status.code): \(reason)")
+            }
+        )
     }
 }
 
@@ -328,9 +345,12 @@ enum TransportSetupError: Error, CustomStringConvertible {
 struct SetupDeadline: Sendable {
     private let scheduled: Scheduled<Void>
 
-    init(channel: any Channel, timeout: TimeAmount, logger: Logger, phase: String) {
+    init(channel: any Channel, timeout: TimeAmount, logger: Logger, phase: String, setup: TransportSetup) {
+        let remote = remoteAddressString(of: channel)
         scheduled = channel.eventLoop.scheduleTask(in: timeout) {
-            logger.notice("\(phase) timed out after \(Self.seconds(timeout)) s; closing connection", metadata: ["reason": "handshake_timeout"])
+            let detail = "\(phase) timed out after \(Self.seconds(timeout)) s"
+            logger.notice("\(detail); closing connection", metadata: ["reason": "handshake_timeout"])
+            setup.report(remote, "handshake_timeout", detail)
             channel.close(promise: nil)
         }
         let scheduled = self.scheduled

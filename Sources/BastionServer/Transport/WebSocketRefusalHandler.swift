@@ -17,10 +17,12 @@ final class WebSocketRefusalHandler: ChannelInboundHandler, RemovableChannelHand
     private var status: HTTPResponseStatus?
     private var reason = ""
     private var answered = false
+    private let onRefusal: (HTTPResponseStatus, String) -> Void
 
-    init(path: String, logger: Logger) {
+    init(path: String, logger: Logger, onRefusal: @escaping (HTTPResponseStatus, String) -> Void = { _, _ in }) {
         self.path = path
         self.logger = logger
+        self.onRefusal = onRefusal
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -57,6 +59,7 @@ final class WebSocketRefusalHandler: ChannelInboundHandler, RemovableChannelHand
         answered = true
         let status = self.status ?? .badRequest
         logger.notice("WebSocket upgrade refused (\(status.code)): \(reason)")
+        onRefusal(status, reason)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Length", value: "0")
         headers.add(name: "Connection", value: "close")
