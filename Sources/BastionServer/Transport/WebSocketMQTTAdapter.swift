@@ -58,10 +58,12 @@ final class WebSocketMQTTAdapter: ChannelDuplexHandler, RemovableChannelHandler 
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        if pending == nil {
-            pending = buffer
+        if var accumulated = pending {
+            pending = nil  // keep the buffer uniquely referenced while appending
+            accumulated.writeBuffer(&buffer)
+            pending = accumulated
         } else {
-            pending!.writeBuffer(&buffer)
+            pending = buffer
         }
         if let promise { pendingPromises.append(promise) }
     }
