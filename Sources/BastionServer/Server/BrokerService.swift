@@ -1,5 +1,6 @@
 import BastionCore
 import BastionSecurity
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -22,6 +23,8 @@ public final class BrokerService: Service {
     let options: ServeOptions
     /// The admin HTTP listener (metrics, health, bans), if configured; run it beside this service.
     public let admin: AdminServer?
+    /// TLS material per listener (nil for plaintext listeners), reloaded on SIGHUP.
+    let tlsHolders: [TLSContextHolder?]
     private let listening = Flag()
 
     /// Raised (and thrown from `run`) when a listener cannot be bound: a runtime failure, exit 1.
@@ -38,6 +41,7 @@ public final class BrokerService: Service {
         }
         let material = try SecurityMaterial.load(auth: settings.auth, configPath: settings.configPath, generation: 0)
         Self.report(material, logger: logger)
+        self.tlsHolders = try Self.loadTLS(settings: settings, options: options, logger: logger)
         let audit: AuditLog
         do {
             audit = try AuditLog(settings.protection.audit)
@@ -80,6 +84,50 @@ public final class BrokerService: Service {
         }
     }
 
+    /// Resolves and loads each TLS listener's certificate, key, CA and CRLs. Loopback listeners
+    /// without configured material use the development CA generated in the data directory.
+    private static func loadTLS(settings: BrokerSettings, options: ServeOptions, logger: Logger) throws(ConfigError) -> [TLSContextHolder?] {
+        var holders: [TLSContextHolder?] = []
+        var development: DevelopmentPKI.Files?
+        for (i, listener) in settings.listeners.enumerated() {
+            guard listener.url.scheme.isTLS else {
+                holders.append(nil)
+                continue
+            }
+            let keyPath = options.listen.isEmpty && settings.configPath != nil ? "listeners[\(i)].tls" : "tls"
+            var fallback: DevelopmentPKI.Files?
+            let configured = options.tlsCert != nil || listener.tls?.cert != nil
+            if !configured && listener.url.isLoopback {
+                if development == nil {
+                    do {
+                        development = try DevelopmentPKI.ensure(dataDir: settings.dataDir)
+                    } catch {
+                        throw ConfigError(key: "persistence.data_dir", "cannot create the development CA: \(error)")
+                    }
+                    if let files = development {
+                        logger.notice("development CA for TLS listeners on loopback", metadata: ["ca_file": "\(files.caFile)"])
+                        FileHandle.standardError.write(Data("Bastion TLS uses the development CA \(files.caFile) (e.g. mosquitto_pub --cafile \(files.caFile) -p \(listener.url.port) ...)\n".utf8))
+                    }
+                }
+                fallback = development
+            }
+            do {
+                let tlsSettings = try TLSServerSettings.resolve(
+                    listener.tls,
+                    overrides: .init(
+                        certificateFile: options.tlsCert, keyFile: options.tlsKey, clientCAFile: options.tlsCA,
+                        crlFiles: options.tlsCRL.map { [$0] }, requireCertificate: options.requireCertificate ? true : nil),
+                    keyPath: keyPath, fallback: fallback)
+                holders.append(try TLSContextHolder(name: listener.url.description, settings: tlsSettings, logger: logger))
+            } catch let error as TLSSettingsError {
+                throw ConfigError(file: settings.configPath, key: error.key, error.message)
+            } catch {
+                throw ConfigError(key: keyPath, "\(error)")
+            }
+        }
+        return holders
+    }
+
     private static func report(_ material: SecurityMaterial, logger: Logger) {
         if material.topicPolicy == nil {
             logger.warning("no ACL configured: every authenticated client may publish and subscribe to all topics except $SYS")
@@ -101,7 +149,7 @@ public final class BrokerService: Service {
         var channels: [any Channel] = []
         for (index, listener) in settings.listeners.enumerated() {
             let binder = ListenerBinder(
-                broker: broker, settings: listener, index: index,
+                broker: broker, settings: listener, index: index, tls: tlsHolders[index],
                 connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)), logger: logger)
             do {
                 channels.append(try await binder.bind(group: group))
@@ -166,6 +214,14 @@ public final class BrokerService: Service {
     /// limits sections). A file that fails to load is rejected with its location and the old
     /// policy stays.
     func reload() {
+        for holder in tlsHolders.compactMap({ $0 }) {
+            do {
+                try holder.reload()
+                logger.notice("TLS material reloaded", metadata: ["listener": "\(holder.name)"])
+            } catch {
+                protection.reloadRejected(path: holder.name, error: "\(error)")
+            }
+        }
         do {
             var auth = settings.auth
             var protectionSettings = settings.protection
