@@ -53,19 +53,36 @@ struct OperationApplier {
 
         case .assignPacketID(let clientID, let messageID, let packetID):
             // One client may hold two deliveries of a message (shared and non-shared
-            // subscription): the first one not yet sent gets the id.
+            // subscription): the first one not yet sent gets the id (else the first one). Both
+            // statements walk `deliveries_by_client` in seq order: no sorting.
+            let arguments: StatementArguments = [Int64(packetID), clientID, RowCoding.messageID(messageID)]
             try db.cachedStatement(sql: """
                 UPDATE deliveries SET packet_id = ?1 WHERE seq = (
-                    SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3
-                    ORDER BY packet_id IS NOT NULL, seq LIMIT 1)
-                """).execute(arguments: [Int64(packetID), clientID, RowCoding.messageID(messageID)])
+                    SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 AND packet_id IS NULL
+                    ORDER BY seq LIMIT 1)
+                """).execute(arguments: arguments)
+            if db.changesCount == 0 {
+                try db.cachedStatement(sql: """
+                    UPDATE deliveries SET packet_id = ?1 WHERE seq = (
+                        SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 ORDER BY seq LIMIT 1)
+                    """).execute(arguments: arguments)
+            }
 
         case .markReleased(let clientID, let messageID):
+            // The first sent and not yet released delivery (else the first one).
+            let arguments: StatementArguments = [clientID, RowCoding.messageID(messageID)]
             try db.cachedStatement(sql: """
                 UPDATE deliveries SET released = 1 WHERE seq = (
                     SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2
-                    ORDER BY packet_id IS NULL OR released, seq LIMIT 1)
-                """).execute(arguments: [clientID, RowCoding.messageID(messageID)])
+                        AND packet_id IS NOT NULL AND released = 0
+                    ORDER BY seq LIMIT 1)
+                """).execute(arguments: arguments)
+            if db.changesCount == 0 {
+                try db.cachedStatement(sql: """
+                    UPDATE deliveries SET released = 1 WHERE seq = (
+                        SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2 ORDER BY seq LIMIT 1)
+                    """).execute(arguments: arguments)
+            }
 
         case .dequeue(let clientID, let messageID):
             try db.cachedStatement(sql: """

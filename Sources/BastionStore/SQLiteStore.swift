@@ -20,6 +20,8 @@ public final class SQLiteStore: DurableStore {
     private let logger: Logger
     private let writerFinished = DispatchSemaphore(value: 0)
     private let closed = Mutex(false)
+    /// Identity of the writer's `Thread` (to spot calls made from a completion).
+    private let writerThread: ObjectIdentifier
 
     /// Opens (creating when missing) the database and starts the writer thread.
     /// - Throws: `.unusable` when the directory or file cannot hold the state (corrupt file, not
@@ -80,7 +82,7 @@ public final class SQLiteStore: DurableStore {
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
             highestMessageID: highestMessageID, lock: lock, finished: writerFinished)
         let thread = Thread { writer.run() }
-        thread.name = "bastion-store-writer"
+        writerThread = ObjectIdentifier(thread)
         thread.start()
         logger.info("store: opened", metadata: ["path": "\(path)", "durability": "\(options.durability.rawValue)"])
     }
@@ -133,17 +135,23 @@ public final class SQLiteStore: DurableStore {
         }
         guard first else { return }
         inbox.close()
+        // Called from a completion (on the writer thread): the writer finishes after it returns.
+        guard !isWriterThread else { return }
         writerFinished.wait()
         logger.info("store: closed", metadata: ["path": "\(options.databasePath)"])
     }
 
-    /// Waits until everything submitted before this call is committed (or failed).
+    /// Waits until everything submitted before this call is committed (or failed). From a
+    /// completion (on the writer thread) it returns at once: waiting there would wait for itself.
     public func flush() {
+        guard !isWriterThread else { return }
         let done = DispatchSemaphore(value: 0)
         if inbox.submit(Submission(operations: [], completion: { _ in done.signal() })) {
             done.wait()
         }
     }
+
+    private var isWriterThread: Bool { ObjectIdentifier(Thread.current) == writerThread }
 
     /// Cheap (one atomic load): false while commits fail.
     public var isHealthy: Bool { monitor.isHealthy }
@@ -186,6 +194,8 @@ private struct StoreWriterStart: Sendable {
     var finished: DispatchSemaphore
 
     func run() {
+        // Named from inside: the OS thread name (top -H, perf) is only set by the thread itself.
+        Thread.current.name = "bastion-store"
         StoreWriter(
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
             highestMessageID: highestMessageID

@@ -24,6 +24,9 @@ extension SQLiteStore {
         public var batchDelay: Duration
         /// Operations that end a `batchDelay` wait early.
         public var batchTarget: Int
+        /// The most operations one transaction takes (bounds its duration and WAL growth); a
+        /// larger backlog is committed in several transactions, in order.
+        public var maxBatchOperations: Int
         /// While commits fail (disk full, I/O error), a small write is retried this often when no
         /// submissions arrive, so health recovers by itself when space returns.
         public var retryInterval: Duration
@@ -33,7 +36,7 @@ extension SQLiteStore {
         public init(
             directory: String, fileName: String = "bastion.sqlite3", durability: Durability = .strict,
             fsyncInterval: Duration = .milliseconds(1000), batchDelay: Duration = .zero, batchTarget: Int = 1024,
-            retryInterval: Duration = .seconds(1), walSizeLimit: Int = 64 << 20
+            maxBatchOperations: Int = 16_384, retryInterval: Duration = .seconds(1), walSizeLimit: Int = 64 << 20
         ) {
             self.directory = directory
             self.fileName = fileName
@@ -41,6 +44,7 @@ extension SQLiteStore {
             self.fsyncInterval = fsyncInterval
             self.batchDelay = batchDelay
             self.batchTarget = batchTarget
+            self.maxBatchOperations = max(1, maxBatchOperations)
             self.retryInterval = retryInterval
             self.walSizeLimit = walSizeLimit
         }

@@ -47,7 +47,10 @@ final class StoreWriter {
 
     func run() {
         while true {
-            switch inbox.next(deadline: nextDeadline(), gather: options.batchDelay, target: options.batchTarget) {
+            switch inbox.next(
+                deadline: nextDeadline(), gather: options.batchDelay, target: options.batchTarget,
+                limit: options.maxBatchOperations)
+            {
             case .batch(let batch): commit(batch)
             case .idle: break
             case .closed:
@@ -230,7 +233,7 @@ final class StoreWriter {
             close(fd)
             if synced {
                 unsynced = false
-                monitor.count { $0.checkpoints += 1 }
+                monitor.count { $0.periodicSyncs += 1 }
                 return
             }
             logger.error("store: fsync of the WAL failed", metadata: ["path": "\(walPath)", "errno": "\(code)"])
@@ -238,7 +241,7 @@ final class StoreWriter {
         do {
             try database.inDatabase { db in _ = try db.checkpoint(.passive) }
             unsynced = false
-            monitor.count { $0.checkpoints += 1 }
+            monitor.count { $0.periodicSyncs += 1 }
         } catch {
             logger.error("store: checkpoint failed", metadata: ["error": "\(error)"])
         }

@@ -59,8 +59,9 @@ final class SubmissionInbox: Sendable {
     }
 
     /// Writer side: waits for work until `deadline`, then optionally lets the batch grow for
-    /// `gather` (or until `target` operations are queued), then takes everything queued.
-    func next(deadline: DispatchTime, gather: Duration, target: Int) -> Next {
+    /// `gather` (or until `target` operations are queued), then takes what is queued, up to
+    /// `limit` operations (always at least one submission).
+    func next(deadline: DispatchTime, gather: Duration, target: Int, limit: Int) -> Next {
         while !sleep(until: deadline, threshold: 1) {
             if state.withLock({ $0.pending.isEmpty && !$0.closed }) { return .idle }
         }
@@ -69,10 +70,24 @@ final class SubmissionInbox: Sendable {
         }
         return state.withLock { s in
             if s.pending.isEmpty { return s.closed ? .closed : .idle }
-            let batch = s.pending
-            s.pending = []
-            s.pending.reserveCapacity(batch.count)
-            s.pendingOperations = 0
+            if s.pendingOperations <= limit {
+                let batch = s.pending
+                s.pending = []
+                s.pending.reserveCapacity(batch.count)
+                s.pendingOperations = 0
+                return .batch(batch)
+            }
+            var count = 0
+            var operations = 0
+            for submission in s.pending {
+                let size = max(1, submission.operations.count)
+                if count > 0 && operations + size > limit { break }
+                count += 1
+                operations += size
+            }
+            let batch = Array(s.pending.prefix(count))
+            s.pending.removeFirst(count)
+            s.pendingOperations -= operations
             return .batch(batch)
         }
     }

@@ -68,6 +68,63 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("a backlog larger than maxBatchOperations is committed in several transactions, in order")
+    func batchLimit() async throws {
+        let h = try StoreHarness(.sqlite) { SQLiteStore.Options(directory: $0, maxBatchOperations: 100) }
+        let store = try #require(h.sqlite)
+        try await h.commit([.saveSession(Sample.session("c"))])
+        let before = store.statistics
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        store.submit([.saveSession(Sample.session("gate"))]) { _ in
+            entered.signal()
+            release.wait()
+        }
+        entered.wait()
+        let log = CompletionLog()
+        let remaining = AtomicCounter(1000)
+        let allDone = DispatchSemaphore(value: 0)
+        for i in 1...1000 {
+            let id = MessageID(i)
+            store.submit([.putMessage(Sample.message(id)), .enqueue(clientID: "c", delivery: Sample.delivery(id))]) {
+                log.record(i, $0)
+                if remaining.decrement() == 0 { allDone.signal() }
+            }
+        }
+        release.signal()
+        allDone.wait()
+        #expect(log.failures.isEmpty)
+        // The gate, then 2,000 operations in transactions of at most 100.
+        #expect(store.statistics.commits - before.commits == 1 + 20)
+        #expect(try h.reload(now: now).sessions.first { $0.record.clientID == "c" }?.deliveries.map(\.messageID) == (1...1000).map { MessageID($0) })
+    }
+
+    @Test("close() and flush() called from a completion do not wait for themselves")
+    func reentrantCalls() async throws {
+        let h = try StoreHarness(.sqlite)
+        let store = try #require(h.sqlite)
+        let done = DispatchSemaphore(value: 0)
+        store.submit([.saveSession(Sample.session("c"))]) { _ in
+            store.flush()
+            store.close()
+            done.signal()
+        }
+        done.wait()
+        guard case .failure(.io) = await store.submitAndWait([.saveSession(Sample.session("d"))]) else {
+            Issue.record("a closed store must refuse submissions")
+            return
+        }
+        // The directory is released once the writer has finished.
+        var reopened: SQLiteStore?
+        for _ in 0..<500 where reopened == nil {
+            reopened = try? SQLiteStore(options: h.options)
+            if reopened == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let again = try #require(reopened)
+        defer { again.close() }
+        #expect(try again.load(now: now).sessions.map(\.record.clientID) == ["c"])
+    }
+
     @Test("many concurrent submitters all complete, in fewer transactions than submissions")
     func concurrentSubmitters() async throws {
         let h = try StoreHarness(.sqlite)
@@ -118,10 +175,10 @@ struct SQLiteStoreTests {
         let store = try #require(h.sqlite)
         try await h.commit([.saveSession(Sample.session("c")), .putMessage(Sample.message(1)), .enqueue(clientID: "c", delivery: Sample.delivery(1))])
         // Waits (bounded) for the periodic fsync; not a timing assertion.
-        for _ in 0..<500 where store.statistics.checkpoints == 0 {
+        for _ in 0..<500 where store.statistics.periodicSyncs == 0 {
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(store.statistics.checkpoints >= 1)
+        #expect(store.statistics.periodicSyncs >= 1)
         #expect(try h.reload(now: now).sessions.first?.deliveries.map(\.messageID) == [1])
     }
 

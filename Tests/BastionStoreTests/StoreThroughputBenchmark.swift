@@ -7,18 +7,22 @@ import Testing
 ///
 ///     BASTION_STORE_BENCH=1 swift test -c release --filter StoreThroughputBenchmark
 ///
-/// `BASTION_STORE_BENCH_DIR` chooses the file system (default: the temporary directory). Each
+/// `BASTION_STORE_BENCH_DIR` chooses the file system (default: the temporary directory),
+/// `BASTION_STORE_BENCH_SECONDS` the duration of each run (3), `BASTION_STORE_BENCH_CONFIGS` a
+/// comma-separated subset of memory,strict,relaxed,strict+2ms. Each
 /// simulated message is what the broker does for a QoS 1 message to one persistent session:
 /// `putMessage`+`enqueue` (awaited: the PUBACK to the publisher waits for it), `assignPacketID`
 /// (not awaited), `dequeue` (awaited: the subscriber's PUBACK). Prints; asserts nothing on time.
 @Suite("StoreThroughputBenchmark", .enabled(if: ProcessInfo.processInfo.environment["BASTION_STORE_BENCH"] == "1"), .serialized)
 struct StoreThroughputBenchmark {
     static let seconds = Double(ProcessInfo.processInfo.environment["BASTION_STORE_BENCH_SECONDS"] ?? "") ?? 3
+    static let configurations = ProcessInfo.processInfo.environment["BASTION_STORE_BENCH_CONFIGS"]?
+        .split(separator: ",").map(String.init) ?? ["memory", "strict", "relaxed", "strict+2ms"]
 
     @Test("enqueue+dequeue pairs per second", arguments: [1, 16, 128, 512])
     func throughput(concurrency: Int) async throws {
         for payloadSize in [64, 1024] {
-            for configuration in ["memory", "strict", "relaxed", "strict+2ms"] {
+            for configuration in Self.configurations {
                 try await measure(configuration, concurrency: concurrency, payloadSize: payloadSize)
             }
         }
