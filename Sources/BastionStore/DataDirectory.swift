@@ -30,12 +30,15 @@ enum DataDirectory {
             }
         }
         guard access(directory, W_OK | X_OK) == 0 else {
-            throw .unusable("the data directory \(directory) is not writable (\(String(cString: strerror(errno)))); fix its owner, permissions or mount")
+            throw .unusable(
+                "the data directory \(directory) is not writable (\(String(cString: strerror(errno)))); "
+                    + "fix its owner, permissions or mount")
         }
         let path = options.databasePath
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw .unusable("cannot open \(path) for writing (\(String(cString: strerror(errno)))); fix its owner, permissions or mount")
+            throw .unusable(
+                "cannot open \(path) for writing (\(String(cString: strerror(errno)))); fix its owner, permissions or mount")
         }
         defer { close(fd) }
         var info = stat()
@@ -56,7 +59,9 @@ enum DataDirectory {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK {
-                throw .unusable("\(options.directory) is in use by another broker (\(path) is locked); give each broker its own data directory")
+                throw .unusable(
+                    "\(options.directory) is in use by another broker (\(path) is locked); "
+                        + "give each broker its own data directory")
             }
             throw .unusable("cannot lock \(path) (\(String(cString: strerror(code))))")
         }

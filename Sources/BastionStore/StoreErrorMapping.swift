@@ -25,11 +25,14 @@ enum StoreErrorMapping {
         case .SQLITE_FULL:
             return .diskFull("\(path): \(message)")
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            return .unusable("\(path) is not a valid Bastion database (\(message)); move it away to start empty, or restore a backup")
+            return .unusable(
+                "\(path) is not a valid Bastion database (\(message)); move it away to start empty, or restore a backup")
         case .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
-            return .unusable("\(path) cannot be opened for writing (\(message)); check the directory's owner, permissions and mount")
+            return .unusable(
+                "\(path) cannot be opened for writing (\(message)); check the directory's owner, permissions and mount")
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return .unusable("\(path) is locked by another process (\(message)); is another broker using this data directory?")
+            return .unusable(
+                "\(path) is locked by another process (\(message)); is another broker using this data directory?")
         default:
             return .unusable("\(path): \(message) (SQLite code \(error.extendedResultCode.rawValue))")
         }

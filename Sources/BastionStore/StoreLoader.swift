@@ -22,7 +22,9 @@ enum StoreLoader {
             guard let interval = UInt32(exactly: try row.decode(Int64.self, atIndex: 1)) else {
                 throw RowDecodingFailure(description: "session \(clientID): invalid expiry interval")
             }
-            let record = StoredSessionRecord(clientID: clientID, expiryInterval: interval, subscriptions: [], disconnectedAt: try row.decode(atIndex: 2))
+            let disconnectedAt: WallClock? = try row.decode(atIndex: 2)
+            let record = StoredSessionRecord(
+                clientID: clientID, expiryInterval: interval, subscriptions: [], disconnectedAt: disconnectedAt)
             if record.hasExpired(at: now) { expired.append(clientID) }
         }
         for clientID in expired {
@@ -71,8 +73,11 @@ enum StoreLoader {
             let clientID: String = try row.decode(atIndex: 0)
             let packetID: Int64? = try row.decode(atIndex: 6)
             var delivery = StoredDelivery(
-                messageID: RowCoding.messageID(try row.decode(Int64.self, atIndex: 1)), qos: try RowCoding.decodeQoS(try row.decode(atIndex: 2)), retain: try row.decode(atIndex: 3),
-                subscriptionIdentifiers: try RowCoding.decodeSubscriptionIdentifiers(try row.decode(atIndex: 4)), sharedFilter: try row.decode(atIndex: 5),
+                messageID: RowCoding.messageID(try row.decode(Int64.self, atIndex: 1)),
+                qos: try RowCoding.decodeQoS(try row.decode(atIndex: 2)),
+                retain: try row.decode(atIndex: 3),
+                subscriptionIdentifiers: try RowCoding.decodeSubscriptionIdentifiers(try row.decode(atIndex: 4)),
+                sharedFilter: try row.decode(atIndex: 5),
                 released: try row.decode(atIndex: 7))
             if let packetID {
                 guard let id = UInt16(exactly: packetID), id != 0 else {
@@ -84,7 +89,8 @@ enum StoreLoader {
         }
 
         var inbound: [String: [UInt16]] = [:]
-        let inboundRows = try Row.fetchCursor(db, sql: "SELECT client_id, packet_id FROM inbound_qos2 ORDER BY client_id, packet_id")
+        let inboundRows = try Row.fetchCursor(
+            db, sql: "SELECT client_id, packet_id FROM inbound_qos2 ORDER BY client_id, packet_id")
         while let row = try inboundRows.next() {
             let clientID: String = try row.decode(atIndex: 0)
             guard let id = UInt16(exactly: try row.decode(Int64.self, atIndex: 1)) else {
@@ -95,14 +101,18 @@ enum StoreLoader {
 
         var wills: [String: (StoredMessage, WallClock?)] = [:]
         let willRows = try Row.fetchCursor(db, sql: """
-            SELECT client_id, publish_at, message_id, topic, payload, qos, retain, properties, publisher, expires_at FROM wills
+            SELECT client_id, publish_at, message_id, topic, payload, qos, retain, properties, publisher, expires_at
+            FROM wills
             """)
         while let row = try willRows.next() {
-            wills[try row.decode(atIndex: 0)] = (try message(row, from: 2), try row.decode(atIndex: 1))
+            let clientID: String = try row.decode(atIndex: 0)
+            let publishAt: WallClock? = try row.decode(atIndex: 1)
+            wills[clientID] = (try message(row, from: 2), publishAt)
         }
 
         var sessions: [StoredSession] = []
-        let sessionRows = try Row.fetchCursor(db, sql: "SELECT client_id, expiry_interval, disconnected_at, subscriptions FROM sessions")
+        let sessionRows = try Row.fetchCursor(
+            db, sql: "SELECT client_id, expiry_interval, disconnected_at, subscriptions FROM sessions")
         while let row = try sessionRows.next() {
             let clientID: String = try row.decode(atIndex: 0)
             guard let interval = UInt32(exactly: try row.decode(Int64.self, atIndex: 1)) else {
@@ -114,10 +124,11 @@ enum StoreLoader {
             } catch {
                 throw RowDecodingFailure(description: "session \(clientID): \(error)")
             }
+            let disconnectedAt: WallClock? = try row.decode(atIndex: 2)
             let will = wills[clientID]
             sessions.append(StoredSession(
                 record: StoredSessionRecord(
-                    clientID: clientID, expiryInterval: interval, subscriptions: subscriptions, disconnectedAt: try row.decode(atIndex: 2)),
+                    clientID: clientID, expiryInterval: interval, subscriptions: subscriptions, disconnectedAt: disconnectedAt),
                 deliveries: deliveries[clientID] ?? [], inboundQoS2: inbound[clientID] ?? [],
                 pendingWill: will?.0, willPublishAt: will?.1))
         }
@@ -159,9 +170,14 @@ enum StoreLoader {
         let id = RowCoding.messageID(try row.decode(Int64.self, atIndex: start))
         do {
             return StoredMessage(
-                id: id, topic: try row.decode(atIndex: start + 1), payload: RowCoding.buffer(try row.decode(atIndex: start + 2)), qos: try RowCoding.decodeQoS(try row.decode(atIndex: start + 3)),
-                retain: try row.decode(atIndex: start + 4), properties: try RowCoding.decodeProperties(try row.decode(atIndex: start + 5)),
-                publisherClientID: try row.decode(atIndex: start + 6), expiresAt: try row.decode(atIndex: start + 7))
+                id: id,
+                topic: try row.decode(atIndex: start + 1),
+                payload: RowCoding.buffer(try row.decode(atIndex: start + 2)),
+                qos: try RowCoding.decodeQoS(try row.decode(atIndex: start + 3)),
+                retain: try row.decode(atIndex: start + 4),
+                properties: try RowCoding.decodeProperties(try row.decode(atIndex: start + 5)),
+                publisherClientID: try row.decode(atIndex: start + 6),
+                expiresAt: try row.decode(atIndex: start + 7))
         } catch {
             throw RowDecodingFailure(description: "message \(id): \(error)")
         }

@@ -249,7 +249,9 @@ struct StoreBehaviourTests {
     func putThenEnqueueLater(kind: StoreKind) async throws {
         let h = try StoreHarness(kind)
         try await h.commit([.saveSession(Sample.session("c")), .putMessage(Sample.message(1))])
-        try await h.commit([.putMessage(Sample.message(2)), .enqueue(clientID: "c", delivery: Sample.delivery(2)), .dequeue(clientID: "c", messageID: 2)])
+        try await h.commit([
+            .putMessage(Sample.message(2)), .enqueue(clientID: "c", delivery: Sample.delivery(2)), .dequeue(clientID: "c", messageID: 2),
+        ])
         try await h.commit([.enqueue(clientID: "c", delivery: Sample.delivery(1))])
         let state = try h.reload(now: now)
         #expect(state.sessions.first?.deliveries.map(\.messageID) == [1])
