@@ -1,5 +1,6 @@
 import BastionCore
 import BastionSecurity
+import BastionStore
 import Foundation
 import Logging
 import NIOCore
@@ -25,6 +26,8 @@ public final class BrokerService: Service {
     public let admin: AdminServer?
     /// TLS material per listener (nil for plaintext listeners), reloaded on SIGHUP.
     let tlsHolders: [TLSContextHolder?]
+    /// What the durable store held at startup, applied in `run` before the listeners bind.
+    private let restored: (state: StoredBrokerState, at: WallClock)?
     private let listening = Flag()
 
     /// Raised (and thrown from `run`) when a listener cannot be bound: a runtime failure, exit 1.
@@ -34,7 +37,7 @@ public final class BrokerService: Service {
 
     /// Loads everything a configuration can get wrong (password file, ACL, audit log, data
     /// directory) so that errors surface before anything binds (exit 2).
-    public init(settings: BrokerSettings, options: ServeOptions, logger: Logger, store: (any DurableStore)? = nil) throws(ConfigError) {
+    public init(settings: BrokerSettings, options: ServeOptions, logger: Logger) throws(ConfigError) {
         var settings = settings
         if settings.auth.password_file == nil && !settings.listeners.contains(where: \.allowAnonymous) {
             settings.auth.password_file = try DefaultCredentials.ensure(dataDir: settings.dataDir, logger: logger)
@@ -42,6 +45,13 @@ public final class BrokerService: Service {
         let material = try SecurityMaterial.load(auth: settings.auth, configPath: settings.configPath, generation: 0)
         Self.report(material, logger: logger)
         self.tlsHolders = try Self.loadTLS(settings: settings, options: options, logger: logger)
+        let store = try Self.openStore(settings.persistence, dataDir: settings.dataDir, logger: logger)
+        do {
+            let now = StoreMapping.wallClock()
+            self.restored = (try store.load(now: now), now)
+        } catch {
+            throw ConfigError(key: "persistence.data_dir", "\(error)", fix: "check the data directory \(settings.dataDir), or move a damaged database aside")
+        }
         let audit: AuditLog
         do {
             audit = try AuditLog(settings.protection.audit)
@@ -81,6 +91,24 @@ public final class BrokerService: Service {
                 logger: logger, eventLoopGroup: group)
         } else {
             admin = nil
+        }
+    }
+
+    /// Opens the SQLite store in the data directory (strict durability unless configured relaxed).
+    private static func openStore(_ config: PersistenceConfig, dataDir: String, logger: Logger) throws(ConfigError) -> SQLiteStore {
+        let text = config.durability ?? SQLiteStore.Durability.strict.rawValue
+        guard let durability = SQLiteStore.Durability(rawValue: text) else {
+            throw ConfigError(key: "persistence.durability", "unknown durability '\(text)'", fix: "use strict or relaxed")
+        }
+        let interval = config.fsync_interval_ms ?? 1000
+        guard interval > 0 else {
+            throw ConfigError(key: "persistence.fsync_interval_ms", "\(interval) is out of range", fix: "use a number of milliseconds above 0")
+        }
+        do {
+            return try SQLiteStore(
+                options: .init(directory: dataDir, durability: durability, fsyncInterval: .milliseconds(interval)), logger: logger)
+        } catch {
+            throw ConfigError(key: "persistence.data_dir", "\(error)", fix: "make \(dataDir) a writable directory that no other broker uses")
         }
     }
 
@@ -140,8 +168,8 @@ public final class BrokerService: Service {
     public func run() async throws {
         // Trap SIGHUP before anything binds, so an early reload request cannot end the process.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        if let store = broker.store {
-            let summary = try await StateRestore.restore(broker, from: store)
+        if let restored {
+            let summary = try await StateRestore.restore(broker, from: restored.state, loadedAt: restored.at)
             logger.notice("state restored", metadata: [
                 "sessions": "\(summary.sessions)", "messages": "\(summary.messages)", "retained": "\(summary.retained)",
             ])
