@@ -3,8 +3,9 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
-    // Lets the hot path specialise generics and inline across our own modules in release builds.
-    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+    // Release builds: specialise and inline across our own modules, and drop the dynamic
+    // exclusivity checks (debug builds and the test suite keep them).
+    .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(

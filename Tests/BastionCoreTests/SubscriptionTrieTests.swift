@@ -1,16 +1,16 @@
-import BastionCore
+@testable import BastionCore
 import MQTTCodec
 import Testing
 
 @Suite struct SubscriptionTrieTests {
-    private func matches(_ trie: SubscriptionTrie<Subscriber>, _ topic: String) -> [String] {
+    private func matches(_ trie: SubscriptionTrie, _ topic: String) -> [String] {
         var out: [String] = []
-        trie.forEachMatch(topic, pickShared: { _, start in start }) { out.append("\($0.subscriber.name):\($0.subscription.filter)") }
+        trie.forEachMatch(topic, pickShared: { _, start in start }) { out.append("\($0.subscriber.clientID):\($0.subscription.filter)") }
         return out.sorted()
     }
 
     @Test func literalPlusAndHashMatching() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         let a = Subscriber("a")
         trie.insert(a, subscription("plant/line1/temp"))
         trie.insert(a, subscription("plant/+/temp"))
@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func hashMatchesTheParentLevel() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         trie.insert(Subscriber("a"), subscription("sport/tennis/#"))
         #expect(matches(trie, "sport/tennis") == ["a:sport/tennis/#"])
         #expect(matches(trie, "sport/tennis/player1/ranking") == ["a:sport/tennis/#"])
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func plusMatchesEmptyLevels() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         trie.insert(Subscriber("a"), subscription("+/+"))
         trie.insert(Subscriber("b"), subscription("/+"))
         #expect(matches(trie, "/finance") == ["a:+/+", "b:/+"])
@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func dollarTopicsAreNotMatchedByLeadingWildcards() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         let s = Subscriber("s")
         trie.insert(s, subscription("#"))
         trie.insert(s, subscription("+/monitor/Clients"))
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func insertReplacesAndRemovePrunes() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         let a = Subscriber("a")
         trie.insert(a, subscription("a/b", qos: .atMostOnce))
         trie.insert(a, subscription("a/b", qos: .exactlyOnce))
@@ -67,14 +67,14 @@ import Testing
     }
 
     @Test func sharedGroupsPickOneMemberRoundRobin() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         let members = (0..<3).map { Subscriber("m\($0)") }
         for m in members { trie.insert(m, subscription("$share/g/data/#")) }
         trie.insert(Subscriber("plain"), subscription("data/#"))
         var picked: [String] = []
         for _ in 0..<6 {
             var got: [String] = []
-            trie.forEachMatch("data/1", pickShared: { _, start in start }) { got.append($0.subscriber.name) }
+            trie.forEachMatch("data/1", pickShared: { _, start in start }) { got.append($0.subscriber.clientID) }
             #expect(got.contains("plain"))
             #expect(got.count == 2)
             picked.append(got.first { $0 != "plain" }!)
@@ -82,11 +82,11 @@ import Testing
         #expect(picked == ["m0", "m1", "m2", "m0", "m1", "m2"])
         #expect(trie.sharedMembers(group: "g", filter: "data/#").count == 3)
         #expect(trie.remove(members[1], filter: "$share/g/data/#"))
-        #expect(trie.sharedMembers(group: "g", filter: "data/#").map(\.subscriber.name) == ["m0", "m2"])
+        #expect(trie.sharedMembers(group: "g", filter: "data/#").map(\.subscriber.clientID) == ["m0", "m2"])
     }
 
     @Test func pickerMaySkipAGroup() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         trie.insert(Subscriber("m"), subscription("$share/g/t"))
         var count = 0
         trie.forEachMatch("t", pickShared: { _, _ in nil }) { _ in count += 1 }
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func manyDistinctSubscriptionsMatchExactly() {
-        let trie = SubscriptionTrie<Subscriber>()
+        let trie = SubscriptionTrie()
         let s = Subscriber("s")
         for i in 0..<100_000 { trie.insert(s, subscription("devices/\(i)/temp")) }
         #expect(matches(trie, "devices/4242/temp") == ["s:devices/4242/temp"])

@@ -1,4 +1,4 @@
-import BastionCore
+@testable import BastionCore
 import MQTTCodec
 import NIOCore
 import NIOEmbedded
@@ -12,10 +12,9 @@ func subscription(_ filter: String, qos: QoS = .exactlyOnce, id: UInt32? = nil, 
     Subscription(filter: filter, options: .init(qos: qos, noLocal: noLocal, retainAsPublished: rap, retainHandling: handling), identifier: id)
 }
 
-/// A subscriber identity for the trie tests.
-final class Subscriber {
-    let name: String
-    init(_ name: String) { self.name = name }
+/// A subscriber identity for the trie tests: a session handle that is nowhere.
+func Subscriber(_ name: String) -> SessionHandle {
+    SessionHandle(clientID: name, location: .ended, persistent: false)
 }
 
 /// A stand-in for a connection in registry tests.

@@ -5,7 +5,11 @@ import MQTTCodec
 ///
 /// Not thread-safe by design: each event loop owns a replica fed with the same `SubscriptionChange`
 /// events, so lookups on the publish path take no lock (see docs/ARCHITECTURE.md).
-public final class SubscriptionTrie<Subscriber: AnyObject> {
+public final class SubscriptionTrie {
+    /// Concrete rather than generic, so the publish path runs specialised code with no runtime
+    /// generic metadata lookups.
+    public typealias Subscriber = SessionHandle
+
     public struct Entry {
         public let subscriber: Subscriber
         public var subscription: Subscription

@@ -12,15 +12,20 @@ extension Broker {
         s.clientsExpired = stats.sessionsExpired.load(ordering: .relaxed)
         s.clientsDisconnected = max(0, registry.count - s.clientsConnected)
         s.connectionsTotal = stats.connectionsTotal.load(ordering: .relaxed)
-        s.publishReceived = QoSCounts(
-            qos0: stats.publishReceived0.load(ordering: .relaxed), qos1: stats.publishReceived1.load(ordering: .relaxed),
-            qos2: stats.publishReceived2.load(ordering: .relaxed))
-        s.publishSent = QoSCounts(
-            qos0: stats.publishSent0.load(ordering: .relaxed), qos1: stats.publishSent1.load(ordering: .relaxed),
-            qos2: stats.publishSent2.load(ordering: .relaxed))
-        s.publishDropped = stats.messagesDropped.load(ordering: .relaxed)
-        s.bytesReceived = stats.bytesReceived.load(ordering: .relaxed)
-        s.bytesSent = stats.bytesSent.load(ordering: .relaxed)
+        var received = QoSCounts(), sent = QoSCounts()
+        for t in traffic {
+            received.qos0 += t.publishReceived0.load(ordering: .relaxed)
+            received.qos1 += t.publishReceived1.load(ordering: .relaxed)
+            received.qos2 += t.publishReceived2.load(ordering: .relaxed)
+            sent.qos0 += t.publishSent0.load(ordering: .relaxed)
+            sent.qos1 += t.publishSent1.load(ordering: .relaxed)
+            sent.qos2 += t.publishSent2.load(ordering: .relaxed)
+            s.publishDropped += t.dropped.load(ordering: .relaxed)
+            s.bytesReceived += t.bytesReceived.load(ordering: .relaxed)
+            s.bytesSent += t.bytesSent.load(ordering: .relaxed)
+        }
+        s.publishReceived = received
+        s.publishSent = sent
         s.subscriptions = stats.subscriptions.load(ordering: .relaxed)
         s.retainedMessages = retained.count
         s.storeHealthy = storeHealthy

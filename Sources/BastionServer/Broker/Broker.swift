@@ -26,6 +26,8 @@ final class Broker: Sendable {
     let enhancedAuthenticator: (any EnhancedAuthenticator)?
     private let workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>]
     private let loopIndices: [ObjectIdentifier: Int]
+    /// Per-loop message counters, summed by `snapshot()`.
+    let traffic: [TrafficCounters]
     /// Message ids start above every id in the durable store; each loop takes every n-th id.
     let messageIDBase = Atomic<UInt64>(1)
     private let security: Mutex<Security>
@@ -60,6 +62,7 @@ final class Broker: Sendable {
         }
         self.workers = workers
         self.loopIndices = indices
+        self.traffic = indices.map { _ in TrafficCounters() }
         self.security = Mutex(Security(authenticator: authenticator, authorization: authorization, generation: 0))
     }
 
@@ -89,7 +92,8 @@ final class Broker: Sendable {
     func worker(on loop: any EventLoop) -> LoopWorker {
         let box = workers[ObjectIdentifier(loop)]!
         if let worker = box.value { return worker }
-        let worker = LoopWorker(eventLoop: loop, broker: self, index: loopIndices[ObjectIdentifier(loop)]!, stride: loopIndices.count)
+        let index = loopIndices[ObjectIdentifier(loop)]!
+        let worker = LoopWorker(eventLoop: loop, broker: self, index: index, stride: loopIndices.count, traffic: traffic[index])
         box.value = worker
         return worker
     }

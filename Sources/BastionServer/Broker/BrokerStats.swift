@@ -2,12 +2,6 @@ import Synchronization
 
 /// Broker-wide counters for logs, `$SYS` and metrics. Relaxed atomics: totals, not ordering.
 final class BrokerStats: Sendable {
-    let messagesReceived = Atomic<Int>(0)
-    let messagesSent = Atomic<Int>(0)
-    let bytesReceived = Atomic<Int>(0)
-    let bytesSent = Atomic<Int>(0)
-    let messagesDropped = Atomic<Int>(0)
-    let messagesQueuedOffline = Atomic<Int>(0)
     let clientsConnected = Atomic<Int>(0)
     let clientsMaximum = Atomic<Int>(0)
     let sessionsExpired = Atomic<Int>(0)
@@ -15,29 +9,6 @@ final class BrokerStats: Sendable {
     /// Subscriptions across all sessions (maintained by SUBSCRIBE/UNSUBSCRIBE and session end).
     let subscriptions = Atomic<Int>(0)
     let storeFailing = Atomic<Bool>(false)
-    let publishReceived0 = Atomic<Int>(0)
-    let publishReceived1 = Atomic<Int>(0)
-    let publishReceived2 = Atomic<Int>(0)
-    let publishSent0 = Atomic<Int>(0)
-    let publishSent1 = Atomic<Int>(0)
-    let publishSent2 = Atomic<Int>(0)
-
-    func received(qos: UInt8) {
-        switch qos {
-        case 0: publishReceived0.add(1, ordering: .relaxed)
-        case 1: publishReceived1.add(1, ordering: .relaxed)
-        default: publishReceived2.add(1, ordering: .relaxed)
-        }
-    }
-
-    func sent(qos: UInt8) {
-        switch qos {
-        case 0: publishSent0.add(1, ordering: .relaxed)
-        case 1: publishSent1.add(1, ordering: .relaxed)
-        default: publishSent2.add(1, ordering: .relaxed)
-        }
-    }
-
     func clientConnected() {
         let now = clientsConnected.add(1, ordering: .relaxed).newValue
         var maximum = clientsMaximum.load(ordering: .relaxed)
@@ -48,6 +19,40 @@ final class BrokerStats: Sendable {
         }
     }
 
-    func dropped(_ n: Int = 1) { messagesDropped.add(n, ordering: .relaxed) }
-    func queuedOffline() { messagesQueuedOffline.add(1, ordering: .relaxed) }
+}
+
+/// Per-message counters, one set per event loop: each is written only by its own loop, so the
+/// publish path never bounces a shared cache line between cores. Snapshots add them up.
+final class TrafficCounters: Sendable {
+    let bytesReceived = Atomic<Int>(0)
+    let bytesSent = Atomic<Int>(0)
+    let publishReceived0 = Atomic<Int>(0)
+    let publishReceived1 = Atomic<Int>(0)
+    let publishReceived2 = Atomic<Int>(0)
+    let publishSent0 = Atomic<Int>(0)
+    let publishSent1 = Atomic<Int>(0)
+    let publishSent2 = Atomic<Int>(0)
+    let dropped = Atomic<Int>(0)
+    let queuedOffline = Atomic<Int>(0)
+    // Keeps the next loop's counters off this cache line.
+    private let padding = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    func received(qos: UInt8) {
+        switch qos {
+        case 0: publishReceived0.add(1, ordering: .relaxed)
+        case 1: publishReceived1.add(1, ordering: .relaxed)
+        default: publishReceived2.add(1, ordering: .relaxed)
+        }
+    }
+
+    func sent(qos: UInt8, bytes: Int) {
+        bytesSent.add(bytes, ordering: .relaxed)
+        switch qos {
+        case 0: publishSent0.add(1, ordering: .relaxed)
+        case 1: publishSent1.add(1, ordering: .relaxed)
+        default: publishSent2.add(1, ordering: .relaxed)
+        }
+    }
+
+    func drop(_ n: Int = 1) { dropped.add(n, ordering: .relaxed) }
 }

@@ -7,7 +7,7 @@ import NIOCore
 /// on other loops are collected per target loop and handed over with one `execute` per burst.
 final class LoopWorker {
     let eventLoop: any EventLoop
-    let trie = SubscriptionTrie<SessionHandle>()
+    let trie = SubscriptionTrie()
     private unowned let broker: Broker
 
     /// Deliveries for connections on other loops, sent at the end of the burst.
@@ -35,7 +35,11 @@ final class LoopWorker {
     private let stride: UInt64
     private var issued: UInt64 = 0
 
-    init(eventLoop: any EventLoop, broker: Broker, index: Int, stride: Int) {
+    /// This loop's message counters.
+    let traffic: TrafficCounters
+
+    init(eventLoop: any EventLoop, broker: Broker, index: Int, stride: Int, traffic: TrafficCounters) {
+        self.traffic = traffic
         self.eventLoop = eventLoop
         self.broker = broker
         self.index = UInt64(index)
@@ -147,10 +151,10 @@ final class LoopWorker {
             }
             return true
         case .queued:
-            broker.stats.queuedOffline()
+            traffic.queuedOffline.add(1, ordering: .relaxed)
             return true
         case .dropped:
-            broker.stats.dropped()
+            traffic.drop()
             return false
         case .gone:
             return false
@@ -173,7 +177,7 @@ final class LoopWorker {
 
     /// Round-robin over connected members; falls back to the next member in turn if none is
     /// connected (the message then waits in that member's session).
-    private static func pickOnlineMember(_ members: [SubscriptionTrie<SessionHandle>.Entry], _ start: Int) -> Int? {
+    private static func pickOnlineMember(_ members: [SubscriptionTrie.Entry], _ start: Int) -> Int? {
         guard !members.isEmpty else { return nil }
         for step in 0..<members.count {
             let i = (start + step) % members.count

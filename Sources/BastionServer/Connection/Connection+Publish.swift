@@ -8,8 +8,7 @@ extension MQTTConnectionHandler {
 
     func publishReceived(_ publish: PublishPacket) {
         guard state != nil else { return }
-        broker.stats.messagesReceived.add(1, ordering: .relaxed)
-        broker.stats.received(qos: publish.qos.rawValue)
+        worker.traffic.received(qos: publish.qos.rawValue)
         guard chargePublishRate(bytes: publish.payload.readableBytes + publish.topic.utf8.count) else { return }
         let decision = inboundPublish.received(publish, version: version, inboundQoS2: &state!.inboundQoS2)
         let topic: String
@@ -34,7 +33,8 @@ extension MQTTConnectionHandler {
            String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil {
             return acknowledge(publish, reason: .payloadFormatInvalid, reasonString: "payload is not valid UTF-8")
         }
-        let message = Message(id: worker.nextMessageID(), publish: publish, topic: topic, publisherClientID: clientID, now: .now())
+        let now = publish.properties.messageExpiryInterval == nil ? Self.noExpiryClock : NIODeadline.now()
+        let message = Message(id: worker.nextMessageID(), publish: publish, topic: topic, publisherClientID: clientID, now: now)
         var ops: [StoreOperation] = []
         var retainedRefused = false
         if message.retain {
@@ -189,6 +189,9 @@ extension MQTTConnectionHandler {
 
     // MARK: Delivery
 
+    /// Stands in for "now" where only message expiry would read it and the message has none.
+    static let noExpiryClock = NIODeadline.uptimeNanoseconds(0)
+
     var outboundWindow: Int {
         version == .v5 ? min(client.receiveMaximum, broker.limits.maximumInflight) : broker.limits.maximumInflight
     }
@@ -199,7 +202,7 @@ extension MQTTConnectionHandler {
             if state != nil {
                 // Closing but not yet detached: keep QoS 1/2 in the session, which is saved on detach.
                 if delivery.qos != .atMostOnce, !state!.outbound.enqueue(delivery, limits: broker.limits) {
-                    broker.stats.dropped()
+                    worker.traffic.drop()
                 }
             } else if let session, session.connection !== box {
                 // The session moved on (offline or to another connection): follow it.
@@ -209,12 +212,13 @@ extension MQTTConnectionHandler {
         }
         refreshAuthorizerIfNeeded()
         guard authorizer.mayReceive(delivery.message.topic) else { return forget(delivery) }
-        let now = NIODeadline.now()
+        // The clock only matters for messages with an expiry; skip the system call otherwise.
+        let now = delivery.message.expiresAt == nil ? Self.noExpiryClock : NIODeadline.now()
         if delivery.qos == .atMostOnce {
             // A subscriber that cannot keep up loses QoS 0 messages rather than growing memory.
-            guard context?.channel.isWritable ?? false else { return broker.stats.dropped() }
+            guard context?.channel.isWritable ?? false else { return worker.traffic.drop() }
             if delivery.message.isExpired(at: now) { return }
-            if !sendPublish(delivery, packetID: 0, dup: false, now: now) { broker.stats.dropped() }
+            if !sendPublish(delivery, packetID: 0, dup: false, now: now) { worker.traffic.drop() }
             return
         }
         let result = state!.outbound.submit(delivery, window: outboundWindow, limits: broker.limits, now: now)
@@ -222,7 +226,7 @@ extension MQTTConnectionHandler {
         case .send(let outgoing): transmit(outgoing, now: now)
         case .queued: break
         case .dropped:
-            broker.stats.dropped()
+            worker.traffic.drop()
             forget(delivery)
         }
     }
@@ -244,7 +248,7 @@ extension MQTTConnectionHandler {
                 broker.persist([.assignPacketID(clientID: clientID, messageID: outgoing.delivery.message.id, packetID: outgoing.packetID)])
             }
         } else {
-            broker.stats.dropped()
+            worker.traffic.drop()
             if state != nil {
                 _ = state!.outbound.acknowledged(outgoing.packetID)
             }
@@ -258,7 +262,7 @@ extension MQTTConnectionHandler {
         let now = NIODeadline.now()
         var expired: [Delivery] = []
         let ready = state!.outbound.drain(window: outboundWindow, now: now, expired: &expired)
-        if !expired.isEmpty { broker.stats.dropped(expired.count) }
+        if !expired.isEmpty { worker.traffic.drop(expired.count) }
         for delivery in expired { forget(delivery) }
         for outgoing in ready { transmit(outgoing, now: now) }
         // Discarded oversize messages free window slots; keep going until the window is full.

@@ -164,7 +164,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         var bytes = unwrapInboundIn(data)
         guard phase != .closed else { return }
         lastActivity = .now()
-        broker.stats.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
+        worker.traffic.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
         if inbound == nil || inbound!.readableBytes == 0 {
             inbound = bytes
         } else {
@@ -262,7 +262,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: packet.encodedSize(version: version))
         packet.write(version: version, to: &buffer)
-        broker.stats.bytesSent.add(buffer.readableBytes, ordering: .relaxed)
+        worker.traffic.bytesSent.add(buffer.readableBytes, ordering: .relaxed)
         context.write(wrapOutboundOut(buffer), promise: nil)
         worker.markDirty(self)
     }
@@ -282,9 +282,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         if payload.readableBytes > 0 {
             context.write(wrapOutboundOut(payload), promise: nil)
         }
-        broker.stats.bytesSent.add(total, ordering: .relaxed)
-        broker.stats.messagesSent.add(1, ordering: .relaxed)
-        broker.stats.sent(qos: delivery.qos.rawValue)
+        worker.traffic.sent(qos: delivery.qos.rawValue, bytes: total)
         worker.markDirty(self)
         return true
     }
