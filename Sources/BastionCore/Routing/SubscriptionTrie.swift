@@ -39,11 +39,14 @@ public final class SubscriptionTrie {
 
     private let root = Node()
     public private(set) var count = 0
+    /// Changes with every insert and remove, so callers can cache match results.
+    public private(set) var version: UInt64 = 0
 
     public init() {}
 
     /// Adds or replaces `subscriber`'s subscription on `subscription.filter`.
     public func insert(_ subscriber: Subscriber, _ subscription: Subscription) {
+        version &+= 1
         let shared = SharedFilter(subscription.filter)
         let node = self.node(for: shared?.filter ?? subscription.filter, create: true)!
         let entry = Entry(subscriber: subscriber, subscription: subscription)
@@ -67,6 +70,7 @@ public final class SubscriptionTrie {
     /// Removes `subscriber`'s subscription on `filter` (as sent, `$share` form included).
     @discardableResult
     public func remove(_ subscriber: Subscriber, filter: String) -> Bool {
+        version &+= 1
         let shared = SharedFilter(filter)
         var path: [(Node, Step)] = []
         guard let node = self.node(for: shared?.filter ?? filter, create: false, path: &path) else { return false }

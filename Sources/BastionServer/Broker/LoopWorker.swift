@@ -18,6 +18,9 @@ final class LoopWorker {
     private var matches: [Match] = []
     /// For large fan-outs: session → index of its non-shared match in `matches`.
     private var matchIndex: [ObjectIdentifier: Int] = [:]
+    /// Topic → matching entries (nil: involves shared groups, walk the trie each time).
+    private var matchCache: [String: [SubscriptionTrie.Entry]?] = [:]
+    private var matchCacheVersion: UInt64 = 0
     /// Every connection handler on this loop, for shutdown and policy reloads.
     var connections: [ObjectIdentifier: MQTTConnectionHandler] = [:]
 
@@ -86,7 +89,7 @@ final class LoopWorker {
     func route(_ message: Message, from publisher: SessionHandle?, persist: inout [StoreOperation]) -> Int {
         let firstOp = persist.count
         matches.removeAll(keepingCapacity: true)
-        trie.forEachMatch(message.topic, pickShared: Self.pickOnlineMember) { entry in
+        forEachMatchingEntry(message.topic) { entry in
             let subscription = entry.subscription
             if subscription.options.noLocal && entry.subscriber === publisher { return }
             if subscription.isShared {
@@ -160,6 +163,35 @@ final class LoopWorker {
             return false
         }
     }
+
+    /// Every subscription matching `topic`. Devices publish on the same topics over and over, so
+    /// results without shared groups (whose member choice changes per message) are cached per
+    /// topic until the index changes; a hit costs one hash of the topic instead of a trie walk.
+    private func forEachMatchingEntry(_ topic: String, _ body: (SubscriptionTrie.Entry) -> Void) {
+        if matchCacheVersion != trie.version {
+            matchCache.removeAll(keepingCapacity: true)
+            matchCacheVersion = trie.version
+        }
+        if let cached = matchCache[topic] {
+            if let entries = cached {
+                for entry in entries { body(entry) }
+                return
+            }
+            trie.forEachMatch(topic, pickShared: Self.pickOnlineMember, body)
+            return
+        }
+        var entries: [SubscriptionTrie.Entry] = []
+        var shared = false
+        trie.forEachMatch(topic, pickShared: Self.pickOnlineMember) { entry in
+            if entry.subscription.isShared { shared = true }
+            entries.append(entry)
+            body(entry)
+        }
+        if matchCache.count >= Self.matchCacheLimit { matchCache.removeAll(keepingCapacity: true) }
+        matchCache[topic] = shared ? .some(nil) : .some(entries)
+    }
+
+    private static let matchCacheLimit = 16_384
 
     /// Below this many matches a linear scan finds a session's earlier match faster than hashing.
     private static let linearScanLimit = 16
