@@ -125,3 +125,37 @@ struct ChallengeAuthenticator: EnhancedAuthenticator {
         #expect(d.reasonCode == .protocolError)
     }
 }
+
+@Suite struct RoutingCacheTests {
+    private func subscribe(_ c: EmbeddedClient, _ filter: String, id: UInt16) throws {
+        try c.send(.subscribe(SubscribePacket(packetID: id, subscriptions: [.init(filter: filter, options: .init(qos: .atMostOnce))])))
+        _ = try c.receive()
+    }
+
+    private func publish(_ c: EmbeddedClient, _ topic: String) throws {
+        try c.send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: "x"))))
+    }
+
+    /// The per-topic match cache must follow every subscription change.
+    @Test func cachedMatchesFollowSubscribeAndUnsubscribe() throws {
+        let broker = EmbeddedBroker()
+        let a = try broker.client()
+        try a.connect("a")
+        let b = try broker.client()
+        try b.connect("b")
+        let pub = try broker.client()
+        try pub.connect("pub")
+        try subscribe(a, "t/#", id: 1)
+        try publish(pub, "t/1")
+        #expect(try a.receiveAll().count == 1)
+        try subscribe(b, "t/+", id: 2)
+        try publish(pub, "t/1")
+        #expect(try a.receiveAll().count == 1)
+        #expect(try b.receiveAll().count == 1, "a subscription added after the topic was cached")
+        try a.send(.unsubscribe(UnsubscribePacket(packetID: 3, filters: ["t/#"])))
+        _ = try a.receiveAll()
+        try publish(pub, "t/1")
+        #expect(try a.receiveAll().isEmpty, "an unsubscribed client still received from the cache")
+        #expect(try b.receiveAll().count == 1)
+    }
+}
