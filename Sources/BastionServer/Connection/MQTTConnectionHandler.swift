@@ -39,6 +39,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var inbound: ByteBuffer?
     /// Set when this handler wrote without flushing; the worker flushes at the end of the burst.
     var needsFlush = false
+    /// Packets written since the last flush.
+    var outbound = OutboundBatch()
     var lastActivity = NIODeadline.now()
     var keepAlive = KeepAlive(seconds: 0)
     var keepAliveTimer: Scheduled<Void>?
@@ -260,10 +262,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func send(_ packet: MQTTPacket, version: ProtocolVersion) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: packet.encodedSize(version: version))
-        packet.write(version: version, to: &buffer)
-        worker.traffic.bytesSent.add(buffer.readableBytes, ordering: .relaxed)
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        let size = packet.encodedSize(version: version)
+        outbound.encode(capacity: size, allocator: context.channel.allocator) { packet.write(version: version, to: &$0) }
+        worker.traffic.bytesSent.add(size, ordering: .relaxed)
         worker.markDirty(self)
     }
 
@@ -272,17 +273,16 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// the message out (it is then discarded as if delivered).
     func sendPublish(_ delivery: Delivery, packetID: UInt16, dup: Bool, now: NIODeadline) -> Bool {
         guard let context else { return false }
-        var header = context.channel.allocator.buffer(capacity: outboundPublish.headerCapacity(for: delivery))
-        guard outboundPublish.writeHeader(for: delivery, packetID: packetID, dup: dup, now: now, into: &header) else {
-            return false
+        let capacity = outboundPublish.headerCapacity(for: delivery)
+        let headerBytes = outbound.encode(capacity: capacity, allocator: context.channel.allocator) { buffer in
+            let before = buffer.writerIndex
+            return self.outboundPublish.writeHeader(for: delivery, packetID: packetID, dup: dup, now: now, into: &buffer)
+                ? buffer.writerIndex - before : nil
         }
+        guard let headerBytes else { return false }
         let payload = delivery.message.payload
-        let total = header.readableBytes + payload.readableBytes
-        context.write(wrapOutboundOut(header), promise: nil)
-        if payload.readableBytes > 0 {
-            context.write(wrapOutboundOut(payload), promise: nil)
-        }
-        worker.traffic.sent(qos: delivery.qos.rawValue, bytes: total)
+        outbound.attach(payload: payload)
+        worker.traffic.sent(qos: delivery.qos.rawValue, bytes: headerBytes + payload.readableBytes)
         worker.markDirty(self)
         return true
     }
@@ -290,7 +290,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     func flushIfNeeded() {
         guard needsFlush else { return }
         needsFlush = false
-        context?.flush()
+        guard let context else { return }
+        outbound.drain { context.write(wrapOutboundOut($0), promise: nil) }
+        context.flush()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
