@@ -11,7 +11,9 @@ final class LoopWorker {
     private unowned let broker: Broker
 
     /// Deliveries for connections on other loops, sent at the end of the burst.
-    private var outboxes: [ObjectIdentifier: Outbox] = [:]
+    /// Indexed by the target loop's index; empty outboxes are skipped.
+    private var outboxes: [Outbox]
+    private var outboxesInUse = 0
     /// Connections on this loop that were written to and need a flush at the end of the burst.
     private var dirty: [MQTTConnectionHandler] = []
     /// Scratch space for one PUBLISH's matches, reused to avoid an allocation per message.
@@ -25,7 +27,7 @@ final class LoopWorker {
     var connections: [ObjectIdentifier: MQTTConnectionHandler] = [:]
 
     struct Outbox {
-        let eventLoop: any EventLoop
+        var eventLoop: (any EventLoop)?
         var items: [(ConnectionBox, Delivery)] = []
     }
 
@@ -34,7 +36,8 @@ final class LoopWorker {
         var delivery: Delivery
     }
 
-    private let index: UInt64
+    /// This loop's position in the group (also the slot in other loops' outboxes).
+    let index: Int
     private let stride: UInt64
     private var issued: UInt64 = 0
 
@@ -43,16 +46,17 @@ final class LoopWorker {
 
     init(eventLoop: any EventLoop, broker: Broker, index: Int, stride: Int, traffic: TrafficCounters) {
         self.traffic = traffic
+        self.outboxes = Array(repeating: Outbox(), count: stride)
         self.eventLoop = eventLoop
         self.broker = broker
-        self.index = UInt64(index)
+        self.index = index
         self.stride = UInt64(stride)
     }
 
     /// A message id no other loop (and no earlier run) uses.
     func nextMessageID() -> MessageID {
         issued += 1
-        return broker.messageIDBase.load(ordering: .relaxed) + issued * stride + index
+        return broker.messageIDBase.load(ordering: .relaxed) + issued * stride + UInt64(index)
     }
 
     func register(_ handler: MQTTConnectionHandler) { connections[ObjectIdentifier(handler)] = handler }
@@ -144,13 +148,16 @@ final class LoopWorker {
         }
         switch result {
         case .online(let ref):
-            let box = ref as! ConnectionBox
-            if box.eventLoop === eventLoop {
+            // Only ConnectionBox implements ConnectionRef in the server.
+            let box = unsafeDowncast(ref as AnyObject, to: ConnectionBox.self)
+            if box.loopIndex == index {
                 box.handler.value.deliver(delivery)
             } else {
-                let key = ObjectIdentifier(box.eventLoop)
-                if outboxes[key] == nil { outboxes[key] = Outbox(eventLoop: box.eventLoop) }
-                outboxes[key]!.items.append((box, delivery))
+                if outboxes[box.loopIndex].items.isEmpty {
+                    outboxesInUse += 1
+                    outboxes[box.loopIndex].eventLoop = box.eventLoop
+                }
+                outboxes[box.loopIndex].items.append((box, delivery))
             }
             return true
         case .queued:
@@ -231,18 +238,19 @@ final class LoopWorker {
             dirty.removeAll(keepingCapacity: true)
             for handler in handlers { handler.flushIfNeeded() }
         }
-        if outboxes.isEmpty { return }
-        for (_, outbox) in outboxes {
-            let items = outbox.items
+        guard outboxesInUse > 0 else { return }
+        outboxesInUse = 0
+        for i in outboxes.indices where !outboxes[i].items.isEmpty {
+            let items = outboxes[i].items
+            outboxes[i].items = []
+            guard let loop = outboxes[i].eventLoop else { continue }
             let broker = self.broker
-            let loop = outbox.eventLoop
             loop.execute {
                 let worker = broker.worker(on: loop)
                 for (box, delivery) in items { box.handler.value.deliver(delivery) }
                 worker.flush()
             }
         }
-        outboxes.removeAll(keepingCapacity: true)
     }
 }
 
@@ -255,10 +263,12 @@ enum SubscriptionChange: Sendable {
 /// The `ConnectionRef` of a connected session: its loop and its handler, usable only on that loop.
 final class ConnectionBox: ConnectionRef {
     let eventLoop: any EventLoop
+    let loopIndex: Int
     let handler: NIOLoopBound<MQTTConnectionHandler>
 
-    init(handler: MQTTConnectionHandler, eventLoop: any EventLoop) {
+    init(handler: MQTTConnectionHandler, eventLoop: any EventLoop, loopIndex: Int) {
         self.eventLoop = eventLoop
+        self.loopIndex = loopIndex
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
     }
 }

@@ -114,7 +114,7 @@ extension MQTTConnectionHandler {
     /// Attaches the session; if another connection holds it, that one is closed first (0x8E).
     private func attach(_ accepted: AcceptedConnect, attempt: Int) {
         guard phase == .connecting, let context else { return }
-        let box = self.box ?? ConnectionBox(handler: self, eventLoop: context.eventLoop)
+        let box = self.box ?? ConnectionBox(handler: self, eventLoop: context.eventLoop, loopIndex: worker.index)
         self.box = box
         switch broker.registry.connect(
             clientID: accepted.clientID, cleanStart: accepted.cleanStart, expiryInterval: accepted.sessionExpiryInterval,

@@ -29,7 +29,9 @@ extension MQTTConnectionHandler {
             peer: auditPeer, clientID: clientID, username: identity?.username,
             identity: identity?.username ?? identity?.certificateIdentity, protocolVersion: version.description,
             tlsVersion: info.tlsVersion, tlsCipher: info.cipherSuite, certificateSerial: info.certificateSerial, cleanStart: cleanStart))
-        rateLimiter = protection.publishRateLimiter(listenerIndex: listenerIndex, now: protection.now())
+        let limiter = protection.publishRateLimiter(listenerIndex: listenerIndex, now: protection.now())
+        // Without a configured rate there is nothing to charge (and no clock to read per message).
+        rateLimiter = limiter.policy.isUnlimited ? nil : limiter
     }
 
     func auditDenied(_ operation: AuditEvent.AuthorizationDenied.Operation, _ topic: String) {
