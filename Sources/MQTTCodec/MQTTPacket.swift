@@ -71,7 +71,7 @@ extension MQTTPacket {
     /// remaining length bytes.
     static func decode(
         typeAndFlags: UInt8, body: inout ByteBuffer, version: ProtocolVersion?, sender: MQTTPacketDecoder.Sender?,
-        limits: DecoderLimits
+        limits: DecoderLimits, topics: inout TopicNameReader
     ) throws(MQTTDecodeError) -> MQTTPacket {
         let flags = typeAndFlags & 0x0F
         let type = try checkFixedHeader(typeAndFlags, version: version, sender: sender)
@@ -82,7 +82,7 @@ extension MQTTPacket {
         case .connect: return .connect(try ConnectPacket.decode(from: &body))
         case .connack: return .connack(try ConnackPacket.decode(from: &body, version: version))
         case .publish:
-            return .publish(try PublishPacket.decode(flags: flags, from: &body, version: version, sender: sender, limits: limits))
+            return .publish(try PublishPacket.decode(flags: flags, from: &body, version: version, sender: sender, limits: limits, topics: &topics))
         case .puback: return .puback(try PublishAckPacket.decode(from: &body, version: version))
         case .pubrec: return .pubrec(try PublishAckPacket.decode(from: &body, version: version))
         case .pubrel: return .pubrel(try PublishAckPacket.decode(from: &body, version: version))

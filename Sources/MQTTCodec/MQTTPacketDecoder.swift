@@ -21,6 +21,8 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
     public var version: ProtocolVersion?
     public var limits: DecoderLimits
     public var sender: Sender?
+    /// Remembers the last topic name: devices repeat theirs.
+    private var topics = TopicNameReader()
 
     public init(version: ProtocolVersion? = nil, limits: DecoderLimits = .init(), sender: Sender? = nil) {
         self.version = version
@@ -56,7 +58,7 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
               var body = buffer.getSlice(at: buffer.readerIndex + 1 + lengthBytes, length: remaining)
         else { return nil }
         buffer.moveReaderIndex(forwardBy: total)
-        let packet = try MQTTPacket.decode(typeAndFlags: first, body: &body, version: version, sender: sender, limits: limits)
+        let packet = try MQTTPacket.decode(typeAndFlags: first, body: &body, version: version, sender: sender, limits: limits, topics: &topics)
         if version == nil, case .connect(let connect) = packet {
             version = connect.protocolVersion
             if sender == nil { sender = .client }

@@ -26,16 +26,14 @@ public struct PublishPacket: Sendable, Hashable {
     }
 
     static func decode(
-        flags: UInt8, from buffer: inout ByteBuffer, version: ProtocolVersion, sender: MQTTPacketDecoder.Sender?, limits: DecoderLimits
+        flags: UInt8, from buffer: inout ByteBuffer, version: ProtocolVersion, sender: MQTTPacketDecoder.Sender?, limits: DecoderLimits,
+        topics: inout TopicNameReader
     ) throws(MQTTDecodeError) -> PublishPacket {
         guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else { throw .malformedPacket("PUBLISH with QoS 3") }
         let dup = flags & 0x08 != 0
         if qos == .atMostOnce && dup { throw .malformedPacket("DUP flag set on a QoS 0 PUBLISH") }
-        let topic = try buffer.readMQTTString("topic name")
-        if !(topic.isEmpty && version == .v5) {
-            // 5.0 allows an empty topic when a topic alias names it; the session checks the alias.
-            try TopicRules.validateName(topic, limits: limits)
-        }
+        // 5.0 allows an empty topic when a topic alias names it; the session checks the alias.
+        let topic = try topics.read(from: &buffer, limits: limits, allowEmpty: version == .v5)
         var packetID: UInt16 = 0
         if qos != .atMostOnce {
             packetID = try buffer.readMQTTUInt16("packet identifier")
