@@ -180,13 +180,14 @@ class PublishResult:
         self.sent = 0        # PUBLISH packets written
         self.completed = 0   # QoS 2 flows finished with PUBCOMP
         self.closed = False  # the connection ended before everything was acknowledged
+        self.stalled = False  # no acknowledgement came for 10 s
 
 
 def publish_pipelined(conn, topic, count, qos, window=32, deadline=None, payload_of=payload, retain=False,
                       result=None):
     """Publishes messages 0..count-1 keeping up to `window` QoS 1/2 flows open (5.0 Receive
-    Maximum counts a QoS 2 flow until PUBCOMP). Stops when all are finished, the connection ends or
-    `deadline` (monotonic) passes. Returns a PublishResult (`result`, if given, is filled as it
+    Maximum counts a QoS 2 flow until PUBCOMP). Stops sending when `deadline` (monotonic) passes,
+    and returns when every flow sent is finished, the connection ends, or nothing came for 10 s. Returns a PublishResult (`result`, if given, is filled as it
     goes, so another thread can watch it)."""
     result = result if result is not None else PublishResult()
     inflight = {}  # pid -> index
@@ -209,12 +210,10 @@ def publish_pipelined(conn, topic, count, qos, window=32, deadline=None, payload
         result.sent = i
         packets = conn.read(10.0)
         if not packets:
-            if conn.closed:
-                result.closed = True
-                break
-            if deadline is not None and time.monotonic() > deadline + 10:
-                break
-            continue
+            # Closed, or 10 s without any acknowledgement: give up (every wait is bounded).
+            result.closed = conn.closed
+            result.stalled = not conn.closed
+            break
         reply = bytearray()
         for pkt in packets:
             if pkt.type == PUBACK and pkt.pid in inflight:
