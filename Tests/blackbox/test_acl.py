@@ -392,8 +392,6 @@ def test_publish_denied_311_is_acknowledged_but_not_delivered(acl, clients, qos)
     r.close()
 
 
-@pytest.mark.xfail(reason="not wired: auth.disconnect_on_denied_publish is parsed but Connection+Publish.swift "
-                          "never reads it")
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_disconnect_on_denied_publish(secured, protocol):
     config = {"auth": {"disconnect_on_denied_publish": True}}

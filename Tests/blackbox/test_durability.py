@@ -27,27 +27,8 @@ N = 5000
 
 VERSIONS = pytest.mark.parametrize("version", [4, 5], ids=["3.1.1", "5.0"])
 
-# Known defects. While one stands, its symptom is an expected failure (xfail) rather than a hard
-# one; remove its entry once fixed and the tests assert it again.
-KNOWN_DEFECTS = {
-    # After a restart a QoS 2 message the subscriber already received, or whose PUBREL it was
-    # already sent, comes again as a new PUBLISH, which an exactly-once receiver must deliver again
-    # ([MQTT-4.3.3-6], [MQTT-4.4.0-1]). The packet id of an outgoing PUBLISH and the PUBREC state
-    # are stored without waiting for the commit before PUBLISH / PUBREL leave, so a crash in between
-    # loses them; and when publisher and subscriber share an event loop the packet id is submitted
-    # before the delivery it belongs to and is never stored (then a graceful restart shows it too).
-    "qos2-redelivery": "QoS 2 redelivered as new after a restart",
-    # A message routed to a subscriber that goes offline before the delivery reaches its connection
-    # is stored twice for that session (once by the router, once when the connection hands it back
-    # to the offline session); one row outlives the acknowledgement and the message comes again
-    # after the next restart.
-    "double-enqueue": "delivery stored twice when the subscriber disconnects while it is routed",
-    # A message queued for an offline session while that session is being resumed is lost from
-    # memory: the resuming connection takes a copy of the offline state, and an enqueue on another
-    # event loop between that copy and the switch to online goes into the discarded copy. The
-    # publisher was acknowledged; the message comes back only from the store, after a restart.
-    "reconnect-race": "message queued while its session resumes is lost until a restart",
-}
+# Symptoms that once were broker defects are now plain failures.
+KNOWN_DEFECTS = {}
 
 
 def known_defect(name, detail):
@@ -365,9 +346,7 @@ def test_outbound_qos2_state_resumes_after_kill9(broker_factory, version, publis
 
 @pytest.mark.parametrize("source", [
     "live",
-    pytest.param("retained", marks=pytest.mark.xfail(strict=True, reason=(
-        "known defect: a retained message sent on SUBSCRIBE to a persistent session is not stored, "
-        "so an unacknowledged one is lost at a restart"))),
+    "retained",
 ])
 def test_unacknowledged_qos1_delivery_survives_restart(broker_factory, source):
     """A QoS 1 message sent to a persistent session and not acknowledged is session state: after a

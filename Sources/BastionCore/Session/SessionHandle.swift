@@ -24,7 +24,8 @@ public struct PendingWill: Sendable {
 public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
     public enum Location: Sendable {
         case online(any ConnectionRef)
-        case offline(OfflineSession)
+        // Boxed: an online session (the common case) does not carry the offline state's size.
+        indirect case offline(OfflineSession)
         /// Ended: subscriptions referencing it are being removed; deliveries are discarded.
         case ended
     }

@@ -47,22 +47,36 @@ public final class SessionRegistry: Sendable {
         sessions.withLock { table in
             var ended: EndedSession?
             if let existing = table[clientID] {
-                switch existing.snapshot {
-                case .online(let other):
-                    return .mustTakeOver(other)
-                case .offline(let offline):
-                    if !cleanStart {
-                        var state = offline.state
-                        state.expiryInterval = expiryInterval
-                        existing.location.withLock { $0 = .online(connection) }
-                        existing.setPersistent(expiryInterval > 0)
-                        // Reconnecting in time cancels a delayed will (spec 3.1.3.2).
-                        return .attached(existing, state, sessionPresent: true, ended: nil)
+                // Read and switch the location under one lock: a delivery queued by another loop in
+                // between must land in the state this connection takes over.
+                enum Step { case takeOver(any ConnectionRef), resume(SessionState), end(SessionHandle.OfflineSession), fresh }
+                let step: Step = existing.location.withLock { loc in
+                    switch loc {
+                    case .online(let other):
+                        return .takeOver(other)
+                    case .offline(let offline):
+                        if cleanStart {
+                            loc = .ended
+                            return .end(offline)
+                        }
+                        loc = .online(connection)
+                        return .resume(offline.state)
+                    case .ended:
+                        return .fresh
                     }
-                    existing.location.withLock { $0 = .ended }
+                }
+                switch step {
+                case .takeOver(let other):
+                    return .mustTakeOver(other)
+                case .resume(var state):
+                    state.expiryInterval = expiryInterval
+                    existing.setPersistent(expiryInterval > 0)
+                    // Reconnecting in time cancels a delayed will (spec 3.1.3.2).
+                    return .attached(existing, state, sessionPresent: true, ended: nil)
+                case .end(let offline):
                     ended = EndedSession(
                         handle: existing, subscriptions: Array(offline.state.subscriptions.values), pendingWill: offline.pendingWill)
-                case .ended:
+                case .fresh:
                     break
                 }
             }

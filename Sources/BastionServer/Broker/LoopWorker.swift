@@ -11,6 +11,8 @@ final class LoopWorker {
     private unowned let broker: Broker
 
     /// Deliveries for connections on other loops, sent at the end of the burst.
+    /// Deliveries for connections on this loop, handed over at the end of the burst.
+    private var localItems: [(ConnectionBox, Delivery)] = []
     /// Indexed by the target loop's index; empty outboxes are skipped.
     private var outboxes: [Outbox]
     private var outboxesInUse = 0
@@ -61,6 +63,13 @@ final class LoopWorker {
 
     func register(_ handler: MQTTConnectionHandler) { connections[ObjectIdentifier(handler)] = handler }
     func unregister(_ handler: MQTTConnectionHandler) { connections[ObjectIdentifier(handler)] = nil }
+
+    /// Connection deadlines (CONNECT timeout, keep alive) for every connection on this loop.
+    func sweepConnections() {
+        let now = NIODeadline.now()
+        for handler in Array(connections.values) { handler.checkDeadlines(now: now) }
+        flush()
+    }
 
     /// The access policy changed: connections drop cached decisions and re-check subscriptions.
     func securityChanged() {
@@ -123,6 +132,13 @@ final class LoopWorker {
         return reached
     }
 
+    /// Gives a delivery back to its session without storing it again (it was stored when routed):
+    /// the connection it reached had already let go of the session.
+    func handBack(_ delivery: Delivery, to session: SessionHandle) {
+        var ignored: [StoreOperation] = []
+        _ = deliver(delivery, to: session, persist: &ignored)
+    }
+
     /// Hands one delivery to a session wherever it is, storing it if the session is persistent.
     @discardableResult
     func deliver(_ delivery: Delivery, to session: SessionHandle) -> Bool {
@@ -151,7 +167,9 @@ final class LoopWorker {
             // Only ConnectionBox implements ConnectionRef in the server.
             let box = unsafeDowncast(ref as AnyObject, to: ConnectionBox.self)
             if box.loopIndex == index {
-                box.handler.value.deliver(delivery)
+                // Handed over at the end of the burst, after the caller has submitted the store
+                // operations for this message (a packet id must not be stored before its message).
+                localItems.append((box, delivery))
             } else {
                 if outboxes[box.loopIndex].items.isEmpty {
                     outboxesInUse += 1
@@ -233,6 +251,11 @@ final class LoopWorker {
 
     /// End of a read burst or a batch: flush local connections and hand each other loop its batch.
     func flush() {
+        while !localItems.isEmpty {
+            let items = localItems
+            localItems.removeAll(keepingCapacity: true)
+            for (box, delivery) in items { box.handler.value.deliver(delivery) }
+        }
         if !dirty.isEmpty {
             let handlers = dirty
             dirty.removeAll(keepingCapacity: true)

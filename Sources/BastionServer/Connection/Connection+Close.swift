@@ -41,25 +41,6 @@ extension MQTTConnectionHandler {
         }
     }
 
-    func scheduleKeepAliveCheck() {
-        keepAliveTimer?.cancel()
-        guard let interval = keepAlive.interval, let context else { return }
-        let deadline = lastActivity + interval
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        keepAliveTimer = context.eventLoop.scheduleTask(deadline: deadline + .milliseconds(1)) {
-            let handler = loopBound.value
-            guard handler.phase == .connected else { return }
-            if handler.keepAlive.hasExpired(lastActivity: handler.lastActivity, now: .now()) {
-                handler.logger.info("keep alive timeout", metadata: ["client_id": "\(handler.clientID)"])
-                handler.closeReason = "keep alive timeout"
-                handler.disconnect(.keepAliveTimeout)
-                handler.worker.flush()
-            } else {
-                handler.scheduleKeepAliveCheck()
-            }
-        }
-    }
-
     /// The connection is gone (or was taken over): publish or schedule the will, and hand the
     /// session back to the table.
     func connectionLost(now: NIODeadline) {

@@ -19,7 +19,6 @@ extension MQTTConnectionHandler {
         case .accept(let accepted):
             clientID = accepted.clientID
             client = accepted.client
-            logger[metadataKey: "client_id"] = "\(clientID)"
             will = connect.will
             acceptedConnect = accepted
             if let method = accepted.authenticationMethod, let enhanced {
@@ -133,26 +132,39 @@ extension MQTTConnectionHandler {
             }
         case .attached(let handle, let state, let sessionPresent, let ended):
             if let ended { broker.end(ended, on: context.eventLoop) }
-            if accepted.sessionExpiryInterval > 0 {
-                broker.persist([.saveSession(StoreMapping.record(state, disconnectedAt: nil))])
+            // The session is ours from here: deliveries that arrive before CONNACK wait in it.
+            session = handle
+            self.state = state
+            guard accepted.sessionExpiryInterval > 0, let store = broker.store else {
+                return connected(sessionPresent: sessionPresent, accepted)
             }
-            connected(handle, state, sessionPresent: sessionPresent, accepted)
+            // CONNACK for a persistent session only once the store has it, so a crash right after
+            // cannot deny a session the client was told exists.
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            store.submit([.saveSession(StoreMapping.record(state, disconnectedAt: nil))]) { result in
+                loop.execute {
+                    let handler = loopBound.value
+                    handler.broker.storeCompleted(result)
+                    guard handler.phase == .connecting else { return }
+                    handler.connected(sessionPresent: sessionPresent, accepted)
+                    handler.worker.flush()
+                }
+            }
         }
     }
 
-    private func connected(_ handle: SessionHandle, _ state: SessionState, sessionPresent: Bool, _ accepted: AcceptedConnect) {
-        connectTimer?.cancel()
-        connectTimer = nil
-        session = handle
-        self.state = state
+    private func connected(sessionPresent: Bool, _ accepted: AcceptedConnect) {
         connectExpiryInterval = accepted.sessionExpiryInterval
         phase = .connected
         let limits = broker.limits
+        // 3.1.1 has no Receive Maximum to enforce: a client that outruns the store is slowed down
+        // instead (see `queueAcknowledgement`).
         inboundPublish = InboundPublishState(
-            receiveMaximum: limits.maximumInflight, topicAliasMaximum: version == .v5 ? limits.maximumTopicAlias : 0)
+            receiveMaximum: version == .v5 ? limits.maximumInflight : 65535,
+            topicAliasMaximum: version == .v5 ? limits.maximumTopicAlias : 0)
         outboundPublish = OutboundPublishEncoder(version: version, client: client, serverAliasLimit: limits.maximumOutgoingTopicAliases)
         keepAlive = KeepAlive(seconds: accepted.keepAlive)
-        scheduleKeepAliveCheck()
         broker.stats.clientConnected()
         broker.stats.connectionsTotal.add(1, ordering: .relaxed)
 

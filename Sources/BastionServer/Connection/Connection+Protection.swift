@@ -76,9 +76,7 @@ extension MQTTConnectionHandler {
 
     /// Stops reading and decoding until `delay` has passed (already buffered bytes wait too).
     func pauseReading(for delay: TimeAmount) {
-        guard !readPaused, let context else { return }
-        readPaused = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        guard pauseReading(), let context else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.scheduleTask(in: delay) {
             let handler = loopBound.value
@@ -86,7 +84,16 @@ extension MQTTConnectionHandler {
         }
     }
 
-    private func resumeReading() {
+    /// Stops reading and decoding; returns false if already paused.
+    @discardableResult
+    func pauseReading() -> Bool {
+        guard !readPaused, let context else { return false }
+        readPaused = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        return true
+    }
+
+    func resumeReading() {
         guard readPaused, let context else { return }
         readPaused = false
         decodeAvailable()

@@ -77,6 +77,8 @@ extension MQTTConnectionHandler {
         }
     }
 
+    static let acknowledgementBacklog = 1024
+
     /// Acknowledgements leave in the order their packets arrived (spec 4.6), each once its store
     /// operations are committed. A failed commit (disk full, I/O error) turns a 5.0 acknowledgement
     /// into 0x97; a 3.1.1 client gets none and resends the message when it reconnects.
@@ -88,6 +90,8 @@ extension MQTTConnectionHandler {
         }
         let sequence = acknowledgementBase + pendingAcknowledgements.count
         pendingAcknowledgements.append(PendingAcknowledgement(packet: packet, state: .waiting))
+        // Bounded: a client publishing faster than the store commits stops being read.
+        if pendingAcknowledgements.count >= Self.acknowledgementBacklog, pauseReading() { pausedForAcknowledgements = true }
         let loopBound = NIOLoopBound(self, eventLoop: worker.eventLoop)
         let loop = worker.eventLoop
         store.submit(operations) { result in
@@ -122,6 +126,10 @@ extension MQTTConnectionHandler {
             case .withheld: released(first.packet)
             case .waiting: break
             }
+        }
+        if pausedForAcknowledgements, pendingAcknowledgements.count < Self.acknowledgementBacklog / 2 {
+            pausedForAcknowledgements = false
+            resumeReading()
         }
     }
 
@@ -168,7 +176,9 @@ extension MQTTConnectionHandler {
         }
         let known = state!.outbound.received(ack.packetID)
         if known, isPersistent, let entry {
-            broker.persist([.markReleased(clientID: clientID, messageID: entry.delivery.message.id)])
+            // PUBREL only once the store knows, or a restart would resend the PUBLISH the client
+            // has already released.
+            return sendAfterCommit(.pubrel(ack.packetID), after: [.markReleased(clientID: clientID, messageID: entry.delivery.message.id)])
         }
         let code: ReasonCode = known || version != .v5 ? .success : .packetIdentifierNotFound
         send(.pubrel(PublishAckPacket(packetID: ack.packetID, reasonCode: code)))
@@ -200,13 +210,14 @@ extension MQTTConnectionHandler {
     func deliver(_ delivery: Delivery) {
         guard phase == .connected, state != nil else {
             if state != nil {
-                // Closing but not yet detached: keep QoS 1/2 in the session, which is saved on detach.
+                // Not yet acknowledged (CONNACK waits for the store) or closing but not yet
+                // detached: QoS 1/2 wait in the session.
                 if delivery.qos != .atMostOnce, !state!.outbound.enqueue(delivery, limits: broker.limits) {
                     worker.traffic.drop()
                 }
             } else if let session, session.connection !== box {
                 // The session moved on (offline or to another connection): follow it.
-                worker.deliver(delivery, to: session)
+                worker.handBack(delivery, to: session)
             }
             return
         }
@@ -243,16 +254,64 @@ extension MQTTConnectionHandler {
             }
             return forget(outgoing.delivery)
         }
-        if sendPublish(outgoing.delivery, packetID: outgoing.packetID, dup: outgoing.dup, now: now) {
-            if !outgoing.dup, isPersistent {
-                broker.persist([.assignPacketID(clientID: clientID, messageID: outgoing.delivery.message.id, packetID: outgoing.packetID)])
-            }
+        guard !outgoing.dup, isPersistent else { return emit(outgoing, now: now) }
+        let assignment = StoreOperation.assignPacketID(clientID: clientID, messageID: outgoing.delivery.message.id, packetID: outgoing.packetID)
+        if outgoing.delivery.qos == .exactlyOnce {
+            // Exactly once across a crash: the client must never see this message under a packet id
+            // the store does not know, or a restart would send it again as a new message.
+            sendAfterCommit(.publish(outgoing), after: [assignment])
         } else {
-            worker.traffic.drop()
-            if state != nil {
-                _ = state!.outbound.acknowledged(outgoing.packetID)
+            broker.persist([assignment])
+            emit(outgoing, now: now)
+        }
+    }
+
+    /// Writes a QoS 1/2 PUBLISH; one too large for the client is discarded as if delivered.
+    func emit(_ outgoing: OutboundFlow.Outgoing, now: NIODeadline) {
+        guard !sendPublish(outgoing.delivery, packetID: outgoing.packetID, dup: outgoing.dup, now: now) else { return }
+        worker.traffic.drop()
+        if state != nil {
+            _ = state!.outbound.acknowledged(outgoing.packetID)
+        }
+        forget(outgoing.delivery)
+    }
+
+    /// Sends once `operations` are durable, in order with other such sends (QoS 2 PUBLISH and
+    /// PUBREL towards persistent sessions). If the store is failing it sends anyway: delivery
+    /// goes on, only the crash guarantee is weaker, and the store failure is already alerted.
+    func sendAfterCommit(_ item: GatedSend, after operations: [StoreOperation]) {
+        guard let store = broker.store else { return release(item) }
+        let sequence = gatedBase + gatedSends.count
+        gatedSends.append((item, false))
+        let loopBound = NIOLoopBound(self, eventLoop: worker.eventLoop)
+        let loop = worker.eventLoop
+        store.submit(operations) { result in
+            loop.execute {
+                let handler = loopBound.value
+                handler.broker.storeCompleted(result)
+                handler.gatedCommitted(sequence)
+                handler.worker.flush()
             }
-            forget(outgoing.delivery)
+        }
+    }
+
+    private func gatedCommitted(_ sequence: Int) {
+        let index = sequence - gatedBase
+        guard index >= 0, index < gatedSends.count else { return }
+        gatedSends[index].ready = true
+        while let first = gatedSends.first, first.ready {
+            gatedSends.removeFirst()
+            gatedBase += 1
+            release(first.item)
+        }
+    }
+
+    private func release(_ item: GatedSend) {
+        // A closed connection sends nothing; the session keeps the message for redelivery.
+        guard phase == .connected else { return }
+        switch item {
+        case .publish(let outgoing): emit(outgoing, now: .now())
+        case .pubrel(let packetID): send(.pubrel(PublishAckPacket(packetID: packetID)))
         }
     }
 

@@ -73,7 +73,8 @@ extension MQTTConnectionHandler {
             let delivery = Delivery(
                 message: message, qos: min(message.qos, subscription.options.qos), retain: true,
                 subscriptionIdentifiers: subscription.identifier.map { [$0] } ?? [])
-            deliver(delivery)
+            // Through the router, so a persistent session stores it like any other message.
+            if let session { worker.deliver(delivery, to: session) } else { deliver(delivery) }
         }
     }
 

@@ -9,6 +9,12 @@ import NIOCore
 /// frames and decodes inbound bytes, dispatches packets to the per-packet files
 /// (`Connection+Connect`, `+Publish`, `+Subscribe`, `+Close`), and writes what they decide.
 /// Everything here runs on the channel's event loop.
+/// A send that waits for a store commit (see `sendAfterCommit`).
+enum GatedSend {
+    case publish(OutboundFlow.Outgoing)
+    case pubrel(UInt16)
+}
+
 struct PendingAcknowledgement {
     enum State { case waiting, ready, failed, withheld }
     var packet: MQTTPacket
@@ -31,7 +37,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     let broker: Broker
     let info: ConnectionInfo
-    var logger: Logger
+    /// Without per-connection metadata (that would cost memory on every idle connection); `logger`
+    /// adds it when something is actually logged.
+    let baseLogger: Logger
     var phase = Phase.awaitingConnect
     var context: ChannelHandlerContext?
     var worker: LoopWorker!
@@ -43,8 +51,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var outbound = OutboundBatch()
     var lastActivity = NIODeadline.now()
     var keepAlive = KeepAlive(seconds: 0)
-    var keepAliveTimer: Scheduled<Void>?
-    var connectTimer: Scheduled<Void>?
     let connectTimeout: TimeAmount
     /// Packets that arrived after CONNECT while authentication runs.
     var pendingPackets: [MQTTPacket] = []
@@ -75,12 +81,17 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var pendingAcknowledgements: Deque<PendingAcknowledgement> = []
     /// Sequence number of `pendingAcknowledgements.first`.
     var acknowledgementBase = 0
+    /// QoS 2 sends waiting for their store commit, in order.
+    var gatedSends: Deque<(item: GatedSend, ready: Bool)> = []
+    var gatedBase = 0
 
     /// Inbound PUBLISH rate (messages/s, bytes/s) for this client; nil without protection.
     var rateLimiter: PublishRateLimiter?
     var throttleReported = false
     /// Backpressure: reading and decoding are paused until the rate limiter refills.
     var readPaused = false
+    /// Reading stopped because too many acknowledgements wait for the store.
+    var pausedForAcknowledgements = false
     let listenerIndex: Int
     let remoteAddress: SocketAddress?
     /// When the socket was accepted: CONNECT must complete within the connect timeout of this.
@@ -101,24 +112,23 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.acceptedAt = acceptedAt
         self.connectTimeout = connectTimeout
         self.decoder = MQTTPacketDecoder(limits: broker.limits.decoderLimits)
-        var logger = logger
-        logger[metadataKey: "remote"] = "\(info.remoteAddress)"
-        logger[metadataKey: "listener"] = "\(info.listener)"
-        self.logger = logger
+        self.baseLogger = logger
     }
 
     // MARK: Channel lifecycle
+
+    var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "remote"] = "\(info.remoteAddress)"
+        logger[metadataKey: "listener"] = "\(info.listener)"
+        if !clientID.isEmpty { logger[metadataKey: "client_id"] = "\(clientID)" }
+        return logger
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.worker = broker.worker(on: context.eventLoop)
         worker.register(self)
-        if context.channel.isActive { startConnectTimer(context: context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        startConnectTimer(context: context)
-        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -126,22 +136,27 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.context = nil
     }
 
-    private func startConnectTimer(context: ChannelHandlerContext) {
-        guard connectTimer == nil, phase == .awaitingConnect else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        connectTimer = context.eventLoop.scheduleTask(deadline: acceptedAt + connectTimeout) {
-            let handler = loopBound.value
-            guard handler.phase == .awaitingConnect || handler.phase == .connecting else { return }
-            handler.logger.notice("no CONNECT within the connect timeout; closing")
-            handler.auditLimit(.connectTimeout, .disconnected)
-            handler.closeReason = "connect timeout"
-            handler.close()
+    /// Called by the loop's periodic sweep (every connection's timers in one pass, rather than a
+    /// scheduled task per connection): the CONNECT deadline and keep alive (spec 3.1.2.10).
+    func checkDeadlines(now: NIODeadline) {
+        switch phase {
+        case .awaitingConnect, .connecting:
+            guard now >= acceptedAt + connectTimeout else { return }
+            logger.notice("no CONNECT within the connect timeout; closing")
+            auditLimit(.connectTimeout, .disconnected)
+            closeReason = "connect timeout"
+            close()
+        case .connected:
+            guard keepAlive.hasExpired(lastActivity: lastActivity, now: now) else { return }
+            logger.info("keep alive timeout")
+            closeReason = "keep alive timeout"
+            disconnect(.keepAliveTimeout)
+        case .closed:
+            break
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        connectTimer?.cancel()
-        keepAliveTimer?.cancel()
         let wasConnected = phase == .connected
         phase = .closed
         if wasConnected || session != nil {

@@ -235,7 +235,13 @@ public final class BrokerService: Service {
                 broker.publishSys(topic: message.topic, payload: message.payload, retain: true, on: loop)
             }
         }
-        return [reaper, sweeper, sysTask]
+        // Connection deadlines: one sweep per loop every 250 ms instead of a timer per connection.
+        let deadlines = group.makeIterator().map { connectionLoop in
+            connectionLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+                broker.worker(on: connectionLoop).sweepConnections()
+            }
+        }
+        return [reaper, sweeper, sysTask] + deadlines
     }
 
     /// SIGHUP: re-read the password file and the ACL (and the configuration file's auth and

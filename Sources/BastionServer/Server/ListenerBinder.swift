@@ -30,6 +30,9 @@ struct ListenerBinder {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // NIO keeps a connection's last receive buffer for reuse: start small so an idle device
+            // costs little; the buffer grows (to 64 KiB) for clients that send a lot.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 64 * 1024))
             .childChannelInitializer { channel in
                 let acceptedAt = NIODeadline.now()
                 let remote = channel.remoteAddress
