@@ -119,6 +119,12 @@ let package = Package(
             dependencies: ["BastionStore", "BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
+            name: "BenchTests",
+            dependencies: ["bastion", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .testTarget(
             name: "BastionServerTests",
             dependencies: ["BastionServer", "BastionCore", "MQTTCodec",
                            .product(name: "NIOCore", package: "swift-nio"),
