@@ -7,6 +7,7 @@
 #
 #   benchmarks/compare.sh [--a bastion|mosquitto] [--b bastion|mosquitto] [--quick]
 #                         [--duration S] [--warmup S] [--only LIST] [--no-build] [--out DIR]
+#                         [--connections N] [--configuration release|debug]
 #
 # --only takes a comma-separated subset of: fanout,fanin,pairs,latency,tls,acl,independent,conn
 # Results (JSON per run, broker logs, table.md) stay in --out (default: a temporary directory).
@@ -19,6 +20,7 @@ DURATION=10
 WARMUP=2
 ONLY="fanout,fanin,pairs,latency,tls,acl,independent,conn"
 BUILD=1
+CONFIGURATION=release
 OUT=""
 CONNECTIONS=10000
 INDEPENDENT_MESSAGES=200000
@@ -32,9 +34,10 @@ while [[ $# -gt 0 ]]; do
         --warmup) WARMUP="$2"; shift 2 ;;
         --only) ONLY="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --configuration) CONFIGURATION="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --connections) CONNECTIONS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -56,10 +59,10 @@ WORK="$OUT/work"
 mkdir -p "$WORK"
 
 if [[ $BUILD == 1 ]]; then
-    echo "building bastion (release)…" >&2
-    (cd "$ROOT" && swift build -c release --product bastion >&2)
+    echo "building bastion ($CONFIGURATION)…" >&2
+    (cd "$ROOT" && swift build -c "$CONFIGURATION" --product bastion >&2)
 fi
-BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/bastion"
+BIN="$(cd "$ROOT" && swift build -c "$CONFIGURATION" --show-bin-path)/bastion"
 [[ -x "$BIN" ]] || { echo "compare.sh: $BIN not built" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------------------------

@@ -8,18 +8,21 @@ import Testing
         var pool = PacketIDPool(capacity: 3)
         let ids = [pool.acquire(), pool.acquire(), pool.acquire()]
         #expect(ids == [1, 2, 3])
-        #expect(pool.acquire() == nil)
+        let overflow = pool.acquire()
+        #expect(overflow == nil)
         #expect(pool.inFlight == 3)
-        #expect(pool.release(2))
-        #expect(!pool.release(2), "a second ack for the same identifier is unexpected")
-        #expect(pool.acquire() == 2)
+        let first = pool.release(2)
+        let second = pool.release(2)
+        #expect(first)
+        #expect(!second, "a second ack for the same identifier is unexpected")
+        let reused = pool.acquire()
+        #expect(reused == 2)
     }
 
     @Test func rejectsIdentifiersItNeverHandedOut() {
         var pool = PacketIDPool(capacity: 2)
-        #expect(!pool.release(0))
-        #expect(!pool.release(1))
-        #expect(!pool.release(60000))
+        let results = [pool.release(0), pool.release(1), pool.release(60000)]
+        #expect(results == [false, false, false])
     }
 
     @Test func capacityIsClampedToValidIdentifiers() {
@@ -53,7 +56,8 @@ import Testing
 
     @Test func staggeredStartsStayWithinOneInterval() {
         let starts = (0..<4).map { PublishSchedule.staggeredStart(base: 1000, index: $0, of: 4, rate: 1000) }
-        #expect(starts == [1000, 250_000 + 1000, 500_000 + 1000, 750_000 + 1000])
+        let expected: [UInt64] = [1000, 251_000, 501_000, 751_000]
+        #expect(starts == expected)
         #expect(PublishSchedule.staggeredStart(base: 7, index: 3, of: 4, rate: nil) == 7)
     }
 

@@ -115,7 +115,7 @@ import Testing
     }
 }
 
-extension BenchWire.Frame: @retroactive Equatable {
+extension BenchWire.Frame: Equatable {
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.typeAndFlags == rhs.typeAndFlags && lhs.headerLength == rhs.headerLength && lhs.packet == rhs.packet
     }

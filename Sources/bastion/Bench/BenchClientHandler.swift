@@ -15,6 +15,10 @@ struct BenchClientSettings: Sendable {
     var maximumPacketSize: Int = 16 * 1024 * 1024
     /// Cap on the bytes one publisher writes per pump when unpaced, so a burst never starves reads.
     var unpacedBurstBytes: Int = 256 * 1024
+    /// Deliveries each publish causes (subscribers per message) and the most deliveries that may be
+    /// outstanding end to end; nil leaves publishers bounded only by TCP and the in-flight window.
+    var deliveriesPerMessage: Int = 1
+    var maxBacklog: Int?
 }
 
 enum BenchClientError: Error, CustomStringConvertible {
@@ -63,6 +67,8 @@ final class BenchClientHandler: ChannelInboundHandler {
     private var ids: PacketIDPool
     private var sentCount = 0
     private var publishing = false
+    /// Deliveries counted in this read burst, added to the run-wide counter once per burst.
+    private var deliveredInBurst = 0
 
     init(spec: BenchClientSpec, settings: BenchClientSettings, state: LoopState, connectStartedAt: UInt64, ready: EventLoopPromise<Void>) {
         self.spec = spec
@@ -157,6 +163,10 @@ final class BenchClientHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushPending(context: context)
+        if deliveredInBurst > 0 {
+            state.backlog.delivered.add(deliveredInBurst, ordering: .relaxed)
+            deliveredInBurst = 0
+        }
         // Acks may have freed window slots: refill now rather than at the next tick.
         if publishing { pump(now: NIODeadline.now().uptimeNanoseconds) }
         context.fireChannelReadComplete()
@@ -199,6 +209,7 @@ final class BenchClientHandler: ChannelInboundHandler {
     private func receivePublish(_ frame: BenchWire.Frame, now: UInt64) throws {
         let publish = try BenchWire.parsePublish(flags: frame.flags, body: frame.body, version: settings.version)
         state.stats.received += 1
+        deliveredInBurst += 1
         if let window = state.window {
             if window.contains(now) { state.stats.receivedInWindow += 1 }
             if let sentAt = publish.sentAt {
@@ -306,6 +317,9 @@ final class BenchClientHandler: ChannelInboundHandler {
         var count = schedule.due(at: now, sent: sentCount)
         count = min(count, max(1, settings.unpacedBurstBytes / template.size))
         if settings.qos != .atMostOnce { count = min(count, ids.available) }
+        if let maxBacklog = settings.maxBacklog {
+            count = min(count, (maxBacklog - state.backlog.backlog) / max(settings.deliveriesPerMessage, 1))
+        }
         guard count > 0 else { return }
         var out = context.channel.allocator.buffer(capacity: count * template.size)
         var written = 0
@@ -319,6 +333,7 @@ final class BenchClientHandler: ChannelInboundHandler {
             written += 1
         }
         sentCount += written
+        if settings.maxBacklog != nil { state.backlog.expected.add(written * settings.deliveriesPerMessage, ordering: .relaxed) }
         state.stats.sent += written
         if window.contains(now) { state.stats.sentInWindow += written }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)

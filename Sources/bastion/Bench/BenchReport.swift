@@ -15,6 +15,8 @@ struct BenchReport: Codable, Sendable {
         /// Target total publish rate; nil when publishers ran unpaced.
         var targetRate: Double?
         var inflight: Int
+        /// End-to-end bound on outstanding deliveries; nil when unbounded.
+        var maxBacklog: Int?
         var durationSeconds: Double
         var warmupSeconds: Double
         var threads: Int
@@ -79,8 +81,14 @@ struct BenchReport: Codable, Sendable {
         var lines: [String] = []
         let s = setup
         lines.append("bastion bench \(s.scenario) → \(s.broker)\(s.tls ? " (TLS)" : "")  MQTT \(s.mqtt)  QoS \(s.qos)  \(s.payloadBytes) B")
-        lines.append("  clients: \(s.publishers) publishers, \(s.subscribers) subscribers, \(s.connections) connections; "
-            + "rate \(s.targetRate.map { fmt($0) + " msg/s" } ?? "unpaced"); window \(fmt(s.durationSeconds)) s after \(fmt(s.warmupSeconds)) s warm-up")
+        var clients = "  clients: \(s.publishers) publishers, \(s.subscribers) subscribers, \(s.connections) connections; "
+        if s.publishers > 0 {
+            clients += "rate \(s.targetRate.map { fmt($0) + " msg/s" } ?? "unpaced")"
+            if let backlog = s.maxBacklog { clients += ", backlog ≤ \(backlog)" }
+            if s.qos > 0 { clients += ", in-flight ≤ \(s.inflight)" }
+            clients += "; "
+        }
+        lines.append(clients + "window \(fmt(s.durationSeconds)) s after \(fmt(s.warmupSeconds)) s warm-up")
         let m = messages
         if s.publishers > 0 {
             lines.append("  sent:     \(fmt(m.sentPerSecond)) msg/s  (\(m.sentInWindow) in window, \(m.sent) total)")

@@ -28,14 +28,20 @@ struct BenchRunner {
 
     private func run(on group: MultiThreadedEventLoopGroup) async throws -> BenchReport {
         let loops: [any EventLoop] = Array(group.makeIterator())
+        let backlog = BacklogCounters()
         var states: [NIOLoopBound<LoopState>] = []
         for loop in loops {
-            states.append(try await loop.submit { NIOLoopBound(LoopState(eventLoop: loop), eventLoop: loop) }.get())
+            states.append(try await loop.submit { NIOLoopBound(LoopState(eventLoop: loop, backlog: backlog), eventLoop: loop) }.get())
         }
         let plan = ScenarioPlan(config)
-        let settings = BenchClientSettings(
+        var settings = BenchClientSettings(
             version: config.version, qos: config.qos, payloadSize: config.payloadSize, keepAlive: config.keepAlive,
             username: config.username, password: config.password, inflight: config.inflight)
+        // End-to-end flow control only where the generator sees both ends.
+        if config.scenario.isSelfContained, config.maxBacklog > 0, let perMessage = plan.deliveriesPerMessage {
+            settings.deliveriesPerMessage = perMessage
+            settings.maxBacklog = max(config.maxBacklog, perMessage)
+        }
         let ssl = try config.tls.map { try BenchTLS.makeContext($0) }
         let serverName = config.tls.flatMap { BenchTLS.serverName($0, host: config.host) }
 
@@ -105,7 +111,7 @@ struct BenchRunner {
         try await Task.sleep(nanoseconds: 200_000_000)
 
         return makeReport(
-            stats: stats, plan: plan, window: window, readyCount: readyCount, connectFailures: connectFailures,
+            maxBacklog: settings.maxBacklog, stats: stats, plan: plan, window: window, readyCount: readyCount, connectFailures: connectFailures,
             brokerBaseline: brokerBaseline, brokerAtStart: brokerAtStart, brokerAtEnd: brokerAtEnd,
             selfAtStart: selfAtStart, selfAtEnd: selfAtEnd)
     }
@@ -144,7 +150,7 @@ struct BenchRunner {
     }
 
     private func makeReport(
-        stats: BenchStats, plan: ScenarioPlan, window: MeasurementWindow, readyCount: Int, connectFailures: [String: Int],
+        maxBacklog: Int?, stats: BenchStats, plan: ScenarioPlan, window: MeasurementWindow, readyCount: Int, connectFailures: [String: Int],
         brokerBaseline: ProcessSample?, brokerAtStart: ProcessSample?, brokerAtEnd: ProcessSample?,
         selfAtStart: ProcessSample?, selfAtEnd: ProcessSample?
     ) -> BenchReport {
@@ -172,7 +178,7 @@ struct BenchRunner {
                 scenario: config.scenario.rawValue, broker: "\(config.host):\(config.port)", tls: config.tls != nil,
                 mqtt: config.version.description, qos: Int(config.qos.rawValue), payloadBytes: max(config.payloadSize, BenchWire.minimumPayloadSize),
                 publishers: plan.publisherCount, subscribers: plan.subscriberCount, connections: plan.clients.count,
-                targetRate: config.rate, inflight: config.inflight, durationSeconds: config.durationSeconds,
+                targetRate: config.rate, inflight: config.inflight, maxBacklog: maxBacklog, durationSeconds: config.durationSeconds,
                 warmupSeconds: config.scenario == .conn ? 0 : config.warmupSeconds, threads: config.threads),
             messages: .init(
                 sent: stats.sent, sentInWindow: stats.sentInWindow, sentPerSecond: Double(stats.sentInWindow) / seconds,

@@ -51,6 +51,8 @@ struct BenchConfiguration: Sendable {
     var warmupSeconds: Double = 2
     var drainSeconds: Double = 3
     var inflight: Int = 32
+    /// Self-contained scenarios: most deliveries outstanding end to end (0: unbounded).
+    var maxBacklog: Int = 20_000
     var threads: Int = 2
     var keepAlive: UInt16 = 60
     var topicPrefix: String = "bench"

@@ -1,10 +1,21 @@
 import NIOCore
+import Synchronization
+
+/// Run-wide counters for end-to-end flow control: deliveries the publishers have caused and
+/// deliveries the subscribers have seen. Updated once per burst, not per message.
+final class BacklogCounters: Sendable {
+    let expected = Atomic<Int>(0)
+    let delivered = Atomic<Int>(0)
+
+    var backlog: Int { expected.load(ordering: .relaxed) - delivered.load(ordering: .relaxed) }
+}
 
 /// Everything the generator keeps per event loop: the clients living on it, their counters and
 /// one pacing timer that drives all its publishers. Only ever touched on its own loop (the
 /// runner reaches it through `NIOLoopBound`), so the hot path takes no lock.
 final class LoopState {
     let eventLoop: any EventLoop
+    let backlog: BacklogCounters
     var stats = BenchStats()
     var window: MeasurementWindow?
     var clients: [BenchClientHandler] = []
@@ -17,8 +28,9 @@ final class LoopState {
     /// Pacing granularity: publishers are topped up to their schedule this often.
     static let tick = TimeAmount.milliseconds(1)
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, backlog: BacklogCounters) {
         self.eventLoop = eventLoop
+        self.backlog = backlog
     }
 
     func register(_ client: BenchClientHandler) {
