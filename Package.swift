@@ -82,6 +82,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -108,7 +109,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionCoreTests",
-            dependencies: ["BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
             name: "BastionSecurityTests",

@@ -236,6 +236,11 @@ public struct PublishProperties: MQTTProperties {
 
     public init() {}
 
+    /// Reads a property section as written by `writeSection` (used by the durable store).
+    public init(decodingSectionFrom buffer: inout ByteBuffer) throws(MQTTDecodeError) {
+        self = try Self.decode(from: &buffer)
+    }
+
     public var isEmpty: Bool {
         payloadFormatIndicator == nil && messageExpiryInterval == nil && topicAlias == nil && responseTopic == nil
             && correlationData == nil && userProperties.isEmpty && subscriptionIdentifiers.isEmpty && contentType == nil

@@ -187,7 +187,8 @@ extension MQTTProperties {
         return VariableByteInteger.size(of: size) + size
     }
 
-    func writeSection(to buffer: inout ByteBuffer) {
+    /// Writes the length prefix and the properties, as on the wire.
+    public func writeSection(to buffer: inout ByteBuffer) {
         VariableByteInteger.write(encodedSize, to: &buffer)
         writeProperties(to: &buffer)
     }

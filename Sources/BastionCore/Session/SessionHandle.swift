@@ -1,0 +1,106 @@
+import MQTTCodec
+import NIOCore
+import Synchronization
+
+/// Where a connected session's connection lives; the server implements it for its channel handler.
+public protocol ConnectionRef: AnyObject, Sendable {
+    var eventLoop: any EventLoop { get }
+}
+
+/// A will waiting for its delay (spec 3.1.3.2) while the session is offline.
+public struct PendingWill: Sendable {
+    public var message: Message
+    public var publishAt: NIODeadline
+
+    public init(message: Message, publishAt: NIODeadline) {
+        self.message = message
+        self.publishAt = publishAt
+    }
+}
+
+/// The stable identity of a session for the routing index: subscriptions point at the handle, and
+/// the handle knows whether the session is online (and on which connection) or offline (and holds
+/// its state). One lock per handle; held only to read or switch the location or to queue a message.
+public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
+    public enum Location: Sendable {
+        case online(any ConnectionRef)
+        case offline(OfflineSession)
+        /// Ended: subscriptions referencing it are being removed; deliveries are discarded.
+        case ended
+    }
+
+    public struct OfflineSession: Sendable {
+        public var state: SessionState
+        public var disconnectedAt: NIODeadline
+        public var expiresAt: NIODeadline?
+        public var pendingWill: PendingWill?
+    }
+
+    public enum OfferResult: Sendable {
+        case online(any ConnectionRef)
+        case queued
+        case dropped
+        case gone
+    }
+
+    public let clientID: String
+    let location: Mutex<Location>
+
+    init(clientID: String, location: Location) {
+        self.clientID = clientID
+        self.location = Mutex(location)
+    }
+
+    public var description: String { "session(\(clientID))" }
+
+    public static func == (lhs: SessionHandle, rhs: SessionHandle) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+
+    /// The connection currently serving the session, if any.
+    public var connection: (any ConnectionRef)? {
+        location.withLock { loc in
+            if case .online(let ref) = loc { return ref }
+            return nil
+        }
+    }
+
+    public var isEnded: Bool {
+        location.withLock { loc in
+            if case .ended = loc { return true }
+            return false
+        }
+    }
+
+    /// Hands a delivery to the session: returns the connection to forward it to, or queues it in
+    /// the offline state (QoS 1/2 only; QoS 0 to an offline session is dropped).
+    public func offer(_ delivery: Delivery, limits: BrokerLimits) -> OfferResult {
+        location.withLock { loc in
+            switch loc {
+            case .online(let ref):
+                return .online(ref)
+            case .offline(var offline):
+                guard delivery.qos != .atMostOnce else { return .dropped }
+                loc = .ended  // avoid a copy of the state while it is mutated
+                let ok = offline.state.outbound.enqueue(delivery, limits: limits)
+                if !ok { offline.state.droppedMessages += 1 }
+                loc = .offline(offline)
+                return ok ? .queued : .dropped
+            case .ended:
+                return .gone
+            }
+        }
+    }
+
+    /// Runs `body` on the offline state, if the session is offline.
+    public func withOfflineState<R>(_ body: (inout OfflineSession) -> R) -> R? {
+        location.withLock { loc in
+            guard case .offline(var offline) = loc else { return nil }
+            loc = .ended
+            defer { loc = .offline(offline) }
+            return body(&offline)
+        }
+    }
+
+    /// Snapshot for persistence and inspection.
+    public var snapshot: Location { location.withLock { $0 } }
+}

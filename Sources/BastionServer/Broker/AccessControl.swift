@@ -1,0 +1,72 @@
+import BastionCore
+import MQTTCodec
+import NIOCore
+
+/// Who a connected client is, as authentication established it.
+public struct ClientIdentity: Sendable, Hashable {
+    public var clientID: String
+    /// From the password file, or the certificate identity when the listener maps it.
+    public var username: String?
+    public var certificateIdentity: String?
+
+    public init(clientID: String, username: String?, certificateIdentity: String? = nil) {
+        self.clientID = clientID
+        self.username = username
+        self.certificateIdentity = certificateIdentity
+    }
+}
+
+/// What the CONNECT carried for authentication.
+public struct ConnectCredentials: Sendable {
+    public var clientID: String
+    public var username: String?
+    public var password: ByteBuffer?
+    public var connection: ConnectionInfo
+}
+
+public enum AuthenticationResult: Sendable, Equatable {
+    case accepted(ClientIdentity)
+    /// CONNACK reason (3.1.1 gets the nearest return code) and why, for the log (never the password).
+    case refused(ReasonCode, String)
+}
+
+/// Authentication runs off the event loops; the future completes on `eventLoop`.
+public protocol Authenticator: Sendable {
+    func authenticate(_ credentials: ConnectCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationResult>
+}
+
+/// Per-connection authorization, consulted on the connection's loop at the fixed points: SUBSCRIBE,
+/// PUBLISH in, delivery out. Implementations cache per topic.
+public protocol ClientAuthorizer: AnyObject {
+    func mayPublish(_ topic: String) -> Bool
+    func maySubscribe(_ filter: String) -> Bool
+    func mayReceive(_ topic: String) -> Bool
+}
+
+public protocol AuthorizationPolicy: Sendable {
+    func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer
+}
+
+/// Used when no access control list is configured.
+final class AllowAllAuthorizer: ClientAuthorizer {
+    func mayPublish(_ topic: String) -> Bool { true }
+    func maySubscribe(_ filter: String) -> Bool { true }
+    func mayReceive(_ topic: String) -> Bool { true }
+}
+
+struct AllowAllPolicy: AuthorizationPolicy {
+    func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer { AllowAllAuthorizer() }
+}
+
+/// Accepts anonymous clients on listeners that allow them; refuses everyone else. Replaced by the
+/// password-file authenticator when one is configured.
+struct AnonymousAuthenticator: Authenticator {
+    func authenticate(_ credentials: ConnectCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationResult> {
+        guard credentials.connection.allowAnonymous else {
+            return eventLoop.makeSucceededFuture(.refused(.notAuthorized, "anonymous access is not allowed on \(credentials.connection.listener)"))
+        }
+        let identity = ClientIdentity(clientID: credentials.clientID, username: credentials.username,
+                                      certificateIdentity: credentials.connection.certificateIdentity)
+        return eventLoop.makeSucceededFuture(.accepted(identity))
+    }
+}

@@ -1,0 +1,190 @@
+import BastionCore
+import MQTTCodec
+import NIOCore
+
+/// CONNECT: validation, authentication off the loop, attaching (or taking over) the session,
+/// CONNACK, and resuming delivery (spec 3.1, 3.2, 4.1).
+extension MQTTConnectionHandler {
+    func connectReceived(_ connect: ConnectPacket) {
+        version = connect.protocolVersion
+        decoder.version = version
+        phase = .connecting
+        let enhanced = broker.enhancedAuthenticator
+        let validation = ConnectValidator.validate(
+            connect, limits: broker.limits, supportsAuthenticationMethod: { enhanced?.supports(method: $0) ?? false }
+        ) { Self.makeClientID() }
+        switch validation {
+        case .refuse(let reason, let why):
+            refuseConnect(reason, why)
+        case .accept(let accepted):
+            clientID = accepted.clientID
+            client = accepted.client
+            logger[metadataKey: "client_id"] = "\(clientID)"
+            will = connect.will
+            acceptedConnect = accepted
+            if let method = accepted.authenticationMethod, let enhanced {
+                authMethod = method
+                let exchange = enhanced.begin(method: method, clientID: accepted.clientID, connection: info)
+                authExchange = exchange
+                return authenticationStep(exchange.step(clientData: connect.properties.authenticationData))
+            }
+            let credentials = ConnectCredentials(
+                clientID: accepted.clientID, username: connect.username, password: connect.password, connection: info)
+            let loopBound = NIOLoopBound(self, eventLoop: context!.eventLoop)
+            broker.authenticator.authenticate(credentials, on: context!.eventLoop).whenComplete { result in
+                let handler = loopBound.value
+                switch result {
+                case .success(.accepted(let identity)):
+                    handler.authenticated(identity, accepted)
+                case .success(.refused(let reason, let why)):
+                    handler.refuseConnect(reason, why)
+                case .failure(let error):
+                    handler.refuseConnect(.serverUnavailable, "authentication failed: \(error)")
+                }
+                handler.worker.flush()
+            }
+        }
+    }
+
+    func refuseConnect(_ reason: ReasonCode, _ why: String) {
+        guard phase == .connecting else { return }
+        logger.info("connect refused", metadata: [
+            "client_id": "\(clientID)", "protocol": "\(version)", "reason": "\(reason)", "detail": "\(why)",
+        ])
+        var properties = ConnackProperties()
+        if version == .v5 && client.requestProblemInformation { properties.reasonString = why }
+        send(.connack(ConnackPacket(sessionPresent: false, reasonCode: reason, properties: properties)))
+        closeReason = "connect refused: \(reason.name)"
+        willSuppressed = true
+        close()
+    }
+
+    /// Acts on one step of an enhanced authentication exchange (spec 4.12).
+    func authenticationStep(_ step: AuthenticationStep) {
+        switch (step, phase) {
+        case (.continue(let data), _):
+            var properties = AuthProperties()
+            properties.authenticationMethod = authMethod
+            properties.authenticationData = data
+            send(.auth(AuthPacket(reasonCode: .continueAuthentication, properties: properties)))
+        case (.success(let identity, let data), .connecting):
+            authExchange = nil
+            finalAuthenticationData = data
+            if let accepted = acceptedConnect { authenticated(identity, accepted) }
+        case (.success(_, let data), _):
+            // Re-authentication succeeded (spec 4.12.1).
+            authExchange = nil
+            var properties = AuthProperties()
+            properties.authenticationMethod = authMethod
+            properties.authenticationData = data
+            send(.auth(AuthPacket(reasonCode: .success, properties: properties)))
+        case (.failure(let reason), .connecting):
+            authExchange = nil
+            refuseConnect(reason, "enhanced authentication failed")
+        case (.failure(let reason), _):
+            authExchange = nil
+            closeReason = "re-authentication failed"
+            disconnect(reason, reasonString: "re-authentication failed")
+        }
+    }
+
+    private func authenticated(_ identity: ClientIdentity, _ accepted: AcceptedConnect) {
+        guard phase == .connecting else { return }
+        self.identity = identity
+        let (policy, generation) = broker.authorization()
+        authorizer = policy.authorizer(for: identity)
+        authorizerGeneration = generation
+        attach(accepted, attempt: 0)
+    }
+
+    /// Attaches the session; if another connection holds it, that one is closed first (0x8E).
+    private func attach(_ accepted: AcceptedConnect, attempt: Int) {
+        guard phase == .connecting, let context else { return }
+        let box = self.box ?? ConnectionBox(handler: self, eventLoop: context.eventLoop)
+        self.box = box
+        switch broker.registry.connect(
+            clientID: accepted.clientID, cleanStart: accepted.cleanStart, expiryInterval: accepted.sessionExpiryInterval,
+            connection: box)
+        {
+        case .mustTakeOver(let other):
+            guard attempt < 3, let other = other as? ConnectionBox else {
+                return refuseConnect(.serverBusy, "session \(accepted.clientID) is being taken over repeatedly")
+            }
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            other.eventLoop.flatSubmit {
+                other.handler.value.takenOver()
+            }.hop(to: context.eventLoop).whenComplete { _ in
+                loopBound.value.attach(accepted, attempt: attempt + 1)
+                loopBound.value.worker.flush()
+            }
+        case .attached(let handle, let state, let sessionPresent, let ended):
+            if let ended { broker.end(ended, on: context.eventLoop) }
+            connected(handle, state, sessionPresent: sessionPresent, accepted)
+        }
+    }
+
+    private func connected(_ handle: SessionHandle, _ state: SessionState, sessionPresent: Bool, _ accepted: AcceptedConnect) {
+        connectTimer?.cancel()
+        connectTimer = nil
+        session = handle
+        self.state = state
+        connectExpiryInterval = accepted.sessionExpiryInterval
+        phase = .connected
+        let limits = broker.limits
+        inboundPublish = InboundPublishState(
+            receiveMaximum: limits.maximumInflight, topicAliasMaximum: version == .v5 ? limits.maximumTopicAlias : 0)
+        outboundPublish = OutboundPublishEncoder(version: version, client: client, serverAliasLimit: limits.maximumOutgoingTopicAliases)
+        keepAlive = KeepAlive(seconds: accepted.keepAlive)
+        scheduleKeepAliveCheck()
+        broker.stats.clientsConnected.add(1, ordering: .relaxed)
+        broker.stats.connectionsTotal.add(1, ordering: .relaxed)
+
+        var properties = ConnackProperties()
+        if version == .v5 {
+            let requested = accepted.client
+            if accepted.assignedClientID { properties.assignedClientIdentifier = clientID }
+            if accepted.serverKeepAliveOverride { properties.serverKeepAlive = accepted.keepAlive }
+            if limits.maximumInflight < 65535 { properties.receiveMaximum = UInt16(limits.maximumInflight) }
+            properties.maximumPacketSize = UInt32(limits.maximumPacketSize)
+            if limits.maximumTopicAlias > 0 { properties.topicAliasMaximum = UInt16(limits.maximumTopicAlias) }
+            if let cap = limits.maximumSessionExpiry, accepted.sessionExpiryInterval == cap {
+                properties.sessionExpiryInterval = cap
+            }
+            if requested.requestResponseInformation { properties.responseInformation = "response/\(clientID)" }
+            if let authMethod {
+                properties.authenticationMethod = authMethod
+                properties.authenticationData = finalAuthenticationData
+            }
+        }
+        send(.connack(ConnackPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)))
+        logger.info("client connected", metadata: [
+            "client_id": "\(clientID)", "protocol": "\(version)", "username": "\(identity?.username ?? "")",
+            "clean_start": "\(accepted.cleanStart)", "session_present": "\(sessionPresent)", "keep_alive": "\(accepted.keepAlive)",
+        ])
+        if sessionPresent { resumeDelivery() }
+        drainPendingPackets()
+    }
+
+    /// Another connection with this client id arrived: DISCONNECT 0x8E, close, and hand the session
+    /// back to the table now so the newcomer can attach (spec 3.1.4).
+    func takenOver() -> EventLoopFuture<Void> {
+        let loop = context?.eventLoop ?? broker.group.next()
+        guard session != nil, phase == .connected || phase == .connecting else { return loop.makeSucceededVoidFuture() }
+        closeReason = "session taken over"
+        if phase == .connected {
+            disconnect(.sessionTakenOver, reasonString: "another connection uses client id \(clientID)")
+        } else {
+            close()
+        }
+        connectionLost(now: .now())
+        worker.flush()
+        return loop.makeSucceededVoidFuture()
+    }
+
+    static func makeClientID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return "bastion-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

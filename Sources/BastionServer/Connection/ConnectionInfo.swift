@@ -1,0 +1,17 @@
+/// What the transport knows about a connection before MQTT starts: the listener, the peer and,
+/// for TLS, the negotiated parameters and the certificate identity.
+public struct ConnectionInfo: Sendable, Hashable {
+    public var listener: String
+    public var remoteAddress: String
+    public var allowAnonymous: Bool
+    public var tlsVersion: String?
+    public var cipherSuite: String?
+    public var certificateIdentity: String?
+    public var certificateSerial: String?
+
+    public init(listener: String, remoteAddress: String, allowAnonymous: Bool) {
+        self.listener = listener
+        self.remoteAddress = remoteAddress
+        self.allowAnonymous = allowAnonymous
+    }
+}

@@ -1,0 +1,297 @@
+import BastionCore
+import Logging
+import MQTTCodec
+import NIOCore
+
+/// The one handler per connection that does IO for the MQTT session logic in BastionCore: it
+/// frames and decodes inbound bytes, dispatches packets to the per-packet files
+/// (`Connection+Connect`, `+Publish`, `+Subscribe`, `+Close`), and writes what they decide.
+/// Everything here runs on the channel's event loop.
+final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase: Equatable {
+        case awaitingConnect
+        /// CONNECT accepted for checking; waiting for authentication and the session.
+        case connecting
+        case connected
+        /// Closing or closed: inbound bytes are ignored.
+        case closed
+    }
+
+    let broker: Broker
+    let info: ConnectionInfo
+    var logger: Logger
+    var phase = Phase.awaitingConnect
+    var context: ChannelHandlerContext?
+    var worker: LoopWorker!
+    var decoder: MQTTPacketDecoder
+    private var inbound: ByteBuffer?
+    /// Set when this handler wrote without flushing; the worker flushes at the end of the burst.
+    var needsFlush = false
+    var lastActivity = NIODeadline.now()
+    var keepAlive = KeepAlive(seconds: 0)
+    var keepAliveTimer: Scheduled<Void>?
+    var connectTimer: Scheduled<Void>?
+    let connectTimeout: TimeAmount
+    /// Packets that arrived after CONNECT while authentication runs.
+    var pendingPackets: [MQTTPacket] = []
+    /// A running 5.0 enhanced authentication exchange (CONNECT or re-authentication).
+    var authExchange: (any AuthenticationExchange)?
+    var authMethod: String?
+    var acceptedConnect: AcceptedConnect?
+    var finalAuthenticationData: ByteBuffer?
+
+    // Established by CONNECT.
+    var version = ProtocolVersion.v3_1_1
+    var clientID = ""
+    var client = ClientCapabilities()
+    var identity: ClientIdentity?
+    var authorizer: any ClientAuthorizer = AllowAllAuthorizer()
+    var authorizerGeneration = 0
+    var will: ConnectPacket.Will?
+    /// The session this connection serves; kept after detaching so late deliveries can follow it.
+    var session: SessionHandle?
+    var state: SessionState?
+    var box: ConnectionBox?
+    var inboundPublish = InboundPublishState(receiveMaximum: 65535, topicAliasMaximum: 0)
+    var outboundPublish = OutboundPublishEncoder(version: .v3_1_1, client: ClientCapabilities(), serverAliasLimit: 0)
+    /// Session Expiry Interval from CONNECT (DISCONNECT may not raise it from 0).
+    var connectExpiryInterval: UInt32 = 0
+
+    /// How the connection ends, for the will and the log.
+    var closeReason = "connection lost"
+    var willSuppressed = false
+
+    init(broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, logger: Logger) {
+        self.broker = broker
+        self.info = info
+        self.connectTimeout = connectTimeout
+        self.decoder = MQTTPacketDecoder(limits: broker.limits.decoderLimits)
+        var logger = logger
+        logger[metadataKey: "remote"] = "\(info.remoteAddress)"
+        logger[metadataKey: "listener"] = "\(info.listener)"
+        self.logger = logger
+    }
+
+    // MARK: Channel lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.worker = broker.worker(on: context.eventLoop)
+        worker.register(self)
+        if context.channel.isActive { startConnectTimer(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startConnectTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        worker.unregister(self)
+        self.context = nil
+    }
+
+    private func startConnectTimer(context: ChannelHandlerContext) {
+        guard connectTimer == nil, phase == .awaitingConnect else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        connectTimer = context.eventLoop.scheduleTask(in: connectTimeout) {
+            let handler = loopBound.value
+            guard handler.phase == .awaitingConnect || handler.phase == .connecting else { return }
+            handler.logger.notice("no CONNECT within the connect timeout; closing")
+            handler.closeReason = "connect timeout"
+            handler.close()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connectTimer?.cancel()
+        keepAliveTimer?.cancel()
+        let wasConnected = phase == .connected
+        phase = .closed
+        if wasConnected || session != nil {
+            connectionLost(now: .now())
+        }
+        worker.flush()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Transport errors (TLS alerts, resets) end the connection; the will is sent.
+        if phase != .closed {
+            logger.debug("connection error: \(error)")
+            closeReason = "transport error: \(error)"
+            close()
+        }
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        guard phase != .closed else { return }
+        lastActivity = .now()
+        broker.stats.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound!.writeBuffer(&bytes)
+        }
+        decodeAvailable()
+    }
+
+    private func decodeAvailable() {
+        while phase != .closed, inbound != nil {
+            let packet: MQTTPacket?
+            do {
+                packet = try decoder.decodePacket(buffer: &inbound!)
+            } catch {
+                decodeFailed(error)
+                return
+            }
+            guard let packet else { break }
+            received(packet)
+        }
+        if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        worker.flush()
+        context.fireChannelReadComplete()
+    }
+
+    /// Dispatches one packet according to the connection phase.
+    func received(_ packet: MQTTPacket) {
+        switch phase {
+        case .awaitingConnect:
+            guard case .connect(let connect) = packet else {
+                return protocolViolation(.protocolError, "first packet must be CONNECT")
+            }
+            connectReceived(connect)
+        case .connecting:
+            if case .auth(let auth) = packet { return authReceived(auth) }
+            // Allowed by the spec (3.1.4); processed once the session is attached. Bounded so a
+            // client cannot park unbounded work behind a slow authentication.
+            guard pendingPackets.count < broker.limits.maximumInflight + 16 else {
+                return protocolViolation(.receiveMaximumExceeded, "too many packets before CONNACK")
+            }
+            pendingPackets.append(packet)
+        case .connected:
+            dispatch(packet)
+        case .closed:
+            break
+        }
+    }
+
+    private func dispatch(_ packet: MQTTPacket) {
+        switch packet {
+        case .publish(let p): publishReceived(p)
+        case .puback(let p): pubackReceived(p)
+        case .pubrec(let p): pubrecReceived(p)
+        case .pubrel(let p): pubrelReceived(p)
+        case .pubcomp(let p): pubcompReceived(p)
+        case .subscribe(let p): subscribeReceived(p)
+        case .unsubscribe(let p): unsubscribeReceived(p)
+        case .pingreq: send(.pingresp)
+        case .disconnect(let p): disconnectReceived(p)
+        case .auth(let p): authReceived(p)
+        case .connect: protocolViolation(.protocolError, "second CONNECT")
+        case .connack, .suback, .unsuback, .pingresp:
+            protocolViolation(.protocolError, "\(packet.type) is sent only by servers")
+        }
+    }
+
+    /// Processes what arrived between CONNECT and the session being attached.
+    func drainPendingPackets() {
+        let packets = pendingPackets
+        pendingPackets = []
+        for packet in packets where phase == .connected { dispatch(packet) }
+    }
+
+    private func decodeFailed(_ error: MQTTDecodeError) {
+        if phase == .awaitingConnect, case .unsupportedProtocolVersion(let name, let level) = error {
+            logger.notice("refused CONNECT: unsupported protocol \(name) level \(level)")
+            // Answer in the format the client most likely reads (spec 3.1.2.2 / 3.1.4).
+            let replyVersion: ProtocolVersion = level >= 5 ? .v5 : .v3_1_1
+            send(.connack(ConnackPacket(reasonCode: .unsupportedProtocolVersion)), version: replyVersion)
+            closeReason = "unsupported protocol version"
+            close()
+            return
+        }
+        protocolViolation(error.reasonCode, error.description)
+    }
+
+    // MARK: Outbound
+
+    func send(_ packet: MQTTPacket) { send(packet, version: version) }
+
+    func send(_ packet: MQTTPacket, version: ProtocolVersion) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: packet.encodedSize(version: version))
+        packet.write(version: version, to: &buffer)
+        broker.stats.bytesSent.add(buffer.readableBytes, ordering: .relaxed)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        worker.markDirty(self)
+    }
+
+    /// Writes a PUBLISH as a small header buffer followed by the shared payload slice: the payload
+    /// is never copied per subscriber.
+    func sendPublish(_ packet: PublishPacket) {
+        guard let context else { return }
+        let total = packet.encodedSize(version: version)
+        var header = context.channel.allocator.buffer(capacity: total - packet.payload.readableBytes)
+        packet.writeHeader(version: version, to: &header)
+        context.write(wrapOutboundOut(header), promise: nil)
+        if packet.payload.readableBytes > 0 {
+            context.write(wrapOutboundOut(packet.payload), promise: nil)
+        }
+        broker.stats.bytesSent.add(total, ordering: .relaxed)
+        broker.stats.messagesSent.add(1, ordering: .relaxed)
+        worker.markDirty(self)
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        context?.flush()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+    }
+
+    // MARK: Closing
+
+    /// A protocol violation: 5.0 clients get DISCONNECT with the reason (spec 4.13), 3.1.1 clients
+    /// are just disconnected (spec 4.8).
+    func protocolViolation(_ reason: ReasonCode, _ message: String) {
+        logger.notice("protocol violation: \(message)", metadata: ["client_id": "\(clientID)", "reason": "\(reason)"])
+        closeReason = "\(reason.name): \(message)"
+        disconnect(reason, reasonString: message)
+    }
+
+    /// Server-initiated DISCONNECT (5.0, once CONNECT was seen) followed by close.
+    func disconnect(_ reason: ReasonCode, reasonString: String? = nil) {
+        if version == .v5, phase == .connected || phase == .connecting {
+            var properties = DisconnectProperties()
+            if client.requestProblemInformation { properties.reasonString = reasonString }
+            var packet = DisconnectPacket(reasonCode: reason, properties: properties)
+            if MQTTPacket.disconnect(packet).encodedSize(version: .v5) > client.maximumPacketSize {
+                packet.properties = DisconnectProperties()
+            }
+            send(.disconnect(packet))
+        }
+        close()
+    }
+
+    func close() {
+        guard phase != .closed || context != nil else { return }
+        if phase != .closed { phase = .closed }
+        guard let context else { return }
+        flushIfNeeded()
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,54 @@
+import BastionCore
+import MQTTCodec
+import NIOCore
+import Testing
+
+@Suite struct RetainedStoreTests {
+    private func topics(_ store: RetainedStore, _ filter: String) -> [String] {
+        store.matching(filter).map(\.topic).sorted()
+    }
+
+    @Test func storeReplaceAndClear() {
+        let store = RetainedStore()
+        #expect(store.apply(message("a/b", "1", retain: true)) == .stored)
+        #expect(store.apply(message("a/b", "2", retain: true)) == .stored)
+        #expect(store.count == 1)
+        #expect(store.matching("a/b").first.map { String(buffer: $0.payload) } == "2")
+        #expect(store.apply(message("a/b", "", retain: true)) == .cleared)
+        #expect(store.count == 0)
+        #expect(store.bytes == 0)
+        #expect(store.matching("a/b").isEmpty)
+    }
+
+    @Test func wildcardQueries() {
+        let store = RetainedStore()
+        for t in ["a", "a/b", "a/b/c", "a/x/c", "b/b", "$SYS/uptime"] { store.apply(message(t, "v", retain: true)) }
+        #expect(topics(store, "#") == ["a", "a/b", "a/b/c", "a/x/c", "b/b"])
+        #expect(topics(store, "a/#") == ["a", "a/b", "a/b/c", "a/x/c"])
+        #expect(topics(store, "a/+/c") == ["a/b/c", "a/x/c"])
+        #expect(topics(store, "+/b") == ["a/b", "b/b"])
+        #expect(topics(store, "+") == ["a"])
+        #expect(topics(store, "$SYS/#") == ["$SYS/uptime"])
+        #expect(topics(store, "+/uptime") == [])
+    }
+
+    @Test func limitsRefuseNewTopicsButAllowReplacement() {
+        let store = RetainedStore(maximumMessages: 2, maximumBytes: 10)
+        #expect(store.apply(message("a", "12345", retain: true)) == .stored)
+        #expect(store.apply(message("b", "12345", retain: true)) == .stored)
+        #expect(store.apply(message("c", "1", retain: true)) == .refused)
+        #expect(store.apply(message("a", "123456", retain: true)) == .refused)
+        #expect(store.apply(message("a", "1234", retain: true)) == .stored)
+        #expect(store.count == 2)
+        #expect(store.bytes == 9)
+    }
+
+    @Test func expiredMessagesArePurged() {
+        let store = RetainedStore()
+        let now = NIODeadline.now()
+        store.apply(message("old", "v", retain: true, expiresAt: now - .seconds(1)))
+        store.apply(message("new", "v", retain: true, expiresAt: now + .seconds(60)))
+        #expect(store.purgeExpired(now: now) == 1)
+        #expect(topics(store, "#") == ["new"])
+    }
+}

@@ -1,0 +1,24 @@
+import BastionCore
+import MQTTCodec
+import NIOCore
+import NIOEmbedded
+
+func message(_ topic: String, _ payload: String = "x", qos: QoS = .atLeastOnce, retain: Bool = false, from publisher: String = "pub", expiresAt: NIODeadline? = nil) -> Message {
+    Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, publisherClientID: publisher, expiresAt: expiresAt)
+}
+
+func subscription(_ filter: String, qos: QoS = .exactlyOnce, id: UInt32? = nil, noLocal: Bool = false, rap: Bool = false,
+                  handling: SubscribePacket.RetainHandling = .sendOnSubscribe) -> Subscription {
+    Subscription(filter: filter, options: .init(qos: qos, noLocal: noLocal, retainAsPublished: rap, retainHandling: handling), identifier: id)
+}
+
+/// A subscriber identity for the trie tests.
+final class Subscriber {
+    let name: String
+    init(_ name: String) { self.name = name }
+}
+
+/// A stand-in for a connection in registry tests.
+final class FakeConnection: ConnectionRef {
+    let eventLoop: any EventLoop = EmbeddedEventLoop()
+}
