@@ -76,8 +76,9 @@ def main():
             costs.append(None if not plain or other is None else 100 * (1 - other / plain))
         if any(c is not None for c in costs):
             rows.append((title, "throughput lost, % (lower is better)", fmt(costs[0], 1), fmt(costs[1], 1), "—"))
-    row("mosquitto_pub -l → mosquitto_sub, QoS 0", "messages/s (independent clients)", "independent-q0", received)
-    row("mosquitto_pub -l → mosquitto_sub, QoS 1", "messages/s (independent clients)", "independent-q1", received)
+    independent = lambda run: dig(run, "receivedPerSecond")
+    row("mosquitto_pub -l → mosquitto_sub, QoS 0", "messages/s (independent clients)", "independent-q0", independent)
+    row("mosquitto_pub -l → mosquitto_sub, QoS 1", "messages/s (independent clients)", "independent-q1", independent)
     conn = load(results, "conn-10k", "a") or load(results, "conn-10k", "b")
     n = dig(conn, "setup", "connections")
     if n is not None:

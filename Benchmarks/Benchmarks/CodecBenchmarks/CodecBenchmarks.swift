@@ -16,8 +16,10 @@ let benchmarks: @Sendable () -> Void = {
 
     for version in [ProtocolVersion.v3_1_1, .v5] {
         let fixture = PublishFixture(version: version)
+        // Names are file names of the committed thresholds: letters, digits and underscores only.
+        let suffix = version == .v5 ? "MQTT5" : "MQTT311"
 
-        Benchmark("PUBLISH decode QoS 1 64 B (MQTT \(version))") { benchmark in
+        Benchmark("PUBLISH_decode_QoS1_64B_\(suffix)") { benchmark in
             for _ in benchmark.scaledIterations {
                 var decoder = MQTTPacketDecoder(version: version)
                 var input = fixture.wire
@@ -25,7 +27,7 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
 
-        Benchmark("PUBLISH encode QoS 1 64 B (MQTT \(version))") { benchmark in
+        Benchmark("PUBLISH_encode_QoS1_64B_\(suffix)") { benchmark in
             // One output buffer, reused: what a connection's write path does per burst.
             var output = ByteBuffer()
             output.reserveCapacity(fixture.wire.readableBytes)
@@ -36,7 +38,7 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
 
-        Benchmark("PUBLISH header for fan-out QoS 1 (MQTT \(version))") { benchmark in
+        Benchmark("PUBLISH_fanout_header_QoS1_\(suffix)") { benchmark in
             // Per-subscriber header in front of the shared payload slice.
             var output = ByteBuffer()
             output.reserveCapacity(64)
