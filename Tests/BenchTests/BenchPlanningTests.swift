@@ -252,3 +252,19 @@ import Testing
         #expect(stats.latency.totalCount == 2)
     }
 }
+
+@Suite struct BacklogDefaultTests {
+    @Test func defaultBacklogStaysWithinThePerClientQueueLimit() {
+        #expect(BenchConfiguration.defaultBacklog(subscribers: 1) == 1000)
+        #expect(BenchConfiguration.defaultBacklog(subscribers: 20) == 20_000)
+        #expect(BenchConfiguration.defaultBacklog(subscribers: 100) == 20_000)
+        #expect(BenchConfiguration.defaultBacklog(subscribers: 0) == 1000)
+    }
+
+    @Test func explicitBacklogIsKept() throws {
+        let config = try BenchOptions.parse(["--max-backlog", "0"]).configuration(for: .fanin, runID: "r")
+        #expect(config.maxBacklog == 0)
+        let defaulted = try BenchOptions.parse([]).configuration(for: .fanin, runID: "r")
+        #expect(defaulted.maxBacklog == nil)
+    }
+}

@@ -28,8 +28,8 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Seconds to wait after the window for messages still in flight.") var drain: Double = 3
     @Option(help: "Publisher in-flight window for QoS 1/2.") var inflight = 32
     @Option(name: .customLong("max-backlog"),
-            help: "fanout/fanin/pairs: most deliveries outstanding between publishers and subscribers (0: unbounded).")
-    var maxBacklog = 20_000
+            help: "fanout/fanin/pairs: most deliveries outstanding between publishers and subscribers (0: unbounded; default 1000 per subscriber, at most 20000).")
+    var maxBacklog: Int?
     @Option(help: "Event loop threads of the generator.") var threads = System.coreCount
     @Option(name: .customLong("keep-alive"), help: "Keep alive in seconds (0: none).") var keepAlive = 60
     @Option(help: "pub: topic, %i becomes the publisher index; sub: topic filter.") var topic: String?
@@ -125,7 +125,7 @@ struct BenchOptions: ParsableArguments {
         config.drainSeconds = drain
         guard (1...65535).contains(inflight) else { throw UsageError(description: "--inflight must be 1-65535") }
         config.inflight = inflight
-        guard maxBacklog >= 0 else { throw UsageError(description: "--max-backlog must be ≥ 0") }
+        guard (maxBacklog ?? 0) >= 0 else { throw UsageError(description: "--max-backlog must be ≥ 0") }
         config.maxBacklog = maxBacklog
         guard (1...256).contains(threads) else { throw UsageError(description: "--threads must be 1-256") }
         config.threads = threads

@@ -38,9 +38,10 @@ struct BenchRunner {
             version: config.version, qos: config.qos, payloadSize: config.payloadSize, keepAlive: config.keepAlive,
             username: config.username, password: config.password, inflight: config.inflight)
         // End-to-end flow control only where the generator sees both ends.
-        if config.scenario.isSelfContained, config.maxBacklog > 0, let perMessage = plan.deliveriesPerMessage {
+        let backlogBound = config.maxBacklog ?? BenchConfiguration.defaultBacklog(subscribers: plan.subscriberCount)
+        if config.scenario.isSelfContained, backlogBound > 0, let perMessage = plan.deliveriesPerMessage {
             settings.deliveriesPerMessage = perMessage
-            settings.maxBacklog = max(config.maxBacklog, perMessage)
+            settings.maxBacklog = max(backlogBound, perMessage)
         }
         let ssl = try config.tls.map { try BenchTLS.makeContext($0) }
         let serverName = config.tls.flatMap { BenchTLS.serverName($0, host: config.host) }

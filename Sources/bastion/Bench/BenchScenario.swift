@@ -51,8 +51,16 @@ struct BenchConfiguration: Sendable {
     var warmupSeconds: Double = 2
     var drainSeconds: Double = 3
     var inflight: Int = 32
-    /// Self-contained scenarios: most deliveries outstanding end to end (0: unbounded).
-    var maxBacklog: Int = 20_000
+    /// Self-contained scenarios: most deliveries outstanding end to end (0: unbounded; nil: the
+    /// default, `BenchConfiguration.defaultBacklog`).
+    var maxBacklog: Int?
+
+    /// 1,000 outstanding deliveries per subscriber (at most 20,000): the per-client queue limit
+    /// Bastion and Mosquitto both default to, so a broker that drops QoS 1/2 messages beyond its
+    /// queue limit is not driven into drops by the generator itself.
+    static func defaultBacklog(subscribers: Int) -> Int {
+        min(20_000, 1000 * max(subscribers, 1))
+    }
     var threads: Int = 2
     var keepAlive: UInt16 = 60
     var topicPrefix: String = "bench"
