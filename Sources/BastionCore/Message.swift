@@ -5,6 +5,8 @@ import NIOCore
 /// shared, by reference, by every queue and subscriber it reaches. The payload is a slice of the
 /// bytes it arrived in; nothing here is copied per subscriber.
 public final class Message: Sendable {
+    /// Unique across restarts; the durable store refers to the message by it.
+    public let id: MessageID
     public let topic: String
     public let payload: ByteBuffer
     /// QoS the publisher used; each subscriber receives min(this, its granted QoS).
@@ -18,9 +20,10 @@ public final class Message: Sendable {
     public let expiresAt: NIODeadline?
 
     public init(
-        topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: PublishProperties = .init(),
+        id: MessageID = 0, topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: PublishProperties = .init(),
         publisherClientID: String, expiresAt: NIODeadline? = nil
     ) {
+        self.id = id
         self.topic = topic
         self.payload = payload
         self.qos = qos
@@ -31,12 +34,12 @@ public final class Message: Sendable {
     }
 
     /// Builds the routed message from a client's PUBLISH whose topic alias has been resolved.
-    public convenience init(publish: PublishPacket, topic: String, publisherClientID: String, now: NIODeadline) {
+    public convenience init(id: MessageID, publish: PublishPacket, topic: String, publisherClientID: String, now: NIODeadline) {
         var properties = publish.properties
         properties.topicAlias = nil
         let expiresAt = properties.messageExpiryInterval.map { now + .seconds(Int64($0)) }
         self.init(
-            topic: topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
+            id: id, topic: topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
             properties: properties, publisherClientID: publisherClientID, expiresAt: expiresAt)
     }
 
@@ -57,7 +60,7 @@ public final class Message: Sendable {
     /// a live copy of a retained publish is forwarded per Retain As Published).
     public func withRetain(_ retain: Bool) -> Message {
         guard retain != self.retain else { return self }
-        return Message(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties,
+        return Message(id: id, topic: topic, payload: payload, qos: qos, retain: retain, properties: properties,
                        publisherClientID: publisherClientID, expiresAt: expiresAt)
     }
 }

@@ -40,17 +40,22 @@ extension ByteBuffer {
     }
 
     
+    /// Writes at most 65535 bytes (see `MQTTString.wireLength`), so the prefix always matches.
     mutating func writeMQTTString(_ string: String) {
-        let length = string.utf8.count
-        writeInteger(UInt16(truncatingIfNeeded: length), endianness: .big)
-        writeString(string)
+        let length = MQTTString.wireLength(string)
+        writeInteger(UInt16(length), endianness: .big)
+        if length == string.utf8.count {
+            writeString(string)
+        } else {
+            writeBytes(string.utf8.prefix(length))
+        }
     }
 
-    
+    /// Writes at most 65535 bytes, the most a two-byte length can announce.
     mutating func writeMQTTBinary(_ bytes: ByteBuffer) {
-        writeInteger(UInt16(truncatingIfNeeded: bytes.readableBytes), endianness: .big)
-        var copy = bytes
-        writeBuffer(&copy)
+        let length = min(bytes.readableBytes, MQTTString.maximumLength)
+        writeInteger(UInt16(length), endianness: .big)
+        writeImmutableBuffer(bytes.getSlice(at: bytes.readerIndex, length: length) ?? ByteBuffer())
     }
 }
 
@@ -69,9 +74,26 @@ public enum MQTTString {
         return result
     }
 
+    /// The most bytes a two-byte length prefix can announce.
+    static let maximumLength = 65535
+
     /// Byte length of a string on the wire, prefix included.
-    
-    public static func encodedSize(_ string: String) -> Int { 2 + string.utf8.count }
+    public static func encodedSize(_ string: String) -> Int { 2 + wireLength(string) }
+
+    /// Byte length of Binary Data on the wire, prefix included.
+    static func encodedSize(_ bytes: ByteBuffer) -> Int { 2 + min(bytes.readableBytes, maximumLength) }
+
+    /// How many of the string's UTF-8 bytes go on the wire. Every decoded string fits; a longer one
+    /// the server built itself (a reason string quoting a long client id) is cut at the last code
+    /// point that fits, so the packet stays well formed instead of announcing a wrong length.
+    static func wireLength(_ string: String) -> Int {
+        let utf8 = string.utf8
+        guard utf8.count > maximumLength else { return utf8.count }
+        var end = utf8.index(utf8.startIndex, offsetBy: maximumLength)
+        // Step back off continuation bytes (10xxxxxx) to the start of the code point cut in two.
+        while end > utf8.startIndex, utf8[end] & 0xC0 == 0x80 { end = utf8.index(before: end) }
+        return utf8.distance(from: utf8.startIndex, to: end)
+    }
 
     /// A client's string must fit the two-byte length prefix.
     

@@ -11,6 +11,8 @@ public enum MQTTDecodeError: Error, Sendable, Hashable, CustomStringConvertible 
     case unsupportedProtocolVersion(name: String, level: UInt8)
     /// A PUBLISH topic that is well formed UTF-8 but not a valid topic name (wildcards).
     case topicNameInvalid(String)
+    /// A PUBLISH Topic Alias of 0 (spec 5.0 3.3.2.3.4); answered like an alias above the maximum.
+    case topicAliasInvalid(String)
 
     public var reasonCode: ReasonCode {
         switch self {
@@ -19,6 +21,7 @@ public enum MQTTDecodeError: Error, Sendable, Hashable, CustomStringConvertible 
         case .packetTooLarge: .packetTooLarge
         case .unsupportedProtocolVersion: .unsupportedProtocolVersion
         case .topicNameInvalid: .topicNameInvalid
+        case .topicAliasInvalid: .topicAliasInvalid
         }
     }
 
@@ -29,6 +32,7 @@ public enum MQTTDecodeError: Error, Sendable, Hashable, CustomStringConvertible 
         case .packetTooLarge(let announced, let maximum): "packet too large: \(announced) bytes announced, maximum \(maximum)"
         case .unsupportedProtocolVersion(let name, let level): "unsupported protocol \(name) level \(level)"
         case .topicNameInvalid(let why): "topic name invalid: \(why)"
+        case .topicAliasInvalid(let why): "topic alias invalid: \(why)"
         }
     }
 }

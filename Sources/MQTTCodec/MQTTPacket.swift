@@ -41,11 +41,11 @@ public enum MQTTPacket: Sendable, Hashable {
 // MARK: - Decoding
 
 extension MQTTPacket {
-    /// Decodes the body of one packet whose fixed header has been read. `body` holds exactly the
-    /// remaining length bytes.
-    static func decode(
-        typeAndFlags: UInt8, body: inout ByteBuffer, version: ProtocolVersion?, limits: DecoderLimits
-    ) throws(MQTTDecodeError) -> MQTTPacket {
+    /// Checks the first byte of a packet (type, flags, direction, CONNECT first) so a stream that is
+    /// not MQTT, or breaks the order, is refused before its body is waited for or buffered.
+    static func checkFixedHeader(
+        _ typeAndFlags: UInt8, version: ProtocolVersion?, sender: MQTTPacketDecoder.Sender?
+    ) throws(MQTTDecodeError) -> PacketType {
         let flags = typeAndFlags & 0x0F
         guard let type = PacketType(rawValue: typeAndFlags >> 4) else {
             throw .malformedPacket("reserved packet type 0")
@@ -53,16 +53,36 @@ extension MQTTPacket {
         guard let version else {
             guard type == .connect else { throw .protocolError("first packet must be CONNECT, got \(type)") }
             guard flags == 0 else { throw .malformedPacket("CONNECT with fixed header flags \(flags)") }
-            return .connect(try ConnectPacket.decode(from: &body))
+            return type
         }
         if type != .publish {
             let expected: UInt8 = (type == .pubrel || type == .subscribe || type == .unsubscribe) ? 0x02 : 0x00
-            guard flags == expected else { throw .malformedPacket("\(type) with fixed header flags \(flags)") }
+            // MQTT 3.1 sent these three with QoS 1 and set DUP on a resend; 3.1.1 fixed them at 0b0010.
+            let resentIn3_1 = version == .v3_1 && expected == 0x02 && flags == 0x0A
+            guard flags == expected || resentIn3_1 else { throw .malformedPacket("\(type) with fixed header flags \(flags)") }
+        }
+        if let sender, !type.travels(from: sender) {
+            throw .protocolError(type == .connect && sender == .client ? "second CONNECT" : "\(type) sent by a \(sender)")
+        }
+        return type
+    }
+
+    /// Decodes the body of one packet whose fixed header has been read. `body` holds exactly the
+    /// remaining length bytes.
+    static func decode(
+        typeAndFlags: UInt8, body: inout ByteBuffer, version: ProtocolVersion?, sender: MQTTPacketDecoder.Sender?,
+        limits: DecoderLimits
+    ) throws(MQTTDecodeError) -> MQTTPacket {
+        let flags = typeAndFlags & 0x0F
+        let type = try checkFixedHeader(typeAndFlags, version: version, sender: sender)
+        guard let version else {
+            return .connect(try ConnectPacket.decode(from: &body))
         }
         switch type {
         case .connect: return .connect(try ConnectPacket.decode(from: &body))
         case .connack: return .connack(try ConnackPacket.decode(from: &body, version: version))
-        case .publish: return .publish(try PublishPacket.decode(flags: flags, from: &body, version: version, limits: limits))
+        case .publish:
+            return .publish(try PublishPacket.decode(flags: flags, from: &body, version: version, sender: sender, limits: limits))
         case .puback: return .puback(try PublishAckPacket.decode(from: &body, version: version))
         case .pubrec: return .pubrec(try PublishAckPacket.decode(from: &body, version: version))
         case .pubrel: return .pubrel(try PublishAckPacket.decode(from: &body, version: version))
@@ -74,10 +94,23 @@ extension MQTTPacket {
         case .pingreq, .pingresp:
             guard body.readableBytes == 0 else { throw .malformedPacket("\(type) with a body") }
             return type == .pingreq ? .pingreq : .pingresp
-        case .disconnect: return .disconnect(try DisconnectPacket.decode(from: &body, version: version))
+        case .disconnect: return .disconnect(try DisconnectPacket.decode(from: &body, version: version, sender: sender))
         case .auth:
             guard version == .v5 else { throw .malformedPacket("AUTH is reserved before MQTT 5.0") }
             return .auth(try AuthPacket.decode(from: &body))
+        }
+    }
+}
+
+extension PacketType {
+    /// The direction column of spec 2.1.2 (3.1.1 table 2.1). CONNECT travels from a client, but
+    /// only as its first packet, which the decoder reads before it knows the sender.
+    func travels(from sender: MQTTPacketDecoder.Sender) -> Bool {
+        switch self {
+        case .publish, .puback, .pubrec, .pubrel, .pubcomp, .disconnect, .auth: true
+        case .subscribe, .unsubscribe, .pingreq: sender == .client
+        case .connack, .suback, .unsuback, .pingresp: sender == .server
+        case .connect: false
         }
     }
 }

@@ -3,17 +3,29 @@ import NIOCore
 /// Frames and decodes MQTT packets. It checks the announced remaining length against the limit
 /// from the fixed header alone, before waiting for (or buffering) the body.
 ///
-/// Before CONNECT the version is unknown and only CONNECT is accepted; decoding CONNECT sets it.
-/// A client sets `version` itself when it sends CONNECT.
+/// Before CONNECT the version is unknown and only CONNECT is accepted; decoding CONNECT sets it and
+/// marks the sender as a client. A client sets `version` itself when it sends CONNECT, and
+/// `sender: .server`.
+///
+/// Once the sender is known, packets that only travel the other way (spec 2.1.2) and a second
+/// CONNECT [MQTT-3.1.0-2] are protocol errors, and rules that depend on direction apply (a
+/// Subscription Identifier only travels server → client, [MQTT-3.3.4-6]).
 public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = MQTTPacket
 
+    /// Which side of the connection wrote the bytes this decoder reads; nil accepts both directions.
+    public enum Sender: Sendable, Hashable {
+        case client, server
+    }
+
     public var version: ProtocolVersion?
     public var limits: DecoderLimits
+    public var sender: Sender?
 
-    public init(version: ProtocolVersion? = nil, limits: DecoderLimits = .init()) {
+    public init(version: ProtocolVersion? = nil, limits: DecoderLimits = .init(), sender: Sender? = nil) {
         self.version = version
         self.limits = limits
+        self.sender = sender
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> MQTTPacket? {
@@ -27,6 +39,7 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
     /// The typed-throws entry point the connection handler uses.
     public mutating func decodePacket(buffer: inout ByteBuffer) throws(MQTTDecodeError) -> MQTTPacket? {
         guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        _ = try MQTTPacket.checkFixedHeader(first, version: version, sender: sender)
         let remaining: Int
         let lengthBytes: Int
         switch try VariableByteInteger.peek(buffer, at: 1) {
@@ -39,12 +52,14 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
         guard total <= limits.maximumPacketSize else {
             throw .packetTooLarge(announced: total, maximum: limits.maximumPacketSize)
         }
-        guard buffer.readableBytes >= total else { return nil }
-        buffer.moveReaderIndex(forwardBy: 1 + lengthBytes)
-        var body = buffer.readSlice(length: remaining)!
-        let packet = try MQTTPacket.decode(typeAndFlags: first, body: &body, version: version, limits: limits)
+        guard buffer.readableBytes >= total,
+              var body = buffer.getSlice(at: buffer.readerIndex + 1 + lengthBytes, length: remaining)
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: total)
+        let packet = try MQTTPacket.decode(typeAndFlags: first, body: &body, version: version, sender: sender, limits: limits)
         if version == nil, case .connect(let connect) = packet {
             version = connect.protocolVersion
+            if sender == nil { sender = .client }
         }
         return packet
     }

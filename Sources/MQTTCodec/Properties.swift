@@ -154,13 +154,19 @@ public struct ConnackProperties: MQTTProperties {
         try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
             switch id {
             case .sessionExpiryInterval: p.sessionExpiryInterval = try PropertyReader.uint32(&b)
-            case .receiveMaximum: p.receiveMaximum = try PropertyReader.uint16(&b)
+            case .receiveMaximum:
+                let value = try PropertyReader.uint16(&b)
+                guard value > 0 else { throw .protocolError("receive maximum of 0") }
+                p.receiveMaximum = value
             case .maximumQoS:
                 let value = try PropertyReader.byte(&b)
                 guard value <= 1 else { throw .protocolError("maximum QoS must be 0 or 1") }
                 p.maximumQoS = QoS(rawValue: value)
             case .retainAvailable: p.retainAvailable = try PropertyReader.flag(&b, "retain available")
-            case .maximumPacketSize: p.maximumPacketSize = try PropertyReader.uint32(&b)
+            case .maximumPacketSize:
+                let value = try PropertyReader.uint32(&b)
+                guard value > 0 else { throw .protocolError("maximum packet size of 0") }
+                p.maximumPacketSize = value
             case .assignedClientIdentifier: p.assignedClientIdentifier = try PropertyReader.string(&b)
             case .topicAliasMaximum: p.topicAliasMaximum = try PropertyReader.uint16(&b)
             case .reasonString: p.reasonString = try PropertyReader.string(&b)
@@ -260,7 +266,7 @@ public struct PublishProperties: MQTTProperties {
             case .messageExpiryInterval: p.messageExpiryInterval = try PropertyReader.uint32(&b)
             case .topicAlias:
                 let alias = try PropertyReader.uint16(&b)
-                guard alias > 0 else { throw .protocolError("topic alias of 0") }
+                guard alias > 0 else { throw .topicAliasInvalid("topic alias of 0") }
                 p.topicAlias = alias
             case .responseTopic:
                 let topic = try PropertyReader.string(&b)

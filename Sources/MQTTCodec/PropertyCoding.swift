@@ -124,7 +124,7 @@ struct PropertyWriter {
         if let value { size += 1 + VariableByteInteger.size(of: Int(value)) }
     }
     mutating func countString(_ value: String?) { if let value { size += 1 + MQTTString.encodedSize(value) } }
-    mutating func countBinary(_ value: ByteBuffer?) { if let value { size += 3 + value.readableBytes } }
+    mutating func countBinary(_ value: ByteBuffer?) { if let value { size += 1 + MQTTString.encodedSize(value) } }
     mutating func countUser(_ values: [UserProperty]) {
         for p in values { size += 1 + MQTTString.encodedSize(p.name) + MQTTString.encodedSize(p.value) }
     }

@@ -44,7 +44,7 @@ public enum TopicRules {
         let plain: Substring
         if let shared = SharedFilter(filter) {
             plain = shared.filter[...]
-        } else if filter.hasPrefix("$share/") {
+        } else if filter.utf8.starts(with: SharedFilter.prefix) {
             throw .invalidShareName
         } else {
             plain = filter[...]
@@ -113,16 +113,22 @@ public struct SharedFilter: Sendable, Hashable {
     public var group: String
     public var filter: String
 
-    /// Parses the shared form; nil when `raw` is not a valid shared subscription.
+    static let prefix = "$share/".utf8
+
+    /// Parses the shared form; nil when `raw` is not a valid shared subscription. Works on UTF-8
+    /// bytes: the spec's characters are code points, and a combining mark after '/' or '+' would
+    /// hide it inside one Swift `Character`.
     public init?(_ raw: String) {
-        guard raw.hasPrefix("$share/") else { return nil }
-        let rest = raw.dropFirst("$share/".count)
-        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        let bytes = raw.utf8
+        guard bytes.starts(with: Self.prefix) else { return nil }
+        let rest = bytes.dropFirst(Self.prefix.count)
+        guard let slash = rest.firstIndex(of: UInt8(ascii: "/")) else { return nil }
         let group = rest[..<slash]
         let filter = rest[rest.index(after: slash)...]
         guard !group.isEmpty, !filter.isEmpty,
-              !group.contains("+"), !group.contains("#") else { return nil }
-        self.group = String(group)
-        self.filter = String(filter)
+              !group.contains(UInt8(ascii: "+")), !group.contains(UInt8(ascii: "#")) else { return nil }
+        // Both halves were split at an ASCII byte, so they are whole UTF-8 sequences.
+        self.group = String(decoding: group, as: UTF8.self)
+        self.filter = String(decoding: filter, as: UTF8.self)
     }
 }

@@ -86,9 +86,17 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "bastion")
-        let service = BrokerService(settings: settings, logger: logger)
+        let service: BrokerService
+        do {
+            service = try BrokerService(settings: settings, options: options, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("bastion: configuration error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var services: [any Service] = [service]
+        if let admin = service.admin { services.append(admin) }
         let group = ServiceGroup(configuration: .init(
-            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

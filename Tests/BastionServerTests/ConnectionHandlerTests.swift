@@ -40,7 +40,8 @@ import Testing
         let c = try broker.client()
         try c.connect("c")
         try c.send(.connect(ConnectPacket(protocolVersion: .v5, clientID: "c")))
-        #expect(try c.receive() == .disconnect(DisconnectPacket(reasonCode: .protocolError, properties: DisconnectProperties(reasonString: "second CONNECT"))))
+        guard case .disconnect(let d) = try c.receive() else { Issue.record("no DISCONNECT"); return }
+        #expect(d.reasonCode == .protocolError)
         #expect(!c.isActive)
     }
 

@@ -27,6 +27,16 @@ MOSQUITTO_LIMITS = {
 }
 
 
+RELAXED_ABUSE_LIMITS = {
+    "connect_rate_per_ip": 100000,
+    "connect_burst_per_ip": 100000,
+    "max_connections_per_ip": 100000,
+    "flap_connections": 0,
+    "auth_failures_per_ip": 0,
+    "auth_failures_per_user": 0,
+}
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,10 +86,16 @@ class Broker:
                "--data-dir", str(self.data_dir), "--log-level", "debug"]
         if self.anonymous:
             cmd.append("--allow-anonymous")
-        if self.config:
-            path = self.workdir / "bastion.yaml"
-            path.write_text(yaml.safe_dump(self.config))
-            cmd += ["--config", str(path)]
+        config = dict(self.config)
+        # Protocol tests open many short connections from one address: relax the abuse limits
+        # unless a test sets them itself (test_limits.py does).
+        limits = dict(config.get("limits") or {})
+        for key, value in RELAXED_ABUSE_LIMITS.items():
+            limits.setdefault(key, value)
+        config["limits"] = limits
+        path = self.workdir / "bastion.yaml"
+        path.write_text(yaml.safe_dump(config))
+        cmd += ["--config", str(path)]
         return cmd + self.args
 
     def start(self):
@@ -111,6 +127,15 @@ class Broker:
 
     def log_text(self):
         return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, needle, timeout=5.0):
+        """Wait until the broker's log contains `needle` (e.g. that it saw a client go)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.log_text():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"broker log never showed {needle!r}")
 
 
 @pytest.fixture

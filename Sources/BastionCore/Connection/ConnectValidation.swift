@@ -91,7 +91,9 @@ public enum ConnectValidator {
 
         var keepAlive = connect.keepAlive
         var override = false
-        if version == .v5, limits.maximumKeepAlive < 65535, keepAlive == 0 || Int(keepAlive) > limits.maximumKeepAlive {
+        // A 5.0 client asking for more than the maximum, or for none, is told the maximum (3.2.2.3.14):
+        // a connection the broker never hears from is not held forever.
+        if version == .v5, keepAlive == 0 || Int(keepAlive) > limits.maximumKeepAlive {
             keepAlive = UInt16(limits.maximumKeepAlive)
             override = true
         }

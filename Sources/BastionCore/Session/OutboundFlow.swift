@@ -99,13 +99,13 @@ public struct OutboundFlow: Sendable {
     }
 
     /// Moves queued messages into the window while it has room; expired ones are dropped.
-    public mutating func drain(window: Int, now: NIODeadline, expired: inout Int) -> [Outgoing] {
+    public mutating func drain(window: Int, now: NIODeadline, expired: inout [Delivery]) -> [Outgoing] {
         var out: [Outgoing] = []
         while inflight.count < window, let next = queue.first {
             queue.removeFirst()
             queuedBytes -= next.message.payload.readableBytes + next.message.topic.utf8.count
             if next.message.isExpired(at: now) {
-                expired += 1
+                expired.append(next)
                 continue
             }
             guard let id = nextPacketID() else {
@@ -143,6 +143,12 @@ public struct OutboundFlow: Sendable {
         }
         queue = kept
         return taken
+    }
+
+    /// Puts back a message that was in flight when the broker stopped (from the durable store).
+    public mutating func restoreInflight(_ delivery: Delivery, packetID: UInt16, released: Bool) {
+        inflight[packetID] = InflightEntry(delivery: delivery, phase: released ? .awaitingCompletion : .awaitingAcknowledgement)
+        lastPacketID = max(lastPacketID, packetID)
     }
 
     /// Next identifier not in use, wrapping after 65535 and skipping 0 (spec 2.2.1).

@@ -45,11 +45,21 @@ public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
 
     public let clientID: String
     let location: Mutex<Location>
+    /// Whether the session outlives its connection (expiry > 0): its QoS 1/2 messages are stored.
+    private let persistentFlag: Atomic<Bool>
 
-    init(clientID: String, location: Location) {
+    init(clientID: String, location: Location, persistent: Bool) {
         self.clientID = clientID
         self.location = Mutex(location)
+        self.persistentFlag = Atomic(persistent)
     }
+
+    public var isPersistent: Bool {
+        get { persistentFlag.load(ordering: .relaxed) }
+    }
+
+    /// Set by the owning connection when CONNECT or DISCONNECT fixes the session expiry.
+    public func setPersistent(_ value: Bool) { persistentFlag.store(value, ordering: .relaxed) }
 
     public var description: String { "session(\(clientID))" }
 

@@ -55,6 +55,7 @@ public final class SessionRegistry: Sendable {
                         var state = offline.state
                         state.expiryInterval = expiryInterval
                         existing.location.withLock { $0 = .online(connection) }
+                        existing.setPersistent(expiryInterval > 0)
                         // Reconnecting in time cancels a delayed will (spec 3.1.3.2).
                         return .attached(existing, state, sessionPresent: true, ended: nil)
                     }
@@ -65,7 +66,7 @@ public final class SessionRegistry: Sendable {
                     break
                 }
             }
-            let handle = SessionHandle(clientID: clientID, location: .online(connection))
+            let handle = SessionHandle(clientID: clientID, location: .online(connection), persistent: expiryInterval > 0)
             table[clientID] = handle
             return .attached(handle, SessionState(clientID: clientID, expiryInterval: expiryInterval), sessionPresent: false, ended: ended)
         }
@@ -123,7 +124,7 @@ public final class SessionRegistry: Sendable {
     public func restore(_ state: SessionState, disconnectedAt: NIODeadline) -> SessionHandle {
         let offline = SessionHandle.OfflineSession(
             state: state, disconnectedAt: disconnectedAt, expiresAt: state.expiryDeadline(from: disconnectedAt), pendingWill: nil)
-        let handle = SessionHandle(clientID: state.clientID, location: .offline(offline))
+        let handle = SessionHandle(clientID: state.clientID, location: .offline(offline), persistent: true)
         sessions.withLock { $0[state.clientID] = handle }
         return handle
     }

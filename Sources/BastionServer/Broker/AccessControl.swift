@@ -33,6 +33,13 @@ public enum AuthenticationResult: Sendable, Equatable {
 /// Authentication runs off the event loops; the future completes on `eventLoop`.
 public protocol Authenticator: Sendable {
     func authenticate(_ credentials: ConnectCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationResult>
+    /// Connect-time rules for an identity established another way (enhanced authentication):
+    /// the device allowlist.
+    func admit(_ identity: ClientIdentity) -> AuthenticationResult
+}
+
+extension Authenticator {
+    public func admit(_ identity: ClientIdentity) -> AuthenticationResult { .accepted(identity) }
 }
 
 /// Per-connection authorization, consulted on the connection's loop at the fixed points: SUBSCRIBE,
@@ -41,6 +48,12 @@ public protocol ClientAuthorizer: AnyObject {
     func mayPublish(_ topic: String) -> Bool
     func maySubscribe(_ filter: String) -> Bool
     func mayReceive(_ topic: String) -> Bool
+    /// The rule behind the last denial, for the audit log.
+    var lastDenialRule: String? { get }
+}
+
+extension ClientAuthorizer {
+    var lastDenialRule: String? { nil }
 }
 
 public protocol AuthorizationPolicy: Sendable {

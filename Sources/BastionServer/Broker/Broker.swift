@@ -1,4 +1,5 @@
 import BastionCore
+import BastionSecurity
 import Logging
 import MQTTCodec
 import NIOCore
@@ -14,9 +15,19 @@ final class Broker: Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let startedAt = NIODeadline.now()
+    /// Durable state (nil: in memory only). QoS 1/2 messages for persistent sessions are
+    /// acknowledged only once committed here.
+    let store: (any DurableStore)?
+    /// Connection limits, bans, brute-force and flapping detection, audit and metrics.
+    let protection: AbuseProtection?
+    /// `auth.disconnect_on_denied_publish`: a denied PUBLISH ends the connection.
+    let disconnectOnDeniedPublish: Bool
     /// MQTT 5.0 enhanced authentication methods; none by default.
     let enhancedAuthenticator: (any EnhancedAuthenticator)?
     private let workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>]
+    private let loopIndices: [ObjectIdentifier: Int]
+    /// Message ids start above every id in the durable store; each loop takes every n-th id.
+    let messageIDBase = Atomic<UInt64>(1)
     private let security: Mutex<Security>
 
     struct Security {
@@ -29,18 +40,25 @@ final class Broker: Sendable {
     init(
         group: any EventLoopGroup, limits: BrokerLimits, logger: Logger,
         authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy(),
-        enhancedAuthenticator: (any EnhancedAuthenticator)? = nil
+        enhancedAuthenticator: (any EnhancedAuthenticator)? = nil, disconnectOnDeniedPublish: Bool = false,
+        store: (any DurableStore)? = nil, protection: AbuseProtection? = nil
     ) {
+        self.store = store
+        self.protection = protection
+        self.disconnectOnDeniedPublish = disconnectOnDeniedPublish
         self.enhancedAuthenticator = enhancedAuthenticator
         self.group = group
         self.limits = limits
         self.logger = logger
         self.retained = RetainedStore(maximumMessages: limits.maximumRetainedMessages, maximumBytes: limits.maximumRetainedBytes)
         var workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>] = [:]
-        for loop in group.makeIterator() {
+        var indices: [ObjectIdentifier: Int] = [:]
+        for (i, loop) in group.makeIterator().enumerated() {
             workers[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: LoopWorker.self, eventLoop: loop)
+            indices[ObjectIdentifier(loop)] = i
         }
         self.workers = workers
+        self.loopIndices = indices
         self.security = Mutex(Security(authenticator: authenticator, authorization: authorization, generation: 0))
     }
 
@@ -68,7 +86,7 @@ final class Broker: Sendable {
     func worker(on loop: any EventLoop) -> LoopWorker {
         let box = workers[ObjectIdentifier(loop)]!
         if let worker = box.value { return worker }
-        let worker = LoopWorker(eventLoop: loop, broker: self)
+        let worker = LoopWorker(eventLoop: loop, broker: self, index: loopIndices[ObjectIdentifier(loop)]!, stride: loopIndices.count)
         box.value = worker
         return worker
     }
@@ -88,9 +106,32 @@ final class Broker: Sendable {
         return EventLoopFuture.andAllSucceed(pending, on: loop)
     }
 
+    /// Submits store operations whose completion nobody waits for; failures are logged.
+    func persist(_ operations: [StoreOperation]) {
+        guard let store, !operations.isEmpty else { return }
+        store.submit(operations) { [self] result in storeCompleted(result) }
+    }
+
+    /// Tracks store health from every commit: the first failure and the recovery are logged once.
+    func storeCompleted(_ result: Result<Void, StoreError>) {
+        switch result {
+        case .success:
+            if stats.storeFailing.exchange(false, ordering: .relaxed) {
+                logger.notice("durable store recovered; QoS 1/2 messages are acknowledged again")
+            }
+        case .failure(let error):
+            if !stats.storeFailing.exchange(true, ordering: .relaxed) {
+                logger.critical("durable store failing; QoS 1/2 messages are not acknowledged until it recovers: \(error)")
+            }
+        }
+    }
+
     /// A session ended: its subscriptions leave the index and a will still waiting is sent now.
     func end(_ ended: SessionRegistry.EndedSession, on loop: any EventLoop) {
+        // Clean sessions never touch the disk; only a stored (persistent) session is deleted.
+        if ended.handle.isPersistent { persist([.deleteSession(clientID: ended.handle.clientID)]) }
         let changes = ended.subscriptions.map { SubscriptionChange.remove(ended.handle, filter: $0.filter) }
+        stats.subscriptions.subtract(changes.count, ordering: .relaxed)
         _ = broadcast(changes, from: loop)
         if let will = ended.pendingWill {
             publish(will.message, on: loop)
@@ -101,7 +142,10 @@ final class Broker: Sendable {
     func publish(_ message: Message, on loop: any EventLoop) {
         let run = {
             let worker = self.worker(on: loop)
-            if message.retain { self.retained.apply(message) }
+            if message.retain {
+                self.retained.apply(message)
+                self.persist([message.payload.readableBytes == 0 ? .clearRetained(topic: message.topic) : .setRetained(StoreMapping.stored(message))])
+            }
             worker.route(message, from: nil)
             worker.flush()
         }
@@ -114,9 +158,13 @@ final class Broker: Sendable {
         let (ended, wills) = registry.collectDue(now: now)
         for session in ended {
             logger.debug("session expired", metadata: ["client_id": "\(session.handle.clientID)"])
+            stats.sessionsExpired.add(1, ordering: .relaxed)
             end(session, on: loop)
         }
-        for will in wills { publish(will.message, on: loop) }
+        for will in wills {
+            persist([.setPendingWill(clientID: will.message.publisherClientID, will: nil, publishAt: nil)])
+            publish(will.message, on: loop)
+        }
         _ = retained.purgeExpired(now: now)
     }
 

@@ -31,9 +31,21 @@ final class LoopWorker {
         var delivery: Delivery
     }
 
-    init(eventLoop: any EventLoop, broker: Broker) {
+    private let index: UInt64
+    private let stride: UInt64
+    private var issued: UInt64 = 0
+
+    init(eventLoop: any EventLoop, broker: Broker, index: Int, stride: Int) {
         self.eventLoop = eventLoop
         self.broker = broker
+        self.index = UInt64(index)
+        self.stride = UInt64(stride)
+    }
+
+    /// A message id no other loop (and no earlier run) uses.
+    func nextMessageID() -> MessageID {
+        issued += 1
+        return broker.messageIDBase.load(ordering: .relaxed) + issued * stride + index
     }
 
     func register(_ handler: MQTTConnectionHandler) { connections[ObjectIdentifier(handler)] = handler }
@@ -58,6 +70,17 @@ final class LoopWorker {
     /// queued), which 5.0 reports as 0x10 "no matching subscribers" when zero.
     @discardableResult
     func route(_ message: Message, from publisher: SessionHandle?) -> Int {
+        var ops: [StoreOperation] = []
+        let reached = route(message, from: publisher, persist: &ops)
+        broker.persist(ops)
+        return reached
+    }
+
+    /// Routes and appends the store operations that make the message durable for every persistent
+    /// session it reached (the caller acknowledges the publisher once they are committed).
+    @discardableResult
+    func route(_ message: Message, from publisher: SessionHandle?, persist: inout [StoreOperation]) -> Int {
+        let firstOp = persist.count
         matches.removeAll(keepingCapacity: true)
         trie.forEachMatch(message.topic, pickShared: Self.pickOnlineMember) { entry in
             let subscription = entry.subscription
@@ -80,16 +103,39 @@ final class LoopWorker {
         matchIndex.removeAll(keepingCapacity: true)
         var reached = 0
         for match in matches {
-            if deliver(match.delivery, to: match.session) { reached += 1 }
+            if deliver(match.delivery, to: match.session, persist: &persist) { reached += 1 }
         }
         matches.removeAll(keepingCapacity: true)
+        if persist.count > firstOp {
+            persist.insert(.putMessage(StoreMapping.stored(message)), at: firstOp)
+        }
         return reached
     }
 
-    /// Hands one delivery to a session wherever it is. Returns false if it was dropped.
+    /// Hands one delivery to a session wherever it is, storing it if the session is persistent.
     @discardableResult
     func deliver(_ delivery: Delivery, to session: SessionHandle) -> Bool {
-        switch session.offer(delivery, limits: broker.limits) {
+        var ops: [StoreOperation] = []
+        let delivered = deliver(delivery, to: session, persist: &ops)
+        if !ops.isEmpty {
+            ops.insert(.putMessage(StoreMapping.stored(delivery.message)), at: 0)
+            broker.persist(ops)
+        }
+        return delivered
+    }
+
+    /// Hands one delivery to a session wherever it is. Returns false if it was dropped.
+    private func deliver(_ delivery: Delivery, to session: SessionHandle, persist: inout [StoreOperation]) -> Bool {
+        let result = session.offer(delivery, limits: broker.limits)
+        if delivery.qos != .atMostOnce, broker.store != nil, session.isPersistent {
+            switch result {
+            case .online, .queued:
+                persist.append(.enqueue(clientID: session.clientID, delivery: StoreMapping.storedDelivery(delivery)))
+            case .dropped, .gone:
+                break
+            }
+        }
+        switch result {
         case .online(let ref):
             let box = ref as! ConnectionBox
             if box.eventLoop === eventLoop {

@@ -42,6 +42,8 @@ public struct BrokerSettings: Sendable {
     public var persistence: PersistenceConfig
     public var bans: [BanConfig]
     public var configPath: String?
+    /// Connection limits, bans, audit and admin settings.
+    public var protection: ProtectionSettings
 
     public static let defaultListener = "mqtt://127.0.0.1:1883"
 
@@ -117,10 +119,11 @@ public struct BrokerSettings: Sendable {
         var admin = file.admin
         if let listen = options.adminListen { admin = AdminConfig(); admin?.listen = listen }
 
+        let protection = try ProtectionSettings.resolve(file: file, options: options)
         return BrokerSettings(
             listeners: listeners, limits: limits, dataDir: persistence.data_dir ?? "data", logLevel: logLevel,
             connectTimeout: limitsConfig.connect_timeout ?? 10, auth: auth, audit: audit, admin: admin,
-            persistence: persistence, bans: file.bans ?? [], configPath: source)
+            persistence: persistence, bans: file.bans ?? [], configPath: source, protection: protection)
     }
 
     static func brokerLimits(_ c: LimitsConfig, file: String?) throws(ConfigError) -> BrokerLimits {

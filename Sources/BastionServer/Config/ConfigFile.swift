@@ -8,6 +8,7 @@ public struct ConfigFile: Codable, Sendable, Equatable {
     public var audit: AuditConfig?
     public var admin: AdminConfig?
     public var bans: [BanConfig]?
+    public var alerts: AlertsConfig?
     public var log_level: String?
 
     public init() {}
@@ -105,13 +106,35 @@ public struct LimitsConfig: Codable, Sendable, Equatable {
     public var max_retained_bytes: Int?
     public var max_connections: Int?
     public var max_connections_per_ip: Int?
+    /// New connections per second per source address (token bucket rate).
     public var connect_rate_per_ip: Double?
+    /// New connections one source address may open at once before the rate applies.
+    public var connect_burst_per_ip: Int?
     public var connect_timeout: Double?
     public var publish_rate_messages: Double?
     public var publish_rate_bytes: Double?
+    /// Seconds of publish rate a client may send at once (bucket size = rate x burst).
+    public var publish_burst_seconds: Double?
     /// backpressure | disconnect
     public var publish_rate_action: String?
     public var retry_interval: Double?
+    // Brute force and flapping (global `limits` only; ignored on listeners).
+    /// Failed authentications from one address within auth_failure_window that ban it (0: off).
+    public var auth_failures_per_ip: Int?
+    /// Failed authentications for one user name within auth_failure_window that ban it (0: off).
+    public var auth_failures_per_user: Int?
+    /// Seconds.
+    public var auth_failure_window: Double?
+    /// Short connections from one address within flap_window that ban it (0: off).
+    public var flap_connections: Int?
+    /// Seconds.
+    public var flap_window: Double?
+    /// A connection shorter than this many seconds counts towards flapping.
+    public var flap_min_duration: Double?
+    /// First automatic ban, seconds (doubles per repeat offence).
+    public var ban_initial: Double?
+    /// Longest automatic ban, seconds.
+    public var ban_max: Double?
 
     public init() {}
 }
@@ -129,14 +152,23 @@ public struct PersistenceConfig: Codable, Sendable, Equatable {
 public struct AuditConfig: Codable, Sendable, Equatable {
     public var path: String?
     public var stdout: Bool?
+    /// Rotate the file at this size (0: never). Default 100.
     public var max_size_mb: Int?
+    /// Rotated files kept (FILE.1 … FILE.N). Default 5.
     public var max_files: Int?
+    /// Records waiting to be written at most; more are dropped and counted. Default 65536.
+    public var queue_size: Int?
 
     public init() {}
 }
 
 public struct AdminConfig: Codable, Sendable, Equatable {
+    /// http://HOST:PORT; loopback unless allow_remote.
     public var listen: String?
+    /// Permit a non-loopback admin address; a token_file is then required.
+    public var allow_remote: Bool?
+    /// File holding the bearer token the admin API requires (all routes but /healthz, /readyz).
+    public var token_file: String?
 
     public init() {}
 }
@@ -147,6 +179,20 @@ public struct BanConfig: Codable, Sendable, Equatable {
     public var user: String?
     public var client_id: String?
     public var reason: String?
+
+    public init() {}
+}
+
+/// Alert thresholds: events per window that raise an alert (audit log + `$SYS/bastion/alerts`).
+public struct AlertsConfig: Codable, Sendable, Equatable {
+    /// New connections per window.
+    public var connection_rate: Int?
+    /// Failed authentications per window.
+    public var auth_failures: Int?
+    /// ACL denials per window.
+    public var acl_denials: Int?
+    /// Seconds; default 60.
+    public var window: Double?
 
     public init() {}
 }

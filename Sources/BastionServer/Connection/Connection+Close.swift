@@ -6,15 +6,14 @@ import NIOCore
 /// the session going offline or ending (4.1), and shared-subscription messages handed on (4.8.2).
 extension MQTTConnectionHandler {
     func disconnectReceived(_ packet: DisconnectPacket) {
-        if version == .v5, let requested = packet.properties.sessionExpiryInterval, var state {
+        if version == .v5, let requested = packet.properties.sessionExpiryInterval, state != nil {
             guard !(connectExpiryInterval == 0 && requested != 0) else {
                 // Not a valid DISCONNECT, so the will is still sent (spec 3.14.2.2.2).
                 return protocolViolation(.protocolError, "session expiry cannot be set on DISCONNECT when CONNECT had 0")
             }
             var expiry = requested
             if let cap = broker.limits.maximumSessionExpiry { expiry = min(expiry, cap) }
-            state.expiryInterval = expiry
-            self.state = state
+            state!.expiryInterval = expiry
         }
         // 0x04 asks for the will to be sent; any other reason discards it (spec 3.14.4).
         if packet.reasonCode != .disconnectWithWillMessage { willSuppressed = true }
@@ -89,10 +88,23 @@ extension MQTTConnectionHandler {
         }
         self.will = nil
 
+        let wasStored = isPersistent
+        session.setPersistent(state.expiryInterval > 0)
         switch broker.registry.detach(session, connection: box, state: state, pendingWill: pendingWill, now: now) {
         case .ended(let ended):
+            // DISCONNECT may have set the expiry to 0: the stored session goes with it.
+            if wasStored { broker.persist([.deleteSession(clientID: clientID)]) }
             broker.end(ended, on: worker.eventLoop)
-        case .offline, .notOwner:
+        case .offline:
+            let wallNow = StoreMapping.wallClock()
+            var ops: [StoreOperation] = [.saveSession(StoreMapping.record(state, disconnectedAt: wallNow))]
+            if let pendingWill {
+                ops.append(.setPendingWill(
+                    clientID: clientID, will: StoreMapping.stored(pendingWill.message, now: now, wallNow: wallNow),
+                    publishAt: StoreMapping.wall(pendingWill.publishAt, now: now, wallNow: wallNow)))
+            }
+            broker.persist(ops)
+        case .notOwner:
             break
         }
         for delivery in shared { handOn(delivery, from: session) }
@@ -110,7 +122,7 @@ extension MQTTConnectionHandler {
         properties.correlationData = will.properties.correlationData
         properties.userProperties = will.properties.userProperties
         return Message(
-            topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties,
+            id: worker.nextMessageID(), topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: properties,
             publisherClientID: clientID, expiresAt: properties.messageExpiryInterval.map { now + .seconds(Int64($0)) })
     }
 
@@ -138,17 +150,19 @@ extension MQTTConnectionHandler {
         var redelivery = Delivery(message: delivery.message, subscription: target.subscription)
         redelivery.qos = min(delivery.message.qos, target.subscription.options.qos)
         worker.deliver(redelivery, to: target.subscriber)
+        if broker.store != nil, departed.isPersistent, delivery.qos != .atMostOnce {
+            broker.persist([.dequeue(clientID: departed.clientID, messageID: delivery.message.id)])
+        }
     }
 
     /// The access policy changed: subscriptions it no longer permits are removed, and a 5.0 client
     /// that lost one is told with DISCONNECT 0x87 (documented in docs/access-control.md).
     func securityChanged() {
-        guard phase == .connected, var state, let session, let context else { return }
+        guard phase == .connected, state != nil, let session, let context else { return }
         refreshAuthorizerIfNeeded()
-        let revoked = state.subscriptions.values.filter { !authorizer.maySubscribe($0.filter) }
+        let revoked = state!.subscriptions.values.filter { !authorizer.maySubscribe($0.filter) }
         guard !revoked.isEmpty else { return }
-        for subscription in revoked { state.subscriptions[subscription.filter] = nil }
-        self.state = state
+        for subscription in revoked { state!.subscriptions[subscription.filter] = nil }
         _ = broker.broadcast(revoked.map { .remove(session, filter: $0.filter) }, from: context.eventLoop)
         logger.notice("subscriptions revoked by policy reload", metadata: [
             "client_id": "\(clientID)", "filters": "\(revoked.map(\.filter).joined(separator: ","))",

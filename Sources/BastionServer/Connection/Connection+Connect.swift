@@ -28,6 +28,10 @@ extension MQTTConnectionHandler {
                 authExchange = exchange
                 return authenticationStep(exchange.step(clientData: connect.properties.authenticationData))
             }
+            if let ban = broker.protection?.bannedIdentity(username: connect.username, clientID: accepted.clientID) {
+                auditAuthenticationFailure(.banned, username: connect.username)
+                return refuseConnect(.banned, "banned (\(ban.subject))")
+            }
             let credentials = ConnectCredentials(
                 clientID: accepted.clientID, username: connect.username, password: connect.password, connection: info)
             let loopBound = NIOLoopBound(self, eventLoop: context!.eventLoop)
@@ -37,6 +41,7 @@ extension MQTTConnectionHandler {
                 case .success(.accepted(let identity)):
                     handler.authenticated(identity, accepted)
                 case .success(.refused(let reason, let why)):
+                    handler.auditAuthenticationFailure(reason, username: connect.username)
                     handler.refuseConnect(reason, why)
                 case .failure(let error):
                     handler.refuseConnect(.serverUnavailable, "authentication failed: \(error)")
@@ -70,7 +75,11 @@ extension MQTTConnectionHandler {
         case (.success(let identity, let data), .connecting):
             authExchange = nil
             finalAuthenticationData = data
-            if let accepted = acceptedConnect { authenticated(identity, accepted) }
+            guard case .accepted(let admitted) = broker.authenticator.admit(identity) else {
+                auditAuthenticationFailure(.notAuthorized, username: identity.username)
+                return refuseConnect(.notAuthorized, "client id not allowed for \(identity.username ?? "this identity")")
+            }
+            if let accepted = acceptedConnect { authenticated(admitted, accepted) }
         case (.success(_, let data), _):
             // Re-authentication succeeded (spec 4.12.1).
             authExchange = nil
@@ -80,6 +89,7 @@ extension MQTTConnectionHandler {
             send(.auth(AuthPacket(reasonCode: .success, properties: properties)))
         case (.failure(let reason), .connecting):
             authExchange = nil
+            auditAuthenticationFailure(reason, username: nil)
             refuseConnect(reason, "enhanced authentication failed")
         case (.failure(let reason), _):
             authExchange = nil
@@ -119,6 +129,9 @@ extension MQTTConnectionHandler {
             }
         case .attached(let handle, let state, let sessionPresent, let ended):
             if let ended { broker.end(ended, on: context.eventLoop) }
+            if accepted.sessionExpiryInterval > 0 {
+                broker.persist([.saveSession(StoreMapping.record(state, disconnectedAt: nil))])
+            }
             connected(handle, state, sessionPresent: sessionPresent, accepted)
         }
     }
@@ -136,7 +149,7 @@ extension MQTTConnectionHandler {
         outboundPublish = OutboundPublishEncoder(version: version, client: client, serverAliasLimit: limits.maximumOutgoingTopicAliases)
         keepAlive = KeepAlive(seconds: accepted.keepAlive)
         scheduleKeepAliveCheck()
-        broker.stats.clientsConnected.add(1, ordering: .relaxed)
+        broker.stats.clientConnected()
         broker.stats.connectionsTotal.add(1, ordering: .relaxed)
 
         var properties = ConnackProperties()
@@ -157,6 +170,7 @@ extension MQTTConnectionHandler {
             }
         }
         send(.connack(ConnackPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)))
+        auditConnectionAccepted(cleanStart: accepted.cleanStart)
         logger.info("client connected", metadata: [
             "client_id": "\(clientID)", "protocol": "\(version)", "username": "\(identity?.username ?? "")",
             "clean_start": "\(accepted.cleanStart)", "session_present": "\(sessionPresent)", "keep_alive": "\(accepted.keepAlive)",

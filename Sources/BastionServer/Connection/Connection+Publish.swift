@@ -7,10 +7,11 @@ extension MQTTConnectionHandler {
     // MARK: Client to server
 
     func publishReceived(_ publish: PublishPacket) {
-        guard var state else { return }
+        guard state != nil else { return }
         broker.stats.messagesReceived.add(1, ordering: .relaxed)
-        let decision = inboundPublish.received(publish, version: version, inboundQoS2: &state.inboundQoS2)
-        self.state = state
+        broker.stats.received(qos: publish.qos.rawValue)
+        guard chargePublishRate(bytes: publish.payload.readableBytes + publish.topic.utf8.count) else { return }
+        let decision = inboundPublish.received(publish, version: version, inboundQoS2: &state!.inboundQoS2)
         let topic: String
         switch decision {
         case .disconnect(let reason, let why):
@@ -22,80 +23,168 @@ extension MQTTConnectionHandler {
         }
         refreshAuthorizerIfNeeded()
         guard authorizer.mayPublish(topic) else {
-            logger.info("publish denied", metadata: ["client_id": "\(clientID)", "topic": "\(topic)"])
+            auditDenied(.publish, topic)
+            if broker.disconnectOnDeniedPublish {
+                closeReason = "publish to \(topic) not authorized"
+                return disconnect(.notAuthorized, reasonString: "not authorized to publish to \(topic)")
+            }
             return acknowledge(publish, reason: .notAuthorized, reasonString: "not authorized to publish to \(topic)")
         }
         if version == .v5, publish.properties.payloadFormatIndicator == 1,
            String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil {
             return acknowledge(publish, reason: .payloadFormatInvalid, reasonString: "payload is not valid UTF-8")
         }
-        let message = Message(publish: publish, topic: topic, publisherClientID: clientID, now: .now())
-        if message.retain, broker.retained.apply(message) == .refused {
-            logger.warning("retained store full; retained copy not kept", metadata: ["topic": "\(topic)"])
+        let message = Message(id: worker.nextMessageID(), publish: publish, topic: topic, publisherClientID: clientID, now: .now())
+        var ops: [StoreOperation] = []
+        var retainedRefused = false
+        if message.retain {
+            if broker.retained.apply(message) == .refused {
+                // Over the retained quota: 5.0 publishers are told (0x97), the message still flows.
+                logger.warning("retained store full; retained copy not kept", metadata: ["topic": "\(topic)"])
+                auditLimit(.retainedMessages, .rejected, maximum: broker.limits.maximumRetainedMessages)
+                retainedRefused = true
+            } else if broker.store != nil {
+                ops.append(message.payload.readableBytes == 0 ? .clearRetained(topic: topic) : .setRetained(StoreMapping.stored(message)))
+            }
         }
-        let reached = worker.route(message, from: session)
-        acknowledge(publish, reason: reached == 0 && version == .v5 ? .noMatchingSubscribers : .success, reasonString: nil)
+        let reached = worker.route(message, from: session, persist: &ops)
+        if publish.qos == .exactlyOnce, isPersistent {
+            ops.append(.inboundQoS2(clientID: clientID, packetID: publish.packetID, pending: true))
+        }
+        let reason: ReasonCode = retainedRefused ? .quotaExceeded : reached == 0 ? .noMatchingSubscribers : .success
+        acknowledge(publish, reason: reason, reasonString: retainedRefused ? "retained message quota exceeded" : nil, after: ops)
     }
 
-    /// PUBACK / PUBREC for an inbound message. Failure codes exist only in 5.0; a 3.1.1 client
-    /// cannot be told, so it gets a normal acknowledgement and the message is dropped.
-    private func acknowledge(_ publish: PublishPacket, reason: ReasonCode, reasonString: String?) {
+    /// This connection's session outlives it and a durable store is configured.
+    var isPersistent: Bool { broker.store != nil && (session?.isPersistent ?? false) }
+
+    /// PUBACK / PUBREC for an inbound message, sent once `operations` are durable. Failure codes
+    /// exist only in 5.0; a 3.1.1 client cannot be told, so it gets a normal acknowledgement and
+    /// the message is dropped.
+    private func acknowledge(_ publish: PublishPacket, reason: ReasonCode, reasonString: String?, after operations: [StoreOperation] = []) {
         let code = version == .v5 ? reason : .success
-        var properties = AckProperties()
-        if code.isFailure && client.requestProblemInformation { properties.reasonString = reasonString }
+        let properties = code.isFailure ? problemProperties(reasonString) : AckProperties()
         switch publish.qos {
         case .atMostOnce:
-            break
+            broker.persist(operations)
         case .atLeastOnce:
-            inboundPublish.acknowledgedQoS1()
-            send(.puback(PublishAckPacket(packetID: publish.packetID, reasonCode: code, properties: properties)))
+            queueAcknowledgement(.puback(PublishAckPacket(packetID: publish.packetID, reasonCode: code, properties: properties)), after: operations)
         case .exactlyOnce:
-            if code.isFailure, var state {
-                InboundPublishState.refusedQoS2(publish.packetID, inboundQoS2: &state.inboundQoS2)
-                self.state = state
+            if code.isFailure, state != nil {
+                InboundPublishState.refusedQoS2(publish.packetID, inboundQoS2: &state!.inboundQoS2)
             }
-            send(.pubrec(PublishAckPacket(packetID: publish.packetID, reasonCode: code, properties: properties)))
+            queueAcknowledgement(.pubrec(PublishAckPacket(packetID: publish.packetID, reasonCode: code, properties: properties)), after: operations)
         }
+    }
+
+    /// Acknowledgements leave in the order their packets arrived (spec 4.6), each once its store
+    /// operations are committed. A failed commit (disk full, I/O error) turns a 5.0 acknowledgement
+    /// into 0x97; a 3.1.1 client gets none and resends the message when it reconnects.
+    func queueAcknowledgement(_ packet: MQTTPacket, after operations: [StoreOperation]) {
+        guard let store = broker.store, !operations.isEmpty else {
+            if pendingAcknowledgements.isEmpty { return sendAcknowledgement(packet) }
+            pendingAcknowledgements.append(PendingAcknowledgement(packet: packet, state: .ready))
+            return
+        }
+        let sequence = acknowledgementBase + pendingAcknowledgements.count
+        pendingAcknowledgements.append(PendingAcknowledgement(packet: packet, state: .waiting))
+        let loopBound = NIOLoopBound(self, eventLoop: worker.eventLoop)
+        let loop = worker.eventLoop
+        store.submit(operations) { result in
+            loop.execute {
+                let handler = loopBound.value
+                handler.broker.storeCompleted(result)
+                handler.acknowledgementCommitted(sequence, failure: { if case .failure(let e) = result { return e } else { return nil } }())
+                handler.worker.flush()
+            }
+        }
+    }
+
+    private func acknowledgementCommitted(_ sequence: Int, failure: StoreError?) {
+        let index = sequence - acknowledgementBase
+        guard index >= 0, index < pendingAcknowledgements.count else { return }
+        if let failure {
+            logger.error("message not stored; acknowledgement withheld", metadata: ["client_id": "\(clientID)", "error": "\(failure)"])
+            pendingAcknowledgements[index].state = version == .v5 ? .failed : .withheld
+        } else {
+            pendingAcknowledgements[index].state = .ready
+        }
+        while let first = pendingAcknowledgements.first, first.state != .waiting {
+            pendingAcknowledgements.removeFirst()
+            acknowledgementBase += 1
+            switch first.state {
+            case .ready: sendAcknowledgement(first.packet)
+            case .failed:
+                if case .pubrec(let p) = first.packet, state != nil {
+                    InboundPublishState.refusedQoS2(p.packetID, inboundQoS2: &state!.inboundQoS2)
+                }
+                sendAcknowledgement(first.packet.withReason(.quotaExceeded, reasonString: problemProperties("message could not be stored").reasonString))
+            case .withheld: released(first.packet)
+            case .waiting: break
+            }
+        }
+    }
+
+    private func sendAcknowledgement(_ packet: MQTTPacket) {
+        released(packet)
+        send(packet)
+    }
+
+    /// The broker is done with an inbound message's acknowledgement: it no longer counts towards
+    /// Receive Maximum.
+    private func released(_ packet: MQTTPacket) {
+        if case .puback = packet { inboundPublish.acknowledgedQoS1() }
     }
 
     func pubrelReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
-        let known = InboundPublishState.released(ack.packetID, inboundQoS2: &state.inboundQoS2)
-        self.state = state
+        guard state != nil else { return }
+        let known = InboundPublishState.released(ack.packetID, inboundQoS2: &state!.inboundQoS2)
         let code: ReasonCode = known || version != .v5 ? .success : .packetIdentifierNotFound
-        send(.pubcomp(PublishAckPacket(packetID: ack.packetID, reasonCode: code)))
+        // The release is stored before PUBCOMP, so a restart cannot treat a reused id as a duplicate.
+        let ops: [StoreOperation] = known && isPersistent ? [.inboundQoS2(clientID: clientID, packetID: ack.packetID, pending: false)] : []
+        queueAcknowledgement(.pubcomp(PublishAckPacket(packetID: ack.packetID, reasonCode: code)), after: ops)
     }
 
     // MARK: Server to client acknowledgements
 
     func pubackReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
-        if !state.outbound.acknowledged(ack.packetID) {
+        guard state != nil else { return }
+        let entry = state!.outbound.inflight[ack.packetID]
+        if state!.outbound.acknowledged(ack.packetID), let entry {
+            forget(entry.delivery)
+        } else {
             logger.debug("PUBACK for unknown packet id \(ack.packetID)")
         }
-        self.state = state
         sendQueued()
     }
 
     func pubrecReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
+        guard state != nil else { return }
+        let entry = state!.outbound.inflight[ack.packetID]
         if ack.reasonCode.isFailure {
             // A failure PUBREC ends the QoS 2 flow (spec 4.3.3).
-            _ = state.outbound.acknowledged(ack.packetID)
-            self.state = state
+            if state!.outbound.acknowledged(ack.packetID), let entry { forget(entry.delivery) }
             return sendQueued()
         }
-        let known = state.outbound.received(ack.packetID)
-        self.state = state
+        let known = state!.outbound.received(ack.packetID)
+        if known, isPersistent, let entry {
+            broker.persist([.markReleased(clientID: clientID, messageID: entry.delivery.message.id)])
+        }
         let code: ReasonCode = known || version != .v5 ? .success : .packetIdentifierNotFound
         send(.pubrel(PublishAckPacket(packetID: ack.packetID, reasonCode: code)))
     }
 
     func pubcompReceived(_ ack: PublishAckPacket) {
-        guard var state else { return }
-        _ = state.outbound.completed(ack.packetID)
-        self.state = state
+        guard state != nil else { return }
+        let entry = state!.outbound.inflight[ack.packetID]
+        if state!.outbound.completed(ack.packetID), let entry { forget(entry.delivery) }
         sendQueued()
+    }
+
+    /// A QoS 1/2 delivery is finished or dropped: the store no longer owes it to the session.
+    func forget(_ delivery: Delivery) {
+        guard delivery.qos != .atMostOnce, isPersistent else { return }
+        broker.persist([.dequeue(clientID: clientID, messageID: delivery.message.id)])
     }
 
     // MARK: Delivery
@@ -106,13 +195,12 @@ extension MQTTConnectionHandler {
 
     /// A message for this connection's session, on this loop.
     func deliver(_ delivery: Delivery) {
-        guard phase == .connected, var state else {
-            if var state {
+        guard phase == .connected, state != nil else {
+            if state != nil {
                 // Closing but not yet detached: keep QoS 1/2 in the session, which is saved on detach.
-                if delivery.qos != .atMostOnce, !state.outbound.enqueue(delivery, limits: broker.limits) {
+                if delivery.qos != .atMostOnce, !state!.outbound.enqueue(delivery, limits: broker.limits) {
                     broker.stats.dropped()
                 }
-                self.state = state
             } else if let session, session.connection !== box {
                 // The session moved on (offline or to another connection): follow it.
                 worker.deliver(delivery, to: session)
@@ -120,7 +208,7 @@ extension MQTTConnectionHandler {
             return
         }
         refreshAuthorizerIfNeeded()
-        guard authorizer.mayReceive(delivery.message.topic) else { return }
+        guard authorizer.mayReceive(delivery.message.topic) else { return forget(delivery) }
         let now = NIODeadline.now()
         if delivery.qos == .atMostOnce {
             // A subscriber that cannot keep up loses QoS 0 messages rather than growing memory.
@@ -133,37 +221,50 @@ extension MQTTConnectionHandler {
             }
             return
         }
-        let result = state.outbound.submit(delivery, window: outboundWindow, limits: broker.limits, now: now)
-        self.state = state
+        let result = state!.outbound.submit(delivery, window: outboundWindow, limits: broker.limits, now: now)
         switch result {
         case .send(let outgoing): transmit(outgoing, now: now)
         case .queued: break
-        case .dropped: broker.stats.dropped()
+        case .dropped:
+            broker.stats.dropped()
+            forget(delivery)
         }
     }
 
     /// Writes a QoS 1/2 PUBLISH; one too large for the client is discarded as if delivered
     /// (spec 3.1.2.11.4).
     private func transmit(_ outgoing: OutboundFlow.Outgoing, now: NIODeadline) {
+        // Queued and resumed messages are checked against the policy in force now, and against
+        // this identity (the session may have been filled under another policy or user).
+        refreshAuthorizerIfNeeded()
+        guard authorizer.mayReceive(outgoing.delivery.message.topic) else {
+            if state != nil {
+                _ = state!.outbound.acknowledged(outgoing.packetID) || state!.outbound.completed(outgoing.packetID)
+            }
+            return forget(outgoing.delivery)
+        }
         if let packet = outboundPublish.packet(for: outgoing.delivery, packetID: outgoing.packetID, dup: outgoing.dup, now: now) {
+            if !outgoing.dup, isPersistent {
+                broker.persist([.assignPacketID(clientID: clientID, messageID: outgoing.delivery.message.id, packetID: outgoing.packetID)])
+            }
             sendPublish(packet)
         } else {
             broker.stats.dropped()
-            if var state {
-                _ = state.outbound.acknowledged(outgoing.packetID)
-                self.state = state
+            if state != nil {
+                _ = state!.outbound.acknowledged(outgoing.packetID)
             }
+            forget(outgoing.delivery)
         }
     }
 
     /// Moves queued messages into the window after acknowledgements.
     func sendQueued() {
-        guard var state, !state.outbound.queue.isEmpty else { return }
+        guard state != nil, !state!.outbound.queue.isEmpty else { return }
         let now = NIODeadline.now()
-        var expired = 0
-        let ready = state.outbound.drain(window: outboundWindow, now: now, expired: &expired)
-        self.state = state
-        if expired > 0 { broker.stats.dropped(expired) }
+        var expired: [Delivery] = []
+        let ready = state!.outbound.drain(window: outboundWindow, now: now, expired: &expired)
+        if !expired.isEmpty { broker.stats.dropped(expired.count) }
+        for delivery in expired { forget(delivery) }
         for outgoing in ready { transmit(outgoing, now: now) }
         // Discarded oversize messages free window slots; keep going until the window is full.
         if !ready.isEmpty, self.state?.outbound.inflight.count ?? 0 < outboundWindow { sendQueued() }
@@ -172,9 +273,9 @@ extension MQTTConnectionHandler {
     /// A persistent session reconnected: resend unacknowledged PUBLISH with DUP and outstanding
     /// PUBREL in their original order, then the queue (spec 4.4).
     func resumeDelivery() {
-        guard let state else { return }
+        guard let redelivery = state?.outbound.redelivery() else { return }
         let now = NIODeadline.now()
-        for (packetID, entry) in state.outbound.redelivery() {
+        for (packetID, entry) in redelivery {
             switch entry.phase {
             case .awaitingAcknowledgement:
                 transmit(OutboundFlow.Outgoing(delivery: entry.delivery, packetID: packetID, dup: true), now: now)

@@ -6,28 +6,36 @@ import NIOCore
 /// acknowledge and send retained messages.
 extension MQTTConnectionHandler {
     func subscribeReceived(_ packet: SubscribePacket) {
-        guard var state, let session, let context else { return }
+        guard state != nil, let session, let context else { return }
         refreshAuthorizerIfNeeded()
         let authorizer = self.authorizer
-        let outcomes = SubscribeDecision.evaluate(packet, existing: state.subscriptions, limits: broker.limits) {
+        let outcomes = SubscribeDecision.evaluate(packet, existing: state!.subscriptions, limits: broker.limits) {
             authorizer.maySubscribe($0)
         }
         var changes: [SubscriptionChange] = []
         for outcome in outcomes {
-            if case .granted(let subscription, _) = outcome {
-                state.subscriptions[subscription.filter] = subscription
+            if case .granted(let subscription, let isNew) = outcome {
+                if isNew { broker.stats.subscriptions.add(1, ordering: .relaxed) }
+                state!.subscriptions[subscription.filter] = subscription
                 changes.append(.add(session, subscription))
             }
         }
-        self.state = state
+        let stored = persistSubscriptions(state!, changed: !changes.isEmpty)
         for (requested, outcome) in zip(packet.subscriptions, outcomes) where outcome.reasonCode.isFailure {
+            switch outcome.reasonCode {
+            case .notAuthorized: auditDenied(.subscribe, requested.filter)
+            case .quotaExceeded: auditLimit(.subscriptions, .refused, maximum: broker.limits.maximumSubscriptionsPerClient)
+            default: break
+            }
             logger.info("subscription refused", metadata: ["client_id": "\(clientID)", "filter": "\(requested.filter)", "reason": "\(outcome.reasonCode)"])
         }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        broker.broadcast(changes, from: context.eventLoop).whenComplete { _ in
+        broker.broadcast(changes, from: context.eventLoop).and(stored).whenComplete { _ in
             let handler = loopBound.value
             guard handler.phase == .connected else { return }
-            handler.send(.suback(SubackPacket(packetID: packet.packetID, reasonCodes: outcomes.map(\.reasonCode))))
+            handler.send(.suback(SubackPacket(
+                packetID: packet.packetID, reasonCodes: outcomes.map(\.reasonCode),
+                properties: handler.problemProperties(Self.refusalSummary(packet, outcomes)))))
             for outcome in outcomes {
                 guard case .granted(let subscription, let isNew) = outcome,
                       SubscribeDecision.sendsRetained(subscription, isNew: isNew) else { continue }
@@ -35,6 +43,27 @@ extension MQTTConnectionHandler {
             }
             handler.worker.flush()
         }
+    }
+
+    /// Stores a persistent session's subscription list; the acknowledgement waits for it so an
+    /// acknowledged subscription survives a crash. Failures are logged, not fatal to the client.
+    private func persistSubscriptions(_ state: SessionState, changed: Bool) -> EventLoopFuture<Void> {
+        let loop = worker.eventLoop
+        guard changed, isPersistent, let store = broker.store else { return loop.makeSucceededVoidFuture() }
+        let promise = loop.makePromise(of: Void.self)
+        let logger = self.logger
+        store.submit([.saveSession(StoreMapping.record(state, disconnectedAt: nil))]) { result in
+            if case .failure(let error) = result { logger.error("subscriptions not stored: \(error)") }
+            promise.succeed()
+        }
+        return promise.futureResult
+    }
+
+    /// "a/#: not authorized; x/+/+/+: topic filter invalid" for the SUBACK reason string.
+    static func refusalSummary(_ packet: SubscribePacket, _ outcomes: [SubscribeOutcome]) -> String? {
+        let refused = zip(packet.subscriptions, outcomes).filter { $0.1.reasonCode.isFailure }
+        guard !refused.isEmpty else { return nil }
+        return refused.map { "\($0.0.filter): \($0.1.reasonCode.name)" }.joined(separator: "; ")
     }
 
     /// Retained messages matching a new subscription, always with the retain flag (spec 3.3.1.3).
@@ -49,20 +78,21 @@ extension MQTTConnectionHandler {
     }
 
     func unsubscribeReceived(_ packet: UnsubscribePacket) {
-        guard var state, let session, let context else { return }
+        guard state != nil, let session, let context else { return }
         var changes: [SubscriptionChange] = []
         var codes: [ReasonCode] = []
         for filter in packet.filters {
-            if state.subscriptions.removeValue(forKey: filter) != nil {
+            if state!.subscriptions.removeValue(forKey: filter) != nil {
+                broker.stats.subscriptions.subtract(1, ordering: .relaxed)
                 changes.append(.remove(session, filter: filter))
                 codes.append(.success)
             } else {
                 codes.append(.noSubscriptionExisted)
             }
         }
-        self.state = state
+        let stored = persistSubscriptions(state!, changed: !changes.isEmpty)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        broker.broadcast(changes, from: context.eventLoop).whenComplete { _ in
+        broker.broadcast(changes, from: context.eventLoop).and(stored).whenComplete { _ in
             let handler = loopBound.value
             guard handler.phase == .connected else { return }
             handler.send(.unsuback(UnsubackPacket(packetID: packet.packetID, reasonCodes: handler.version == .v5 ? codes : [])))

@@ -4,6 +4,8 @@ public struct ConnectionInfo: Sendable, Hashable {
     public var listener: String
     public var remoteAddress: String
     public var allowAnonymous: Bool
+    /// Two-factor listener: a client certificate and a matching user name and password.
+    public var requirePassword = false
     public var tlsVersion: String?
     public var cipherSuite: String?
     public var certificateIdentity: String?

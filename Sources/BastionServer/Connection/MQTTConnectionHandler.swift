@@ -1,4 +1,6 @@
 import BastionCore
+import BastionSecurity
+import DequeModule
 import Logging
 import MQTTCodec
 import NIOCore
@@ -7,6 +9,12 @@ import NIOCore
 /// frames and decodes inbound bytes, dispatches packets to the per-packet files
 /// (`Connection+Connect`, `+Publish`, `+Subscribe`, `+Close`), and writes what they decide.
 /// Everything here runs on the channel's event loop.
+struct PendingAcknowledgement {
+    enum State { case waiting, ready, failed, withheld }
+    var packet: MQTTPacket
+    var state: State
+}
+
 final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -61,13 +69,34 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Session Expiry Interval from CONNECT (DISCONNECT may not raise it from 0).
     var connectExpiryInterval: UInt32 = 0
 
+    /// Acknowledgements waiting for their store commit, in arrival order.
+    var pendingAcknowledgements: Deque<PendingAcknowledgement> = []
+    /// Sequence number of `pendingAcknowledgements.first`.
+    var acknowledgementBase = 0
+
+    /// Inbound PUBLISH rate (messages/s, bytes/s) for this client; nil without protection.
+    var rateLimiter: PublishRateLimiter?
+    var throttleReported = false
+    /// Backpressure: reading and decoding are paused until the rate limiter refills.
+    var readPaused = false
+    let listenerIndex: Int
+    let remoteAddress: SocketAddress?
+    /// When the socket was accepted: CONNECT must complete within the connect timeout of this.
+    let acceptedAt: NIODeadline
+
     /// How the connection ends, for the will and the log.
     var closeReason = "connection lost"
     var willSuppressed = false
 
-    init(broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, logger: Logger) {
+    init(
+        broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, logger: Logger, listenerIndex: Int = 0,
+        remoteAddress: SocketAddress? = nil, acceptedAt: NIODeadline = .now()
+    ) {
         self.broker = broker
         self.info = info
+        self.listenerIndex = listenerIndex
+        self.remoteAddress = remoteAddress
+        self.acceptedAt = acceptedAt
         self.connectTimeout = connectTimeout
         self.decoder = MQTTPacketDecoder(limits: broker.limits.decoderLimits)
         var logger = logger
@@ -98,10 +127,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func startConnectTimer(context: ChannelHandlerContext) {
         guard connectTimer == nil, phase == .awaitingConnect else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        connectTimer = context.eventLoop.scheduleTask(in: connectTimeout) {
+        connectTimer = context.eventLoop.scheduleTask(deadline: acceptedAt + connectTimeout) {
             let handler = loopBound.value
             guard handler.phase == .awaitingConnect || handler.phase == .connecting else { return }
             handler.logger.notice("no CONNECT within the connect timeout; closing")
+            handler.auditLimit(.connectTimeout, .disconnected)
             handler.closeReason = "connect timeout"
             handler.close()
         }
@@ -143,8 +173,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         decodeAvailable()
     }
 
-    private func decodeAvailable() {
-        while phase != .closed, inbound != nil {
+    func decodeAvailable() {
+        while phase != .closed, !readPaused, inbound != nil {
             let packet: MQTTPacket?
             do {
                 packet = try decoder.decodePacket(buffer: &inbound!)
@@ -250,6 +280,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         broker.stats.bytesSent.add(total, ordering: .relaxed)
         broker.stats.messagesSent.add(1, ordering: .relaxed)
+        broker.stats.sent(qos: packet.qos.rawValue)
         worker.markDirty(self)
     }
 
@@ -261,6 +292,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         context.write(data, promise: promise)
+    }
+
+    /// Reason string for a failure acknowledgement, unless the client asked for no problem
+    /// information (spec 3.1.2.11.7) or it would push the packet past the client's maximum.
+    func problemProperties(_ reason: String?) -> AckProperties {
+        guard version == .v5, client.requestProblemInformation, let reason else { return AckProperties() }
+        return AckProperties(reasonString: String(reason.utf8.prefix(min(1024, max(0, client.maximumPacketSize - 64)))) ?? "")
     }
 
     // MARK: Closing

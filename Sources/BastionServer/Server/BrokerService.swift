@@ -1,34 +1,108 @@
 import BastionCore
+import BastionSecurity
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
+import UnixSignals
 
-/// The broker as a `Service`: binds the listeners, runs until graceful shutdown, then stops
-/// accepting, tells 5.0 clients why (0x8B), closes every connection and releases the loops.
+/// The broker as a `Service`: restores durable state, binds the listeners, runs until graceful
+/// shutdown, then stops accepting, tells 5.0 clients why (0x8B), closes every connection and
+/// releases the loops.
 public final class BrokerService: Service {
     let settings: BrokerSettings
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     let broker: Broker
+    let authPool: NIOThreadPool
+    let protection: AbuseProtection
+    let metrics: BrokerMetrics
+    /// The configuration as given; reloads re-read its files.
+    let options: ServeOptions
+    /// The admin HTTP listener (metrics, health, bans), if configured; run it beside this service.
+    public let admin: AdminServer?
+    private let listening = Flag()
 
     /// Raised (and thrown from `run`) when a listener cannot be bound: a runtime failure, exit 1.
     public struct BindFailure: Error, CustomStringConvertible {
         public var description: String
     }
 
-    public init(settings: BrokerSettings, logger: Logger) {
+    /// Loads everything a configuration can get wrong (password file, ACL, audit log, data
+    /// directory) so that errors surface before anything binds (exit 2).
+    public init(settings: BrokerSettings, options: ServeOptions, logger: Logger, store: (any DurableStore)? = nil) throws(ConfigError) {
+        var settings = settings
+        if settings.auth.password_file == nil && !settings.listeners.contains(where: \.allowAnonymous) {
+            settings.auth.password_file = try DefaultCredentials.ensure(dataDir: settings.dataDir, logger: logger)
+        }
+        let material = try SecurityMaterial.load(auth: settings.auth, configPath: settings.configPath, generation: 0)
+        Self.report(material, logger: logger)
+        let audit: AuditLog
+        do {
+            audit = try AuditLog(settings.protection.audit)
+        } catch {
+            throw ConfigError(key: "audit.path", "\(error)", fix: "make the audit log's directory writable")
+        }
+        MetricsBootstrap.bootstrapOnce()
+        let metrics = BrokerMetrics()
+        let brokerBox = BrokerBox()
+        let protection = AbuseProtection(settings: settings.protection, audit: audit, metrics: metrics) { _, payload in
+            brokerBox.publishAlert(payload)
+        }
         self.settings = settings
+        self.options = options
         self.logger = logger
+        self.metrics = metrics
+        self.protection = protection
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        self.broker = Broker(group: group, limits: settings.limits, logger: logger)
+        self.authPool = NIOThreadPool(numberOfThreads: max(1, System.coreCount / 2))
+        self.authPool.start()
+        let broker = Broker(
+            group: group, limits: settings.limits, logger: logger,
+            authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
+            authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
+            disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false,
+            store: store, protection: protection)
+        self.broker = broker
+        brokerBox.set(broker)
+        if let adminSettings = settings.protection.admin {
+            let listening = self.listening
+            admin = AdminServer(
+                settings: adminSettings,
+                sources: AdminSources(
+                    metrics: metrics, stats: { broker.snapshot() },
+                    isReady: { listening.value && broker.storeHealthy },
+                    bans: protection.bans, audit: audit),
+                logger: logger, eventLoopGroup: group)
+        } else {
+            admin = nil
+        }
+    }
+
+    private static func report(_ material: SecurityMaterial, logger: Logger) {
+        if material.topicPolicy == nil {
+            logger.warning("no ACL configured: every authenticated client may publish and subscribe to all topics except $SYS")
+        }
+        for warning in material.warnings {
+            logger.warning("ACL lint: \(warning)")
+        }
     }
 
     public func run() async throws {
+        // Trap SIGHUP before anything binds, so an early reload request cannot end the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        if let store = broker.store {
+            let summary = try await StateRestore.restore(broker, from: store)
+            logger.notice("state restored", metadata: [
+                "sessions": "\(summary.sessions)", "messages": "\(summary.messages)", "retained": "\(summary.retained)",
+            ])
+        }
         var channels: [any Channel] = []
-        for listener in settings.listeners {
+        for (index, listener) in settings.listeners.enumerated() {
             let binder = ListenerBinder(
-                broker: broker, settings: listener, connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)), logger: logger)
+                broker: broker, settings: listener, index: index,
+                connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)), logger: logger)
             do {
                 channels.append(try await binder.bind(group: group))
             } catch {
@@ -40,20 +114,101 @@ public final class BrokerService: Service {
                 "listener": "\(listener.url)", "allow_anonymous": "\(listener.allowAnonymous)",
             ])
         }
-        let reaper = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { [broker] task in
-            broker.reap(on: broker.group.next())
-        }
+        listening.set(true)
+        protection.started(version: Broker.version, listeners: settings.listeners.map(\.url.description), configPath: settings.configPath)
+
+        let housekeeping = startHousekeeping()
+        let probes = EventLoopLatencyProbe.start(group: group, metrics: metrics)
         logger.notice("bastion started", metadata: ["event_loops": "\(System.coreCount)"])
 
+        let reloads = Task {
+            for await _ in hangups { self.reload() }
+        }
         try? await gracefulShutdown()
+        reloads.cancel()
 
         logger.notice("shutting down")
-        reaper.cancel()
+        listening.set(false)
+        for task in housekeeping { task.cancel() }
+        for probe in probes { probe.cancel() }
         for channel in channels { try? await channel.close() }
         try? await broker.forEachConnection { $0.shutdown() }.get()
         // Give the DISCONNECT packets a moment to leave before the loops stop.
         try? await Task.sleep(for: .milliseconds(100))
+        await protection.shutdown(cause: .signal, uptimeSeconds: broker.snapshot().uptimeSeconds)
         try? await group.shutdownGracefully()
+        try? await authPool.shutdownGracefully()
+        broker.store?.close()
         logger.notice("bastion stopped")
     }
+
+    /// Session expiry and delayed wills (4/s), limit and ban sweeps (1/s), `$SYS` topics (every 10 s).
+    private func startHousekeeping() -> [RepeatedTask] {
+        let loop = group.next()
+        let broker = self.broker
+        let protection = self.protection
+        let reaper = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            broker.reap(on: loop)
+        }
+        let sweeper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            protection.sweep()
+        }
+        let sys = NIOLoopBoundBox.makeBoxSendingValue(SysTopicPublisher(), eventLoop: loop)
+        let sysTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .seconds(10)) { _ in
+            for message in sys.value.update(broker.snapshot(), now: protection.now()) {
+                broker.publishSys(topic: message.topic, payload: message.payload, retain: true, on: loop)
+            }
+        }
+        return [reaper, sweeper, sysTask]
+    }
+
+    /// SIGHUP: re-read the password file and the ACL (and the configuration file's auth and
+    /// limits sections). A file that fails to load is rejected with its location and the old
+    /// policy stays.
+    func reload() {
+        do {
+            var auth = settings.auth
+            var protectionSettings = settings.protection
+            if let path = settings.configPath {
+                let file = try ConfigLoader.load(path: path)
+                auth = file.auth ?? AuthConfig()
+                // Flags win over the file, as at startup; the startup password file (possibly the
+                // generated default) stays when neither names one.
+                if let p = options.passwordFile { auth.password_file = p }
+                if auth.password_file == nil { auth.password_file = settings.auth.password_file }
+                if let p = options.aclFile { auth.acl_file = p }
+                protectionSettings = try ProtectionSettings.resolve(file: file, options: options)
+            }
+            let material = try SecurityMaterial.load(auth: auth, configPath: settings.configPath, generation: UInt64(broker.securityGeneration + 1))
+            Self.report(material, logger: logger)
+            broker.updateSecurity(
+                authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
+                authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger))
+            protection.reload(protectionSettings, path: settings.configPath)
+            logger.notice("configuration reloaded", metadata: ["users": "\(material.passwordFile?.usernames.count ?? 0)",
+                                                                 "acl_rules": "\(material.policy?.ruleCount ?? 0)"])
+        } catch {
+            protection.reloadRejected(path: settings.configPath, error: "\(error)")
+            logger.error("configuration reload rejected; the previous policy stays in force: \(error)")
+        }
+    }
+}
+
+/// Lets alerts raised by abuse protection (created before the broker) reach the broker.
+private final class BrokerBox: Sendable {
+    private let broker = Mutex<Broker?>(nil)
+
+    func set(_ broker: Broker) { self.broker.withLock { $0 = broker } }
+
+    func publishAlert(_ payload: String) {
+        guard let broker = broker.withLock({ $0 }) else { return }
+        broker.publishSys(topic: SysTopics.alertsTopic, payload: payload, retain: false, on: broker.group.next())
+    }
+}
+
+/// A boolean shared with closures (readiness).
+private final class Flag: Sendable {
+    private let atomic = Atomic<Bool>(false)
+    var value: Bool { atomic.load(ordering: .relaxed) }
+    func set(_ value: Bool) { atomic.store(value, ordering: .relaxed) }
 }

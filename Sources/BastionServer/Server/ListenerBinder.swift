@@ -7,6 +7,7 @@ import NIOPosix
 struct ListenerBinder {
     let broker: Broker
     let settings: ListenerSettings
+    let index: Int
     let connectTimeout: TimeAmount
     let logger: Logger
 
@@ -22,13 +23,25 @@ struct ListenerBinder {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
+            .childChannelInitializer { [index] channel in
+                let acceptedAt = NIODeadline.now()
+                let remote = channel.remoteAddress
+                // Banned sources and connection floods are refused before any TLS or KDF work.
+                if let protection = broker.protection {
+                    guard protection.admit(remote: remote, listener: listenerName, listenerIndex: index) else {
+                        return channel.close()
+                    }
+                    let started = ContinuousClock.now
+                    channel.closeFuture.whenComplete { _ in
+                        protection.closed(remote: remote, after: ContinuousClock.now - started)
+                    }
+                }
                 let info = ConnectionInfo(
-                    listener: listenerName, remoteAddress: Self.describe(channel.remoteAddress),
-                    allowAnonymous: settings.allowAnonymous)
+                    listener: listenerName, remoteAddress: Self.describe(remote), allowAnonymous: settings.allowAnonymous)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        MQTTConnectionHandler(broker: broker, info: info, connectTimeout: connectTimeout, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(
+                        broker: broker, info: info, connectTimeout: connectTimeout, logger: logger, listenerIndex: index,
+                        remoteAddress: remote, acceptedAt: acceptedAt))
                 }
             }
         return try await bootstrap.bind(host: settings.url.host, port: settings.url.port).get()

@@ -1,6 +1,7 @@
 import NIOCore
 
 public struct ConnackPacket: Sendable, Hashable {
+    /// Not on the wire for 3.1 clients: that byte is reserved there.
     public var sessionPresent: Bool
     /// 5.0 reason code; for 3.1/3.1.1 it is written as the nearest `ConnectReturnCode`.
     public var reasonCode: ReasonCode
@@ -13,7 +14,9 @@ public struct ConnackPacket: Sendable, Hashable {
     }
 
     static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> ConnackPacket {
-        let flags = try buffer.readMQTTByte("connack flags")
+        var flags = try buffer.readMQTTByte("connack flags")
+        // MQTT 3.1 has no flags here: the byte is "reserved, not used". Session Present came in 3.1.1.
+        if version == .v3_1 { flags = 0 }
         guard flags & 0xFE == 0 else { throw .malformedPacket("CONNACK reserved flags set") }
         let code = try buffer.readMQTTByte("connect reason code")
         let reason: ReasonCode
@@ -34,7 +37,7 @@ public struct ConnackPacket: Sendable, Hashable {
     }
 
     func writeBody(version: ProtocolVersion, to out: inout ByteBuffer) {
-        out.writeInteger(sessionPresent ? 1 as UInt8 : 0)
+        out.writeInteger(sessionPresent && version != .v3_1 ? 1 as UInt8 : 0)
         if version == .v5 {
             out.writeInteger(reasonCode.rawValue)
             properties.writeSection(to: &out)

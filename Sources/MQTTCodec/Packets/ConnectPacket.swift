@@ -109,10 +109,10 @@ public struct ConnectPacket: Sendable, Hashable {
         size += MQTTString.encodedSize(clientID)
         if let will {
             if protocolVersion == .v5 { size += will.properties.sectionSize }
-            size += MQTTString.encodedSize(will.topic) + 2 + will.payload.readableBytes
+            size += MQTTString.encodedSize(will.topic) + MQTTString.encodedSize(will.payload)
         }
         if let username { size += MQTTString.encodedSize(username) }
-        if let password { size += 2 + password.readableBytes }
+        if let password { size += MQTTString.encodedSize(password) }
         return size
     }
 

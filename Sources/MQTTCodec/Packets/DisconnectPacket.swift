@@ -9,7 +9,9 @@ public struct DisconnectPacket: Sendable, Hashable {
         self.properties = properties
     }
 
-    static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> DisconnectPacket {
+    static func decode(
+        from buffer: inout ByteBuffer, version: ProtocolVersion, sender: MQTTPacketDecoder.Sender?
+    ) throws(MQTTDecodeError) -> DisconnectPacket {
         guard version == .v5 else {
             guard buffer.readableBytes == 0 else { throw .malformedPacket("DISCONNECT with a body") }
             return DisconnectPacket()
@@ -18,6 +20,10 @@ public struct DisconnectPacket: Sendable, Hashable {
         if buffer.readableBytes > 0 { packet.reasonCode = ReasonCode(rawValue: try buffer.readMQTTByte("reason code")) }
         if buffer.readableBytes > 0 { packet.properties = try DisconnectProperties.decode(from: &buffer) }
         guard buffer.readableBytes == 0 else { throw .malformedPacket("unexpected bytes after DISCONNECT properties") }
+        // [MQTT-3.14.2-2] The session expiry is the client's to change, never the server's.
+        if sender == .server && packet.properties.sessionExpiryInterval != nil {
+            throw .protocolError("session expiry interval in a server DISCONNECT")
+        }
         return packet
     }
 
@@ -49,15 +55,23 @@ public struct AuthPacket: Sendable, Hashable {
 
     static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> AuthPacket {
         var packet = AuthPacket()
+        let shortForm = buffer.readableBytes == 0
         if buffer.readableBytes > 0 {
             let code = ReasonCode(rawValue: try buffer.readMQTTByte("reason code"))
+            // [MQTT-3.15.2-1] Only the authenticate reason codes; a parsable packet breaking a rule
+            // is a protocol error (spec 5.0 1.2).
             guard [.success, .continueAuthentication, .reAuthenticate].contains(code) else {
-                throw .malformedPacket("AUTH reason code \(code)")
+                throw .protocolError("AUTH reason code \(code)")
             }
             packet.reasonCode = code
         }
         if buffer.readableBytes > 0 { packet.properties = try AuthProperties.decode(from: &buffer) }
         guard buffer.readableBytes == 0 else { throw .malformedPacket("unexpected bytes after AUTH properties") }
+        // Spec 5.0 3.15.2.2.2: "It is a Protocol Error to omit the Authentication Method". Only the
+        // success short form (remaining length 0, spec 3.15.2.1) has no properties at all.
+        if !shortForm && packet.properties.authenticationMethod == nil {
+            throw .protocolError("AUTH without authentication method")
+        }
         return packet
     }
 

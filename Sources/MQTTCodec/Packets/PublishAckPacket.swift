@@ -14,7 +14,7 @@ public struct PublishAckPacket: Sendable, Hashable {
 
     static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> PublishAckPacket {
         let packetID = try buffer.readMQTTUInt16("packet identifier")
-        guard packetID != 0 else { throw .malformedPacket("packet identifier 0") }
+        guard packetID != 0 else { throw .protocolError("packet identifier 0") }
         var packet = PublishAckPacket(packetID: packetID)
         if version == .v5 {
             // Remaining length 2 means success with no properties (spec 3.4.2.1).

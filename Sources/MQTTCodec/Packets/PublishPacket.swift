@@ -25,7 +25,9 @@ public struct PublishPacket: Sendable, Hashable {
         self.properties = properties
     }
 
-    static func decode(flags: UInt8, from buffer: inout ByteBuffer, version: ProtocolVersion, limits: DecoderLimits) throws(MQTTDecodeError) -> PublishPacket {
+    static func decode(
+        flags: UInt8, from buffer: inout ByteBuffer, version: ProtocolVersion, sender: MQTTPacketDecoder.Sender?, limits: DecoderLimits
+    ) throws(MQTTDecodeError) -> PublishPacket {
         guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else { throw .malformedPacket("PUBLISH with QoS 3") }
         let dup = flags & 0x08 != 0
         if qos == .atMostOnce && dup { throw .malformedPacket("DUP flag set on a QoS 0 PUBLISH") }
@@ -37,16 +39,21 @@ public struct PublishPacket: Sendable, Hashable {
         var packetID: UInt16 = 0
         if qos != .atMostOnce {
             packetID = try buffer.readMQTTUInt16("packet identifier")
-            guard packetID != 0 else { throw .malformedPacket("packet identifier 0") }
+            guard packetID != 0 else { throw .protocolError("packet identifier 0") }
         }
         var properties = PublishProperties()
         if version == .v5 {
             properties = try PublishProperties.decode(from: &buffer)
-            if !properties.subscriptionIdentifiers.isEmpty {
+            // [MQTT-3.3.4-6] Only a server's PUBLISH carries subscription identifiers.
+            if sender == .client && !properties.subscriptionIdentifiers.isEmpty {
                 throw .protocolError("subscription identifier in a client PUBLISH")
             }
+            if topic.isEmpty && properties.topicAlias == nil {
+                throw .protocolError("empty topic name without a topic alias")
+            }
         }
-        let payload = buffer.readSlice(length: buffer.readableBytes)!
+        let payload = buffer.slice()
+        buffer.moveReaderIndex(forwardBy: payload.readableBytes)
         return PublishPacket(topic: topic, payload: payload, qos: qos, retain: flags & 0x01 != 0, dup: dup, packetID: packetID, properties: properties)
     }
 

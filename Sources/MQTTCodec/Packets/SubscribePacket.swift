@@ -49,24 +49,29 @@ public struct SubscribePacket: Sendable, Hashable {
 
     static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> SubscribePacket {
         let packetID = try buffer.readMQTTUInt16("packet identifier")
-        guard packetID != 0 else { throw .malformedPacket("packet identifier 0") }
+        guard packetID != 0 else { throw .protocolError("packet identifier 0") }
         let properties = version == .v5 ? try SubscribeProperties.decode(from: &buffer) : SubscribeProperties()
         var subscriptions: [Subscription] = []
         while buffer.readableBytes > 0 {
             let filter = try buffer.readMQTTString("topic filter")
             try validateFilterShape(filter)
             let byte = try buffer.readMQTTByte("subscription options")
-            guard let qos = QoS(rawValue: byte & 0x03) else { throw .malformedPacket("subscription QoS 3") }
             if version == .v5 {
+                // [MQTT-3.8.3-5] reserved bits make the packet malformed; QoS 3 and Retain Handling 3
+                // are protocol errors (spec 5.0 3.8.3.1).
                 guard byte & 0xC0 == 0 else { throw .malformedPacket("reserved subscription option bits set") }
-                guard let handling = RetainHandling(rawValue: (byte >> 4) & 0x03) else { throw .malformedPacket("retain handling 3") }
+                guard let qos = QoS(rawValue: byte & 0x03) else { throw .protocolError("subscription QoS 3") }
+                guard let handling = RetainHandling(rawValue: (byte >> 4) & 0x03) else { throw .protocolError("retain handling 3") }
                 if byte & 0x04 != 0, SharedFilter(filter) != nil {
                     throw .protocolError("No Local on a shared subscription")
                 }
                 subscriptions.append(Subscription(filter: filter, options: Options(
                     qos: qos, noLocal: byte & 0x04 != 0, retainAsPublished: byte & 0x08 != 0, retainHandling: handling)))
             } else {
-                guard byte & 0xFC == 0 else { throw .malformedPacket("reserved subscription option bits set") }
+                // [MQTT-3.8.3-4] reserved bits or QoS 3: malformed.
+                guard byte & 0xFC == 0, let qos = QoS(rawValue: byte) else {
+                    throw .malformedPacket("subscription options 0x\(String(byte, radix: 16))")
+                }
                 subscriptions.append(Subscription(filter: filter, options: Options(qos: qos)))
             }
         }
@@ -115,9 +120,17 @@ public struct SubackPacket: Sendable, Hashable {
 
     static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> SubackPacket {
         let packetID = try buffer.readMQTTUInt16("packet identifier")
+        guard packetID != 0 else { throw .protocolError("packet identifier 0") }
         let properties = version == .v5 ? try AckProperties.decode(from: &buffer) : AckProperties()
         var codes: [ReasonCode] = []
-        while buffer.readableBytes > 0 { codes.append(ReasonCode(rawValue: try buffer.readMQTTByte("reason code"))) }
+        while buffer.readableBytes > 0 {
+            let code = try buffer.readMQTTByte("reason code")
+            // [MQTT-3.9.3-2] Before 5.0 the only return codes are the granted QoS and 0x80.
+            if version != .v5 && code > 0x02 && code != 0x80 {
+                throw .malformedPacket("SUBACK return code 0x\(String(code, radix: 16))")
+            }
+            codes.append(ReasonCode(rawValue: code))
+        }
         return SubackPacket(packetID: packetID, reasonCodes: codes, properties: properties)
     }
 

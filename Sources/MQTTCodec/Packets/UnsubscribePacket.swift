@@ -13,7 +13,7 @@ public struct UnsubscribePacket: Sendable, Hashable {
 
     static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> UnsubscribePacket {
         let packetID = try buffer.readMQTTUInt16("packet identifier")
-        guard packetID != 0 else { throw .malformedPacket("packet identifier 0") }
+        guard packetID != 0 else { throw .protocolError("packet identifier 0") }
         let properties = version == .v5 ? try UnsubscribeProperties.decode(from: &buffer) : UnsubscribeProperties()
         var filters: [String] = []
         while buffer.readableBytes > 0 {
@@ -53,6 +53,7 @@ public struct UnsubackPacket: Sendable, Hashable {
 
     static func decode(from buffer: inout ByteBuffer, version: ProtocolVersion) throws(MQTTDecodeError) -> UnsubackPacket {
         let packetID = try buffer.readMQTTUInt16("packet identifier")
+        guard packetID != 0 else { throw .protocolError("packet identifier 0") }
         guard version == .v5 else {
             guard buffer.readableBytes == 0 else { throw .malformedPacket("unexpected bytes in UNSUBACK") }
             return UnsubackPacket(packetID: packetID)

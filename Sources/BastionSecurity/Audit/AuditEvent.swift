@@ -1,0 +1,331 @@
+/// One security event for the audit log. Each case encodes to a flat JSON object with `ts`,
+/// `event` and the fields documented in docs/audit-log.md (the schema is `AuditSchema`).
+///
+/// There is deliberately no case or field that can carry a password, a message payload or any
+/// other secret: what the audit log may say is fixed by these types.
+public enum AuditEvent: Sendable, Hashable {
+    case started(Started)
+    case shutdown(Shutdown)
+    case connectionAccepted(ConnectionAccepted)
+    case connectionRefused(ConnectionRefused)
+    case authFailure(AuthFailure)
+    case authorizationDenied(AuthorizationDenied)
+    case ban(BanIssued)
+    case unban(BanLifted)
+    case limitReached(LimitReached)
+    case configReload(ConfigReload)
+    case alert(AlertRaised)
+    /// Written by the audit log itself when records were lost because its queue was full.
+    case recordsDropped(count: Int)
+
+    /// The `event` field.
+    public var name: String {
+        switch self {
+        case .started: "start"
+        case .shutdown: "shutdown"
+        case .connectionAccepted: "connection_accepted"
+        case .connectionRefused: "connection_refused"
+        case .authFailure: "auth_failure"
+        case .authorizationDenied: "authz_denied"
+        case .ban: "ban"
+        case .unban: "unban"
+        case .limitReached: "limit_reached"
+        case .configReload: "config_reload"
+        case .alert: "alert"
+        case .recordsDropped: "audit_dropped"
+        }
+    }
+}
+
+/// Where a connection comes from, as every connection-related record names it.
+public struct AuditPeer: Sendable, Hashable {
+    /// Listener URL, e.g. "mqtts://0.0.0.0:8883".
+    public var listener: String?
+    public var ip: String?
+    public var port: Int?
+
+    public init(listener: String?, ip: String?, port: Int?) {
+        self.listener = listener
+        self.ip = ip
+        self.port = port
+    }
+
+    /// From "192.0.2.1:50000" / "[2001:db8::1]:50000" as the server describes remote addresses.
+    public init(listener: String?, remoteAddress: String) {
+        self.listener = listener
+        var host = Substring(remoteAddress)
+        var port: Int?
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            let rest = host[host.index(after: close)...]
+            if rest.hasPrefix(":") { port = Int(rest.dropFirst()) }
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if let colon = host.lastIndex(of: ":"), host.firstIndex(of: ":") == colon {
+            port = Int(host[host.index(after: colon)...])
+            host = host[..<colon]
+        }
+        self.ip = host.isEmpty || host == "unknown" ? nil : String(host)
+        self.port = port
+    }
+}
+
+extension AuditEvent {
+    public struct Started: Sendable, Hashable {
+        public var version: String
+        public var listeners: [String]
+        public var configPath: String?
+        public var pid: Int
+
+        public init(version: String, listeners: [String], configPath: String?, pid: Int) {
+            self.version = version
+            self.listeners = listeners
+            self.configPath = configPath
+            self.pid = pid
+        }
+    }
+
+    public struct Shutdown: Sendable, Hashable {
+        public enum Cause: String, Sendable, Hashable {
+            /// SIGTERM / SIGINT.
+            case signal
+            /// A runtime failure ends the process.
+            case failure
+        }
+
+        public var cause: Cause
+        public var uptimeSeconds: Int
+
+        public init(cause: Cause, uptimeSeconds: Int) {
+            self.cause = cause
+            self.uptimeSeconds = uptimeSeconds
+        }
+    }
+
+    public struct ConnectionAccepted: Sendable, Hashable {
+        public var peer: AuditPeer
+        public var clientID: String
+        public var username: String?
+        /// The identity ACLs apply to (user name or certificate identity).
+        public var identity: String?
+        /// "3.1", "3.1.1" or "5.0".
+        public var protocolVersion: String
+        public var tlsVersion: String?
+        public var tlsCipher: String?
+        public var certificateSerial: String?
+        public var cleanStart: Bool
+
+        public init(peer: AuditPeer, clientID: String, username: String?, identity: String?, protocolVersion: String,
+                    tlsVersion: String? = nil, tlsCipher: String? = nil, certificateSerial: String? = nil, cleanStart: Bool) {
+            self.peer = peer
+            self.clientID = clientID
+            self.username = username
+            self.identity = identity
+            self.protocolVersion = protocolVersion
+            self.tlsVersion = tlsVersion
+            self.tlsCipher = tlsCipher
+            self.certificateSerial = certificateSerial
+            self.cleanStart = cleanStart
+        }
+    }
+
+    /// A socket closed at accept time, before TLS or MQTT.
+    public struct ConnectionRefused: Sendable, Hashable {
+        public var peer: AuditPeer
+        public var reason: RefusalReason
+
+        public init(peer: AuditPeer, reason: RefusalReason) {
+            self.peer = peer
+            self.reason = reason
+        }
+    }
+
+    public struct AuthFailure: Sendable, Hashable {
+        public enum Reason: String, Sendable, Hashable, CaseIterable {
+            /// CONNECT without user name (or certificate) where one is required.
+            case noCredentials = "no_credentials"
+            case unknownUser = "unknown_user"
+            case badPassword = "bad_password"
+            case anonymousRefused = "anonymous_refused"
+            case certificateRequired = "certificate_required"
+            case certificateRejected = "certificate_rejected"
+            /// Client id not allowed for this identity (allowlist, id must equal user name, ...).
+            case clientIDRefused = "client_id_refused"
+            /// A banned user name or client id (address bans are refused earlier).
+            case banned
+            /// 5.0 enhanced authentication with a method the broker does not support.
+            case unsupportedMethod = "unsupported_method"
+            /// The authentication backend failed; the client was refused (fail closed).
+            case backendError = "backend_error"
+        }
+
+        public var peer: AuditPeer
+        public var clientID: String?
+        public var username: String?
+        public var reason: Reason
+        public var protocolVersion: String?
+
+        public init(peer: AuditPeer, clientID: String?, username: String?, reason: Reason, protocolVersion: String? = nil) {
+            self.peer = peer
+            self.clientID = clientID
+            self.username = username
+            self.reason = reason
+            self.protocolVersion = protocolVersion
+        }
+    }
+
+    public struct AuthorizationDenied: Sendable, Hashable {
+        public enum Operation: String, Sendable, Hashable {
+            case publish
+            case subscribe
+            /// Delivery of a matching message to a subscriber was denied.
+            case receive
+        }
+
+        public var peer: AuditPeer
+        public var clientID: String
+        public var username: String?
+        public var operation: Operation
+        /// Topic name (publish, receive) or topic filter (subscribe).
+        public var topic: String
+        /// Which rule decided, e.g. "acl_file:12" or "default deny".
+        public var rule: String?
+
+        public init(peer: AuditPeer, clientID: String, username: String?, operation: Operation, topic: String, rule: String?) {
+            self.peer = peer
+            self.clientID = clientID
+            self.username = username
+            self.operation = operation
+            self.topic = topic
+            self.rule = rule
+        }
+    }
+
+    public struct BanIssued: Sendable, Hashable {
+        public var subjectType: String
+        public var subject: String
+        public var origin: BanOrigin
+        /// Nil: until removed.
+        public var durationSeconds: Double?
+        public var offence: Int
+        public var note: String?
+
+        public init(subjectType: String, subject: String, origin: BanOrigin, durationSeconds: Double?, offence: Int, note: String?) {
+            self.subjectType = subjectType
+            self.subject = subject
+            self.origin = origin
+            self.durationSeconds = durationSeconds
+            self.offence = offence
+            self.note = note
+        }
+
+        public init(_ entry: BanEntry) {
+            self.init(subjectType: entry.subject.kind, subject: entry.subject.value, origin: entry.origin,
+                      durationSeconds: entry.duration?.seconds, offence: entry.offence, note: entry.note)
+        }
+    }
+
+    public struct BanLifted: Sendable, Hashable {
+        public var subjectType: String
+        public var subject: String
+        public var cause: UnbanCause
+
+        public init(subject: BanSubject, cause: UnbanCause) {
+            self.subjectType = subject.kind
+            self.subject = subject.value
+            self.cause = cause
+        }
+    }
+
+    public struct LimitReached: Sendable, Hashable {
+        public enum Limit: String, Sendable, Hashable, CaseIterable {
+            // Limits checked at accept time are reported as `connection_refused`.
+            case connectTimeout = "connect_timeout"
+            case packetSize = "packet_size"
+            case publishRate = "publish_rate"
+            case subscriptions
+            case inflight
+            case queuedMessages = "queued_messages"
+            case queuedBytes = "queued_bytes"
+            case retainedMessages = "retained_messages"
+            case retainedBytes = "retained_bytes"
+            case topicLength = "topic_length"
+            case topicLevels = "topic_levels"
+            case topicAlias = "topic_alias"
+        }
+
+        public enum Action: String, Sendable, Hashable, CaseIterable {
+            /// The connection was closed before MQTT started (connect timeout).
+            case refused
+            /// Reading paused (backpressure).
+            case throttled
+            /// The client was disconnected.
+            case disconnected
+            /// A message or subscription was refused; the client stays connected.
+            case rejected
+            /// A message was dropped.
+            case dropped
+        }
+
+        public var limit: Limit
+        public var action: Action
+        public var peer: AuditPeer
+        public var clientID: String?
+        public var username: String?
+        /// The observed value, when meaningful (packet size, queue length, ...).
+        public var value: Int?
+        /// The configured maximum.
+        public var maximum: Int?
+
+        public init(limit: Limit, action: Action, peer: AuditPeer, clientID: String? = nil, username: String? = nil,
+                    value: Int? = nil, maximum: Int? = nil) {
+            self.limit = limit
+            self.action = action
+            self.peer = peer
+            self.clientID = clientID
+            self.username = username
+            self.value = value
+            self.maximum = maximum
+        }
+    }
+
+    public struct ConfigReload: Sendable, Hashable {
+        public enum Outcome: String, Sendable, Hashable {
+            case success
+            case rejected
+        }
+
+        public var outcome: Outcome
+        public var path: String?
+        /// Why the new configuration was rejected (the running one stays).
+        public var error: String?
+
+        public init(outcome: Outcome, path: String?, error: String?) {
+            self.outcome = outcome
+            self.path = path
+            self.error = error
+        }
+    }
+
+    public struct AlertRaised: Sendable, Hashable {
+        public var kind: Alert.Kind
+        public var count: Int
+        public var threshold: Int
+        public var windowSeconds: Double
+
+        public init(_ alert: Alert) {
+            kind = alert.kind
+            count = alert.count
+            threshold = alert.threshold
+            windowSeconds = alert.window.seconds
+        }
+    }
+}
+
+extension AuditEvent {
+    /// The audit record for a ban list change.
+    public init(_ event: BanEvent) {
+        switch event {
+        case .banned(let entry): self = .ban(BanIssued(entry))
+        case .unbanned(let subject, let cause): self = .unban(BanLifted(subject: subject, cause: cause))
+        }
+    }
+}

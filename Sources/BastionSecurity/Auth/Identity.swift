@@ -1,0 +1,29 @@
+/// Who a connection is, as far as authorization cares. The broker builds one per connection after
+/// authentication: the username comes from the password file (or another backend), the certificate
+/// identity from the verified client certificate. Authorization sees this one value either way.
+public struct Identity: Sendable, Hashable, CustomStringConvertible {
+    /// The authenticated username; nil for clients that sent none.
+    public var username: String?
+    /// The MQTT client identifier (after the broker assigned one if the client sent none).
+    public var clientID: String
+    /// The identity taken from a verified client certificate (e.g. its subject CN); nil without one.
+    public var certificateIdentity: String?
+
+    public init(username: String?, clientID: String, certificateIdentity: String? = nil) {
+        self.username = username
+        self.clientID = clientID
+        self.certificateIdentity = certificateIdentity
+    }
+
+    /// Neither a username nor a certificate: rules for `anonymous` apply.
+    public var isAnonymous: Bool { username == nil && certificateIdentity == nil }
+
+    public var description: String {
+        var parts: [String] = []
+        if let username { parts.append("user '\(username)'") }
+        if let certificateIdentity { parts.append("certificate '\(certificateIdentity)'") }
+        if parts.isEmpty { parts.append("anonymous") }
+        parts.append("client id '\(clientID)'")
+        return parts.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,103 @@
+import BastionCore
+import BastionSecurity
+import MQTTCodec
+import NIOCore
+
+/// The connection's reports to abuse protection and the audit log, and publish-rate enforcement.
+extension MQTTConnectionHandler {
+    var auditPeer: AuditPeer {
+        AuditPeer(listener: info.listener, ip: remoteAddress?.ipAddress, port: remoteAddress?.port)
+    }
+
+    func auditAuthenticationFailure(_ reason: ReasonCode, username: String?) {
+        guard let protection = broker.protection else { return }
+        let auditReason: AuditEvent.AuthFailure.Reason = switch reason {
+        case .banned: .banned
+        case .badAuthenticationMethod: .unsupportedMethod
+        case .notAuthorized where username == nil && info.certificateIdentity == nil: .anonymousRefused
+        case .notAuthorized: .clientIDRefused
+        case .serverUnavailable, .serverBusy: .backendError
+        default: .badPassword
+        }
+        protection.authenticationFailed(AuditEvent.AuthFailure(
+            peer: auditPeer, clientID: clientID, username: username, reason: auditReason, protocolVersion: version.description))
+    }
+
+    func auditConnectionAccepted(cleanStart: Bool) {
+        guard let protection = broker.protection else { return }
+        protection.connectionAccepted(AuditEvent.ConnectionAccepted(
+            peer: auditPeer, clientID: clientID, username: identity?.username,
+            identity: identity?.username ?? identity?.certificateIdentity, protocolVersion: version.description,
+            tlsVersion: info.tlsVersion, tlsCipher: info.cipherSuite, certificateSerial: info.certificateSerial, cleanStart: cleanStart))
+        rateLimiter = protection.publishRateLimiter(listenerIndex: listenerIndex, now: protection.now())
+    }
+
+    func auditDenied(_ operation: AuditEvent.AuthorizationDenied.Operation, _ topic: String) {
+        guard let protection = broker.protection else { return }
+        protection.authorizationDenied(AuditEvent.AuthorizationDenied(
+            peer: auditPeer, clientID: clientID, username: identity?.username, operation: operation, topic: topic,
+            rule: authorizer.lastDenialRule))
+    }
+
+    func auditLimit(_ limit: AuditEvent.LimitReached.Limit, _ action: AuditEvent.LimitReached.Action, value: Int? = nil, maximum: Int? = nil) {
+        broker.protection?.limitReached(AuditEvent.LimitReached(
+            limit: limit, action: action, peer: auditPeer, clientID: clientID.isEmpty ? nil : clientID,
+            username: identity?.username, value: value, maximum: maximum))
+    }
+
+    /// Charges an inbound PUBLISH to the client's rate. Returns false when the connection must stop
+    /// processing it: over the rate with `publish_rate_action: disconnect` (5.0: DISCONNECT 0x96).
+    /// With backpressure (the default) the socket is not read until the bucket refills.
+    func chargePublishRate(bytes: Int) -> Bool {
+        guard var limiter = rateLimiter, let protection = broker.protection else { return true }
+        let decision = limiter.consume(bytes: bytes, now: protection.now())
+        rateLimiter = limiter
+        switch decision {
+        case .ok:
+            return true
+        case .throttle(let resumeAfter):
+            if !throttleReported {
+                throttleReported = true
+                auditLimit(.publishRate, .throttled)
+            } else {
+                protection.metrics?.publishThrottled()
+            }
+            pauseReading(for: TimeAmount(resumeAfter))
+            return true
+        case .exceeded:
+            auditLimit(.publishRate, .disconnected)
+            closeReason = "publish rate exceeded"
+            disconnect(.messageRateTooHigh, reasonString: "publish rate limit exceeded")
+            return false
+        }
+    }
+
+    /// Stops reading and decoding until `delay` has passed (already buffered bytes wait too).
+    func pauseReading(for delay: TimeAmount) {
+        guard !readPaused, let context else { return }
+        readPaused = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: delay) {
+            let handler = loopBound.value
+            handler.resumeReading()
+        }
+    }
+
+    private func resumeReading() {
+        guard readPaused, let context else { return }
+        readPaused = false
+        decodeAvailable()
+        worker.flush()
+        guard !readPaused, phase != .closed else { return }
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        context.read()
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

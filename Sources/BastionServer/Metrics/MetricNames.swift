@@ -1,0 +1,27 @@
+/// Prometheus metric names exported on `/metrics` (documented in docs/monitoring.md). Names are
+/// part of the operator interface: dashboards and alerts depend on them.
+public enum MetricNames {
+    public static let connectionsCurrent = "bastion_connections_current"
+    public static let connectionsTotal = "bastion_connections_total"
+    public static let connectionsRefused = "bastion_connections_refused_total"
+    public static let messagesReceived = "bastion_messages_received_total"
+    public static let messagesSent = "bastion_messages_sent_total"
+    public static let messagesDropped = "bastion_messages_dropped_total"
+    public static let bytesReceived = "bastion_bytes_received_total"
+    public static let bytesSent = "bastion_bytes_sent_total"
+    public static let authFailures = "bastion_auth_failures_total"
+    public static let aclDenials = "bastion_acl_denials_total"
+    public static let bans = "bastion_bans_total"
+    public static let bansActive = "bastion_bans_active"
+    public static let limitsReached = "bastion_limits_reached_total"
+    public static let publishThrottled = "bastion_publish_throttled_total"
+    public static let alerts = "bastion_alerts_total"
+    public static let sessions = "bastion_sessions"
+    public static let subscriptions = "bastion_subscriptions"
+    public static let queuedMessages = "bastion_queued_messages"
+    public static let retainedMessages = "bastion_retained_messages"
+    public static let eventLoopLatency = "bastion_event_loop_latency_seconds"
+    public static let storeHealthy = "bastion_store_healthy"
+    public static let auditDropped = "bastion_audit_dropped_total"
+    public static let uptime = "bastion_uptime_seconds"
+}

@@ -1,0 +1,45 @@
+import BastionCore
+import NIOCore
+
+/// Loads the durable store at startup, before any listener binds: retained messages, persistent
+/// sessions with their subscriptions (into every loop's index), queued and in-flight messages,
+/// pending wills, and where new message ids start.
+enum StateRestore {
+    struct Summary {
+        var sessions = 0
+        var messages = 0
+        var retained = 0
+    }
+
+    static func restore(_ broker: Broker, from store: any DurableStore) async throws -> Summary {
+        let now = NIODeadline.now()
+        let wallNow = StoreMapping.wallClock()
+        let loaded = try store.load(now: wallNow)
+        broker.messageIDBase.store(loaded.nextMessageID, ordering: .relaxed)
+        let messages = loaded.messages.mapValues { StoreMapping.message($0, now: now, wallNow: wallNow) }
+        for stored in loaded.retained {
+            broker.retained.apply(StoreMapping.message(stored, now: now, wallNow: wallNow))
+        }
+        var changes: [SubscriptionChange] = []
+        var summary = Summary(sessions: loaded.sessions.count, messages: messages.count, retained: loaded.retained.count)
+        for stored in loaded.sessions {
+            let state = StoreMapping.sessionState(stored, messages: messages, limits: broker.limits)
+            // A session whose client was connected when the broker stopped counts as disconnected now.
+            let disconnectedAt = StoreMapping.deadline(stored.record.disconnectedAt, now: now, wallNow: wallNow) ?? now
+            let handle = broker.registry.restore(state, disconnectedAt: disconnectedAt)
+            if let will = stored.pendingWill {
+                let publishAt = StoreMapping.deadline(stored.willPublishAt, now: now, wallNow: wallNow) ?? now
+                _ = handle.withOfflineState {
+                    $0.pendingWill = PendingWill(message: StoreMapping.message(will, now: now, wallNow: wallNow), publishAt: publishAt)
+                }
+            }
+            changes += state.subscriptions.values.map { .add(handle, $0) }
+        }
+        if !changes.isEmpty {
+            let loop = broker.group.next()
+            try await loop.flatSubmit { broker.broadcast(changes, from: loop) }.get()
+        }
+        summary.messages = messages.count
+        return summary
+    }
+}

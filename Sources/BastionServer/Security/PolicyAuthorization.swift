@@ -1,0 +1,58 @@
+import BastionSecurity
+import Logging
+import MQTTCodec
+
+/// Authorization from the access policy, with a per-connection decision cache. With no ACL
+/// configured at all, every authenticated client may publish and subscribe anywhere except
+/// `$SYS` (readable only through an explicit grant), and the broker says so at startup.
+struct PolicyAuthorization: AuthorizationPolicy {
+    let policy: AccessPolicy?
+    let logger: Logger
+
+    func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer {
+        guard let policy else { return OpenAuthorizer() }
+        return PolicyAuthorizer(policy: policy, cache: AuthorizationCache(identity: identity.securityIdentity), logger: logger)
+    }
+}
+
+final class PolicyAuthorizer: ClientAuthorizer {
+    let policy: AccessPolicy
+    let cache: AuthorizationCache
+    let logger: Logger
+    private(set) var lastDenialRule: String?
+
+    init(policy: AccessPolicy, cache: AuthorizationCache, logger: Logger) {
+        self.policy = policy
+        self.cache = cache
+        self.logger = logger
+    }
+
+    private func check(_ operation: AccessOperation, _ topic: String) -> Bool {
+        let decision = cache.decide(policy, operation, topic)
+        if !decision.allowed {
+            lastDenialRule = decision.rule
+            // Read denials are routine filtering of a wider subscription; the others are client errors.
+            logger.log(level: operation == .read ? .debug : .info, "access denied", metadata: [
+                "client_id": "\(cache.identity.clientID)", "operation": "\(operation.rawValue)", "topic": "\(topic)",
+                "rule": "\(decision.rule)",
+            ])
+        }
+        return decision.allowed
+    }
+
+    func mayPublish(_ topic: String) -> Bool { check(.publish, topic) }
+    func maySubscribe(_ filter: String) -> Bool { check(.subscribe, filter) }
+    func mayReceive(_ topic: String) -> Bool { check(.read, topic) }
+}
+
+/// No ACL configured: everything but `$SYS`, which only an explicit grant opens.
+final class OpenAuthorizer: ClientAuthorizer {
+    private static func isSys(_ topicOrFilter: String) -> Bool {
+        let plain = SharedFilter(topicOrFilter)?.filter ?? topicOrFilter
+        return plain == "$SYS" || plain.hasPrefix("$SYS/")
+    }
+
+    func mayPublish(_ topic: String) -> Bool { !Self.isSys(topic) }
+    func maySubscribe(_ filter: String) -> Bool { !Self.isSys(filter) }
+    func mayReceive(_ topic: String) -> Bool { !Self.isSys(topic) }
+}
