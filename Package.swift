@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "bastion", targets: ["bastion"]),
         .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
         .library(name: "BastionCore", targets: ["BastionCore"]),
+        .library(name: "BastionSecurity", targets: ["BastionSecurity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
