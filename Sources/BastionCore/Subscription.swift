@@ -3,14 +3,19 @@ import MQTTCodec
 /// One entry of a session's subscription list, exactly as the client asked for it.
 public struct Subscription: Sendable, Hashable {
     /// The filter as sent, including a `$share/GROUP/` prefix.
-    public var filter: String
+    public var filter: String {
+        didSet { isShared = filter.hasPrefix("$share/") }
+    }
     public var options: SubscribePacket.Options
     public var identifier: UInt32?
+    /// A `$share/GROUP/FILTER` subscription (decided once, not per message).
+    public private(set) var isShared: Bool
 
     public init(filter: String, options: SubscribePacket.Options, identifier: UInt32? = nil) {
         self.filter = filter
         self.options = options
         self.identifier = identifier
+        self.isShared = filter.hasPrefix("$share/")
     }
 
     /// The matching part: the filter without `$share/GROUP/`.
@@ -42,7 +47,7 @@ public struct Delivery: Sendable {
         self.qos = min(message.qos, subscription.options.qos)
         self.retain = subscription.options.retainAsPublished ? message.retain : false
         self.subscriptionIdentifiers = subscription.identifier.map { [$0] } ?? []
-        self.sharedFilter = subscription.filter.hasPrefix("$share/") ? subscription.filter : nil
+        self.sharedFilter = subscription.isShared ? subscription.filter : nil
     }
 
     /// Folds another matching subscription of the same session into this delivery.

@@ -94,41 +94,68 @@ import Testing
         return c
     }
 
+    /// Encodes header + payload as the connection writes them and decodes the packet back.
+    private func packet(_ encoder: inout OutboundPublishEncoder, _ delivery: Delivery, packetID: UInt16 = 0, dup: Bool = false) -> PublishPacket? {
+        var bytes = ByteBuffer()
+        guard encoder.writeHeader(for: delivery, packetID: packetID, dup: dup, now: now, into: &bytes) else { return nil }
+        var payload = delivery.message.payload
+        bytes.writeBuffer(&payload)
+        var decoder = MQTTPacketDecoder(version: encoder.version, limits: DecoderLimits(maximumPacketSize: 1 << 20), sender: .server)
+        guard case .publish(let p) = try? decoder.decodePacket(buffer: &bytes), bytes.readableBytes == 0 else {
+            Issue.record("encoded bytes do not decode to one PUBLISH")
+            return nil
+        }
+        return p
+    }
+
     @Test func assignsAndReusesTopicAliases() {
         var encoder = OutboundPublishEncoder(version: .v5, client: capabilities(aliases: 1), serverAliasLimit: 10)
         let d = Delivery(message: message("plant/line1/temp", qos: .atMostOnce), qos: .atMostOnce, retain: false)
-        let first = encoder.packet(for: d, packetID: 0, dup: false, now: now)
+        let first = packet(&encoder, d)
         #expect(first?.topic == "plant/line1/temp")
         #expect(first?.properties.topicAlias == 1)
-        let second = encoder.packet(for: d, packetID: 0, dup: false, now: now)
+        let second = packet(&encoder, d)
         #expect(second?.topic == "")
         #expect(second?.properties.topicAlias == 1)
-        let other = encoder.packet(for: Delivery(message: message("other", qos: .atMostOnce), qos: .atMostOnce, retain: false), packetID: 0, dup: false, now: now)
+        let other = packet(&encoder, Delivery(message: message("other", qos: .atMostOnce), qos: .atMostOnce, retain: false))
         #expect(other?.topic == "other")
         #expect(other?.properties.topicAlias == nil, "the client allows one alias only")
     }
 
     @Test func noAliasesFor311() {
         var encoder = OutboundPublishEncoder(version: .v3_1_1, client: capabilities(aliases: 5), serverAliasLimit: 10)
-        let p = encoder.packet(for: Delivery(message: message("t", qos: .atMostOnce), qos: .atMostOnce, retain: false), packetID: 0, dup: false, now: now)
+        let p = packet(&encoder, Delivery(message: message("t", qos: .atMostOnce), qos: .atMostOnce, retain: true))
         #expect(p?.properties.topicAlias == nil)
+        #expect(p?.retain == true)
     }
 
     @Test func packetsOverTheClientMaximumAreDiscarded() {
         var encoder = OutboundPublishEncoder(version: .v5, client: capabilities(maxPacket: 20), serverAliasLimit: 10)
         let small = Delivery(message: message("t", "1234", qos: .atMostOnce), qos: .atMostOnce, retain: false)
         let big = Delivery(message: message("t", String(repeating: "x", count: 100), qos: .atMostOnce), qos: .atMostOnce, retain: false)
-        #expect(encoder.packet(for: small, packetID: 0, dup: false, now: now) != nil)
-        #expect(encoder.packet(for: big, packetID: 0, dup: false, now: now) == nil)
+        #expect(packet(&encoder, small) != nil)
+        var bytes = ByteBuffer()
+        #expect(!encoder.writeHeader(for: big, packetID: 0, dup: false, now: now, into: &bytes))
+        #expect(bytes.readableBytes == 0, "nothing is written for a discarded message")
+    }
+
+    @Test func aliasIsDroppedWhenItWouldNotFit() {
+        // 2 + 1 + 1 + 1 + 6 = 11 bytes without an alias; the alias would add 3.
+        var encoder = OutboundPublishEncoder(version: .v5, client: capabilities(maxPacket: 12, aliases: 5), serverAliasLimit: 10)
+        let d = Delivery(message: message("t", "123456", qos: .atMostOnce), qos: .atMostOnce, retain: false)
+        let p = packet(&encoder, d)
+        #expect(p?.topic == "t")
+        #expect(p?.properties.topicAlias == nil)
     }
 
     @Test func expiryIsDecrementedAndIdentifiersAttached() {
         var encoder = OutboundPublishEncoder(version: .v5, client: capabilities(), serverAliasLimit: 0)
         let m = message("t", expiresAt: now + .milliseconds(7_500))
-        let p = encoder.packet(for: Delivery(message: m, qos: .atLeastOnce, retain: false, subscriptionIdentifiers: [3, 4]), packetID: 12, dup: true, now: now)
+        let p = packet(&encoder, Delivery(message: m, qos: .atLeastOnce, retain: false, subscriptionIdentifiers: [3, 4]), packetID: 12, dup: true)
         #expect(p?.properties.messageExpiryInterval == 8)
         #expect(p?.properties.subscriptionIdentifiers == [3, 4])
         #expect(p?.packetID == 12)
         #expect(p?.dup == true)
+        #expect(p?.qos == .atLeastOnce)
     }
 }

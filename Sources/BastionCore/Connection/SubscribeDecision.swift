@@ -42,7 +42,7 @@ public enum SubscribeDecision {
 
     /// Whether retained messages are sent for a granted subscription (spec 3.3.1.3, Retain Handling).
     public static func sendsRetained(_ subscription: Subscription, isNew: Bool) -> Bool {
-        if subscription.filter.hasPrefix("$share/") { return false }
+        if subscription.isShared { return false }
         switch subscription.options.retainHandling {
         case .sendOnSubscribe: return true
         case .sendIfNew: return isNew

@@ -29,6 +29,7 @@ final class Broker: Sendable {
     /// Message ids start above every id in the durable store; each loop takes every n-th id.
     let messageIDBase = Atomic<UInt64>(1)
     private let security: Mutex<Security>
+    private let generation = Atomic<Int>(0)
 
     struct Security {
         var authenticator: any Authenticator
@@ -68,7 +69,8 @@ final class Broker: Sendable {
         security.withLock { ($0.authorization, $0.generation) }
     }
 
-    var securityGeneration: Int { security.withLock { $0.generation } }
+    /// Read on every authorization decision, so an atomic rather than the lock.
+    var securityGeneration: Int { generation.load(ordering: .acquiring) }
 
     /// Installs a new authenticator and policy (SIGHUP reload).
     func updateSecurity(authenticator: any Authenticator, authorization: any AuthorizationPolicy) {
@@ -76,6 +78,7 @@ final class Broker: Sendable {
             $0.authenticator = authenticator
             $0.authorization = authorization
             $0.generation += 1
+            generation.store($0.generation, ordering: .releasing)
         }
         for loop in group.makeIterator() {
             loop.execute { self.worker(on: loop).securityChanged() }

@@ -85,7 +85,7 @@ final class LoopWorker {
         trie.forEachMatch(message.topic, pickShared: Self.pickOnlineMember) { entry in
             let subscription = entry.subscription
             if subscription.options.noLocal && entry.subscriber === publisher { return }
-            if subscription.filter.hasPrefix("$share/") {
+            if subscription.isShared {
                 matches.append(Match(session: entry.subscriber, delivery: Delivery(message: message, subscription: subscription)))
                 return
             }

@@ -46,6 +46,8 @@ public struct BrokerSettings: Sendable {
     public var protection: ProtectionSettings
 
     public static let defaultListener = "mqtt://127.0.0.1:1883"
+    /// The embedded default also serves TLS on loopback, with a generated development CA.
+    public static let defaultTLSListener = "mqtts://127.0.0.1:8883"
 
     public static func resolve(options: ServeOptions) throws(ConfigError) -> BrokerSettings {
         let file = try options.configPath.map { path throws(ConfigError) in try ConfigLoader.load(path: path) } ?? ConfigFile()
@@ -65,7 +67,7 @@ public struct BrokerSettings: Sendable {
         } else if let listeners = file.listeners, !listeners.isEmpty {
             configs = listeners
         } else {
-            configs = [ListenerConfig(url: defaultListener)]
+            configs = [ListenerConfig(url: defaultListener), ListenerConfig(url: defaultTLSListener)]
         }
         var listeners: [ListenerSettings] = []
         for (i, config) in configs.enumerated() {

@@ -28,6 +28,10 @@ extension MQTTConnectionHandler {
                 authExchange = exchange
                 return authenticationStep(exchange.step(clientData: connect.properties.authenticationData))
             }
+            if info.requireClientIDMatch, let identity = info.certificateIdentity, identity != accepted.clientID {
+                auditAuthenticationFailure(.clientIdentifierNotValid, username: connect.username)
+                return refuseConnect(.clientIdentifierNotValid, "client id must equal the certificate identity")
+            }
             if let ban = broker.protection?.bannedIdentity(username: connect.username, clientID: accepted.clientID) {
                 auditAuthenticationFailure(.banned, username: connect.username)
                 return refuseConnect(.banned, "banned (\(ban.subject))")

@@ -214,11 +214,7 @@ extension MQTTConnectionHandler {
             // A subscriber that cannot keep up loses QoS 0 messages rather than growing memory.
             guard context?.channel.isWritable ?? false else { return broker.stats.dropped() }
             if delivery.message.isExpired(at: now) { return }
-            if let packet = outboundPublish.packet(for: delivery, packetID: 0, dup: false, now: now) {
-                sendPublish(packet)
-            } else {
-                broker.stats.dropped()
-            }
+            if !sendPublish(delivery, packetID: 0, dup: false, now: now) { broker.stats.dropped() }
             return
         }
         let result = state!.outbound.submit(delivery, window: outboundWindow, limits: broker.limits, now: now)
@@ -243,11 +239,10 @@ extension MQTTConnectionHandler {
             }
             return forget(outgoing.delivery)
         }
-        if let packet = outboundPublish.packet(for: outgoing.delivery, packetID: outgoing.packetID, dup: outgoing.dup, now: now) {
+        if sendPublish(outgoing.delivery, packetID: outgoing.packetID, dup: outgoing.dup, now: now) {
             if !outgoing.dup, isPersistent {
                 broker.persist([.assignPacketID(clientID: clientID, messageID: outgoing.delivery.message.id, packetID: outgoing.packetID)])
             }
-            sendPublish(packet)
         } else {
             broker.stats.dropped()
             if state != nil {

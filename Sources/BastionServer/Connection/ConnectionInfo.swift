@@ -6,6 +6,8 @@ public struct ConnectionInfo: Sendable, Hashable {
     public var allowAnonymous: Bool
     /// Two-factor listener: a client certificate and a matching user name and password.
     public var requirePassword = false
+    /// The client id must equal the certificate identity.
+    public var requireClientIDMatch = false
     public var tlsVersion: String?
     public var cipherSuite: String?
     public var certificateIdentity: String?

@@ -268,20 +268,25 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     /// Writes a PUBLISH as a small header buffer followed by the shared payload slice: the payload
-    /// is never copied per subscriber.
-    func sendPublish(_ packet: PublishPacket) {
-        guard let context else { return }
-        let total = packet.encodedSize(version: version)
-        var header = context.channel.allocator.buffer(capacity: total - packet.payload.readableBytes)
-        packet.writeHeader(version: version, to: &header)
+    /// is never copied per subscriber. Returns false when the client's Maximum Packet Size rules
+    /// the message out (it is then discarded as if delivered).
+    func sendPublish(_ delivery: Delivery, packetID: UInt16, dup: Bool, now: NIODeadline) -> Bool {
+        guard let context else { return false }
+        var header = context.channel.allocator.buffer(capacity: outboundPublish.headerCapacity(for: delivery))
+        guard outboundPublish.writeHeader(for: delivery, packetID: packetID, dup: dup, now: now, into: &header) else {
+            return false
+        }
+        let payload = delivery.message.payload
+        let total = header.readableBytes + payload.readableBytes
         context.write(wrapOutboundOut(header), promise: nil)
-        if packet.payload.readableBytes > 0 {
-            context.write(wrapOutboundOut(packet.payload), promise: nil)
+        if payload.readableBytes > 0 {
+            context.write(wrapOutboundOut(payload), promise: nil)
         }
         broker.stats.bytesSent.add(total, ordering: .relaxed)
         broker.stats.messagesSent.add(1, ordering: .relaxed)
-        broker.stats.sent(qos: packet.qos.rawValue)
+        broker.stats.sent(qos: delivery.qos.rawValue)
         worker.markDirty(self)
+        return true
     }
 
     func flushIfNeeded() {

@@ -1,7 +1,7 @@
 import BastionCore
 import NIOCore
 
-/// Loads the durable store at startup, before any listener binds: retained messages, persistent
+/// Applies what the durable store held at startup, before any listener binds: retained messages, persistent
 /// sessions with their subscriptions (into every loop's index), queued and in-flight messages,
 /// pending wills, and where new message ids start.
 enum StateRestore {
@@ -11,10 +11,8 @@ enum StateRestore {
         var retained = 0
     }
 
-    static func restore(_ broker: Broker, from store: any DurableStore) async throws -> Summary {
+    static func restore(_ broker: Broker, from loaded: StoredBrokerState, loadedAt wallNow: WallClock) async throws -> Summary {
         let now = NIODeadline.now()
-        let wallNow = StoreMapping.wallClock()
-        let loaded = try store.load(now: wallNow)
         broker.messageIDBase.store(loaded.nextMessageID, ordering: .relaxed)
         let messages = loaded.messages.mapValues { StoreMapping.message($0, now: now, wallNow: wallNow) }
         for stored in loaded.retained {
@@ -23,6 +21,7 @@ enum StateRestore {
         var changes: [SubscriptionChange] = []
         var summary = Summary(sessions: loaded.sessions.count, messages: messages.count, retained: loaded.retained.count)
         for stored in loaded.sessions {
+            broker.stats.subscriptions.add(stored.record.subscriptions.count, ordering: .relaxed)
             let state = StoreMapping.sessionState(stored, messages: messages, limits: broker.limits)
             // A session whose client was connected when the broker stopped counts as disconnected now.
             let disconnectedAt = StoreMapping.deadline(stored.record.disconnectedAt, now: now, wallNow: wallNow) ?? now

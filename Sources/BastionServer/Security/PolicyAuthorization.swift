@@ -48,6 +48,7 @@ final class PolicyAuthorizer: ClientAuthorizer {
 /// No ACL configured: everything but `$SYS`, which only an explicit grant opens.
 final class OpenAuthorizer: ClientAuthorizer {
     private static func isSys(_ topicOrFilter: String) -> Bool {
+        guard topicOrFilter.utf8.first == UInt8(ascii: "$") else { return false }
         let plain = SharedFilter(topicOrFilter)?.filter ?? topicOrFilter
         return plain == "$SYS" || plain.hasPrefix("$SYS/")
     }

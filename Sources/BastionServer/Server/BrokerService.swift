@@ -1,5 +1,7 @@
 import BastionCore
 import BastionSecurity
+import BastionStore
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -22,6 +24,10 @@ public final class BrokerService: Service {
     let options: ServeOptions
     /// The admin HTTP listener (metrics, health, bans), if configured; run it beside this service.
     public let admin: AdminServer?
+    /// TLS material per listener (nil for plaintext listeners), reloaded on SIGHUP.
+    let tlsHolders: [TLSContextHolder?]
+    /// What the durable store held at startup, applied in `run` before the listeners bind.
+    private let restored: (state: StoredBrokerState, at: WallClock)?
     private let listening = Flag()
 
     /// Raised (and thrown from `run`) when a listener cannot be bound: a runtime failure, exit 1.
@@ -31,13 +37,21 @@ public final class BrokerService: Service {
 
     /// Loads everything a configuration can get wrong (password file, ACL, audit log, data
     /// directory) so that errors surface before anything binds (exit 2).
-    public init(settings: BrokerSettings, options: ServeOptions, logger: Logger, store: (any DurableStore)? = nil) throws(ConfigError) {
+    public init(settings: BrokerSettings, options: ServeOptions, logger: Logger) throws(ConfigError) {
         var settings = settings
         if settings.auth.password_file == nil && !settings.listeners.contains(where: \.allowAnonymous) {
             settings.auth.password_file = try DefaultCredentials.ensure(dataDir: settings.dataDir, logger: logger)
         }
         let material = try SecurityMaterial.load(auth: settings.auth, configPath: settings.configPath, generation: 0)
         Self.report(material, logger: logger)
+        self.tlsHolders = try Self.loadTLS(settings: settings, options: options, logger: logger)
+        let store = try Self.openStore(settings.persistence, dataDir: settings.dataDir, logger: logger)
+        do {
+            let now = StoreMapping.wallClock()
+            self.restored = (try store.load(now: now), now)
+        } catch {
+            throw ConfigError(key: "persistence.data_dir", "\(error)", fix: "check the data directory \(settings.dataDir), or move a damaged database aside")
+        }
         let audit: AuditLog
         do {
             audit = try AuditLog(settings.protection.audit)
@@ -80,6 +94,68 @@ public final class BrokerService: Service {
         }
     }
 
+    /// Opens the SQLite store in the data directory (strict durability unless configured relaxed).
+    private static func openStore(_ config: PersistenceConfig, dataDir: String, logger: Logger) throws(ConfigError) -> SQLiteStore {
+        let text = config.durability ?? SQLiteStore.Durability.strict.rawValue
+        guard let durability = SQLiteStore.Durability(rawValue: text) else {
+            throw ConfigError(key: "persistence.durability", "unknown durability '\(text)'", fix: "use strict or relaxed")
+        }
+        let interval = config.fsync_interval_ms ?? 1000
+        guard interval > 0 else {
+            throw ConfigError(key: "persistence.fsync_interval_ms", "\(interval) is out of range", fix: "use a number of milliseconds above 0")
+        }
+        do {
+            return try SQLiteStore(
+                options: .init(directory: dataDir, durability: durability, fsyncInterval: .milliseconds(interval)), logger: logger)
+        } catch {
+            throw ConfigError(key: "persistence.data_dir", "\(error)", fix: "make \(dataDir) a writable directory that no other broker uses")
+        }
+    }
+
+    /// Resolves and loads each TLS listener's certificate, key, CA and CRLs. Loopback listeners
+    /// without configured material use the development CA generated in the data directory.
+    private static func loadTLS(settings: BrokerSettings, options: ServeOptions, logger: Logger) throws(ConfigError) -> [TLSContextHolder?] {
+        var holders: [TLSContextHolder?] = []
+        var development: DevelopmentPKI.Files?
+        for (i, listener) in settings.listeners.enumerated() {
+            guard listener.url.scheme.isTLS else {
+                holders.append(nil)
+                continue
+            }
+            let keyPath = options.listen.isEmpty && settings.configPath != nil ? "listeners[\(i)].tls" : "tls"
+            var fallback: DevelopmentPKI.Files?
+            let configured = options.tlsCert != nil || listener.tls?.cert != nil
+            if !configured && listener.url.isLoopback {
+                if development == nil {
+                    do {
+                        development = try DevelopmentPKI.ensure(dataDir: settings.dataDir)
+                    } catch {
+                        throw ConfigError(key: "persistence.data_dir", "cannot create the development CA: \(error)")
+                    }
+                    if let files = development {
+                        logger.notice("development CA for TLS listeners on loopback", metadata: ["ca_file": "\(files.caFile)"])
+                        FileHandle.standardError.write(Data("Bastion TLS uses the development CA \(files.caFile) (e.g. mosquitto_pub --cafile \(files.caFile) -p \(listener.url.port) ...)\n".utf8))
+                    }
+                }
+                fallback = development
+            }
+            do {
+                let tlsSettings = try TLSServerSettings.resolve(
+                    listener.tls,
+                    overrides: .init(
+                        certificateFile: options.tlsCert, keyFile: options.tlsKey, clientCAFile: options.tlsCA,
+                        crlFiles: options.tlsCRL.map { [$0] }, requireCertificate: options.requireCertificate ? true : nil),
+                    keyPath: keyPath, fallback: fallback)
+                holders.append(try TLSContextHolder(name: listener.url.description, settings: tlsSettings, logger: logger))
+            } catch let error as TLSSettingsError {
+                throw ConfigError(file: settings.configPath, key: error.key, error.message)
+            } catch {
+                throw ConfigError(key: keyPath, "\(error)")
+            }
+        }
+        return holders
+    }
+
     private static func report(_ material: SecurityMaterial, logger: Logger) {
         if material.topicPolicy == nil {
             logger.warning("no ACL configured: every authenticated client may publish and subscribe to all topics except $SYS")
@@ -92,8 +168,8 @@ public final class BrokerService: Service {
     public func run() async throws {
         // Trap SIGHUP before anything binds, so an early reload request cannot end the process.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        if let store = broker.store {
-            let summary = try await StateRestore.restore(broker, from: store)
+        if let restored {
+            let summary = try await StateRestore.restore(broker, from: restored.state, loadedAt: restored.at)
             logger.notice("state restored", metadata: [
                 "sessions": "\(summary.sessions)", "messages": "\(summary.messages)", "retained": "\(summary.retained)",
             ])
@@ -101,7 +177,7 @@ public final class BrokerService: Service {
         var channels: [any Channel] = []
         for (index, listener) in settings.listeners.enumerated() {
             let binder = ListenerBinder(
-                broker: broker, settings: listener, index: index,
+                broker: broker, settings: listener, index: index, tls: tlsHolders[index],
                 connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)), logger: logger)
             do {
                 channels.append(try await binder.bind(group: group))
@@ -166,6 +242,14 @@ public final class BrokerService: Service {
     /// limits sections). A file that fails to load is rejected with its location and the old
     /// policy stays.
     func reload() {
+        for holder in tlsHolders.compactMap({ $0 }) {
+            do {
+                try holder.reload()
+                logger.notice("TLS material reloaded", metadata: ["listener": "\(holder.name)"])
+            } catch {
+                protection.reloadRejected(path: holder.name, error: "\(error)")
+            }
+        }
         do {
             var auth = settings.auth
             var protectionSettings = settings.protection

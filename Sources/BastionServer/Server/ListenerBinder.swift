@@ -1,13 +1,17 @@
 import BastionCore
+import BastionSecurity
 import Logging
 import NIOCore
 import NIOPosix
 
-/// Binds one listener and installs the MQTT handler on every accepted connection.
+/// Binds one listener. Every accepted socket passes the abuse gate first (bans, connection limits,
+/// before any TLS or KDF work), then the transport (TLS, WebSocket, ALPN), then gets the MQTT
+/// connection handler.
 struct ListenerBinder {
     let broker: Broker
     let settings: ListenerSettings
     let index: Int
+    let tls: TLSContextHolder?
     let connectTimeout: TimeAmount
     let logger: Logger
 
@@ -16,17 +20,19 @@ struct ListenerBinder {
         let settings = self.settings
         let connectTimeout = self.connectTimeout
         let logger = self.logger
+        let tls = self.tls
+        let index = self.index
         let listenerName = settings.url.description
+        let frameLimit = max(TransportDefaults.webSocketMaxFrameSize, broker.limits.maximumPacketSize + 16)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { [index] channel in
+            .childChannelInitializer { channel in
                 let acceptedAt = NIODeadline.now()
                 let remote = channel.remoteAddress
-                // Banned sources and connection floods are refused before any TLS or KDF work.
                 if let protection = broker.protection {
                     guard protection.admit(remote: remote, listener: listenerName, listenerIndex: index) else {
                         return channel.close()
@@ -36,13 +42,31 @@ struct ListenerBinder {
                         protection.closed(remote: remote, after: ContinuousClock.now - started)
                     }
                 }
-                let info = ConnectionInfo(
-                    listener: listenerName, remoteAddress: Self.describe(remote), allowAnonymous: settings.allowAnonymous)
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(
-                        broker: broker, info: info, connectTimeout: connectTimeout, logger: logger, listenerIndex: index,
-                        remoteAddress: remote, acceptedAt: acceptedAt))
-                }
+                return installTransport(
+                    channel: channel, listener: settings.url, tls: tls, wsPath: settings.url.path, logger: logger,
+                    handshakeTimeout: tls?.settings.handshakeTimeout ?? connectTimeout, listenerName: listenerName,
+                    webSocketMaxFrameSize: frameLimit,
+                    onRejection: { rejection in
+                        guard rejection.isCertificateProblem, let protection = broker.protection else { return }
+                        protection.authenticationFailed(AuditEvent.AuthFailure(
+                            peer: AuditPeer(listener: listenerName, ip: remote?.ipAddress, port: remote?.port),
+                            clientID: nil, username: nil, reason: .certificateRejected))
+                    },
+                    installMQTT: { channel, transport in
+                        var info = ConnectionInfo(
+                            listener: listenerName, remoteAddress: Self.describe(remote), allowAnonymous: settings.allowAnonymous)
+                        info.tlsVersion = transport.tlsVersion
+                        info.cipherSuite = transport.cipherSuite
+                        info.certificateIdentity = transport.certificateIdentity
+                        info.certificateSerial = transport.certificateSerial
+                        info.requirePassword = transport.certificateRequirements.requirePassword
+                        info.requireClientIDMatch = transport.certificateRequirements.requireClientIDMatch
+                        return channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(
+                                broker: broker, info: info, connectTimeout: connectTimeout, logger: logger, listenerIndex: index,
+                                remoteAddress: remote, acceptedAt: acceptedAt))
+                        }
+                    })
             }
         return try await bootstrap.bind(host: settings.url.host, port: settings.url.port).get()
     }
