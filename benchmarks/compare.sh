@@ -84,9 +84,17 @@ openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key
         echo "topic read plant/line$i/commands/#"
     done
 } > "$WORK/acl"
-# Mosquitto started as root drops to its own user: it must be able to read the fixtures.
+# Mosquitto started as root drops to its own user: it must be able to read the fixtures. Bastion
+# refuses a private key others can read, so Mosquitto gets its own copy of the key.
 chmod 0755 "$OUT" "$WORK"
 chmod 0644 "$WORK"/*
+chmod 0600 "$WORK/server.key" "$WORK/ca.key"
+cp "$WORK/server.key" "$WORK/mosquitto-server.key"
+if id mosquitto >/dev/null 2>&1 && chown mosquitto "$WORK/mosquitto-server.key" 2>/dev/null; then
+    chmod 0600 "$WORK/mosquitto-server.key"
+else
+    chmod 0644 "$WORK/mosquitto-server.key"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Brokers. Equivalent settings: loopback listener, anonymous access, no persistence, in-flight
@@ -109,7 +117,7 @@ start_broker() { # NAME VARIANT(plain|tls|acl)
                 if [[ $variant == tls ]]; then
                     echo "cafile $WORK/ca.pem"
                     echo "certfile $WORK/server.pem"
-                    echo "keyfile $WORK/server.key"
+                    echo "keyfile $WORK/mosquitto-server.key"
                 fi
                 echo "allow_anonymous true"
                 [[ $variant == acl ]] && echo "acl_file $WORK/acl"
