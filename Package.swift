@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "bastion", targets: ["bastion"]),
         .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
         .library(name: "BastionCore", targets: ["BastionCore"]),
+        .library(name: "BastionSecurity", targets: ["BastionSecurity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -124,6 +125,12 @@ let package = Package(
         .testTarget(
             name: "BastionStoreTests",
             dependencies: ["BastionStore", "BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "BenchTests",
+            dependencies: ["bastion", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         .testTarget(
             name: "BastionServerTests",
