@@ -117,7 +117,6 @@ public struct LimitsConfig: Codable, Sendable, Equatable {
     public var publish_burst_seconds: Double?
     /// backpressure | disconnect
     public var publish_rate_action: String?
-    public var retry_interval: Double?
     // Brute force and flapping (global `limits` only; ignored on listeners).
     /// Failed authentications from one address within auth_failure_window that ban it (0: off).
     public var auth_failures_per_ip: Int?
