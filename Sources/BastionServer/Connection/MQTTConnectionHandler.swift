@@ -306,7 +306,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard needsFlush else { return }
         needsFlush = false
         guard let context else { return }
-        outbound.drain { context.write(wrapOutboundOut($0), promise: nil) }
+        if info.tlsVersion != nil {
+            outbound.drainCoalesced(allocator: context.channel.allocator) { context.write(wrapOutboundOut($0), promise: nil) }
+        } else {
+            outbound.drain { context.write(wrapOutboundOut($0), promise: nil) }
+        }
         context.flush()
     }
 

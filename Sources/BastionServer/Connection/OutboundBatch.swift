@@ -30,6 +30,19 @@ struct OutboundBatch {
         segments.append(Segment(end: arena.writerIndex, payload: payload))
     }
 
+    /// Everything in one buffer, for TLS: the payload is encrypted per connection anyway, and one
+    /// write becomes one TLS record instead of two small records per message.
+    mutating func drainCoalesced(allocator: ByteBufferAllocator, _ write: (ByteBuffer) -> Void) {
+        guard arena != nil else { return }
+        if segments.isEmpty { return drain(write) }
+        var parts: [ByteBuffer] = []
+        parts.reserveCapacity(segments.count * 2 + 1)
+        drain { parts.append($0) }
+        var joined = allocator.buffer(capacity: parts.reduce(0) { $0 + $1.readableBytes })
+        for var part in parts { joined.writeBuffer(&part) }
+        write(joined)
+    }
+
     /// Hands every buffer to `write`, in order, and starts a new batch.
     mutating func drain(_ write: (ByteBuffer) -> Void) {
         guard let arena else { return }
