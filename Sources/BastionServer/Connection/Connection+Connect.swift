@@ -193,6 +193,8 @@ extension MQTTConnectionHandler {
         ])
         if sessionPresent { resumeDelivery() }
         drainPendingPackets()
+        acceptedConnect = nil
+        if will == nil && authMethod == nil { rare = nil }
     }
 
     /// Another connection with this client id arrived: DISCONNECT 0x8E, close, and hand the session

@@ -15,6 +15,15 @@ enum GatedSend {
     case pubrel(UInt16)
 }
 
+final class RareConnectionState {
+    var pendingPackets: [MQTTPacket] = []
+    var authExchange: (any AuthenticationExchange)?
+    var authMethod: String?
+    var acceptedConnect: AcceptedConnect?
+    var finalAuthenticationData: ByteBuffer?
+    var will: ConnectPacket.Will?
+}
+
 struct PendingAcknowledgement {
     enum State { case waiting, ready, failed, withheld }
     var packet: MQTTPacket
@@ -37,9 +46,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     let broker: Broker
     let info: ConnectionInfo
-    /// Without per-connection metadata (that would cost memory on every idle connection); `logger`
-    /// adds it when something is actually logged.
-    let baseLogger: Logger
     var phase = Phase.awaitingConnect
     var context: ChannelHandlerContext?
     var worker: LoopWorker!
@@ -53,12 +59,52 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var keepAlive = KeepAlive(seconds: 0)
     let connectTimeout: TimeAmount
     /// Packets that arrived after CONNECT while authentication runs.
-    var pendingPackets: [MQTTPacket] = []
+    var pendingPackets: [MQTTPacket] {
+        get { rare?.pendingPackets ?? [] }
+        set {
+            if newValue.isEmpty, rare == nil { return }
+            rareState().pendingPackets = newValue
+        }
+    }
     /// A running 5.0 enhanced authentication exchange (CONNECT or re-authentication).
-    var authExchange: (any AuthenticationExchange)?
-    var authMethod: String?
-    var acceptedConnect: AcceptedConnect?
-    var finalAuthenticationData: ByteBuffer?
+    var authExchange: (any AuthenticationExchange)? {
+        get { rare?.authExchange }
+        set {
+            if newValue == nil, rare == nil { return }
+            rareState().authExchange = newValue
+        }
+    }
+    var authMethod: String? {
+        get { rare?.authMethod }
+        set {
+            if newValue == nil, rare == nil { return }
+            rareState().authMethod = newValue
+        }
+    }
+    var acceptedConnect: AcceptedConnect? {
+        get { rare?.acceptedConnect }
+        set {
+            if newValue == nil, rare == nil { return }
+            rareState().acceptedConnect = newValue
+        }
+    }
+    var finalAuthenticationData: ByteBuffer? {
+        get { rare?.finalAuthenticationData }
+        set {
+            if newValue == nil, rare == nil { return }
+            rareState().finalAuthenticationData = newValue
+        }
+    }
+    /// State most connections need only briefly or never (CONNECT in progress, enhanced
+    /// authentication, a will), kept out of line so an idle connection stays small.
+    var rare: RareConnectionState?
+
+    func rareState() -> RareConnectionState {
+        if let rare { return rare }
+        let created = RareConnectionState()
+        rare = created
+        return created
+    }
 
     // Established by CONNECT.
     var version = ProtocolVersion.v3_1_1
@@ -67,7 +113,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var identity: ClientIdentity?
     var authorizer: any ClientAuthorizer = AllowAllAuthorizer()
     var authorizerGeneration = 0
-    var will: ConnectPacket.Will?
+    var will: ConnectPacket.Will? {
+        get { rare?.will }
+        set {
+            if newValue == nil, rare == nil { return }
+            rareState().will = newValue
+        }
+    }
     /// The session this connection serves; kept after detaching so late deliveries can follow it.
     var session: SessionHandle?
     var state: SessionState?
@@ -102,7 +154,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var willSuppressed = false
 
     init(
-        broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, logger: Logger, listenerIndex: Int = 0,
+        broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, listenerIndex: Int = 0,
         remoteAddress: SocketAddress? = nil, acceptedAt: NIODeadline = .now()
     ) {
         self.broker = broker
@@ -112,13 +164,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.acceptedAt = acceptedAt
         self.connectTimeout = connectTimeout
         self.decoder = MQTTPacketDecoder(limits: broker.limits.decoderLimits)
-        self.baseLogger = logger
     }
 
     // MARK: Channel lifecycle
 
     var logger: Logger {
-        var logger = baseLogger
+        // Metadata is added when something is logged, not stored per idle connection.
+        var logger = broker.logger
         logger[metadataKey: "remote"] = "\(info.remoteAddress)"
         logger[metadataKey: "listener"] = "\(info.listener)"
         if !clientID.isEmpty { logger[metadataKey: "client_id"] = "\(clientID)" }

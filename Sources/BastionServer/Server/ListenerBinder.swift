@@ -66,7 +66,7 @@ struct ListenerBinder {
                         info.requireClientIDMatch = transport.certificateRequirements.requireClientIDMatch
                         return channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(
-                                broker: broker, info: info, connectTimeout: connectTimeout, logger: logger, listenerIndex: index,
+                                broker: broker, info: info, connectTimeout: connectTimeout, listenerIndex: index,
                                 remoteAddress: remote, acceptedAt: acceptedAt))
                         }
                     })
