@@ -18,8 +18,9 @@ public struct MQTTPacketDecoder: NIOSingleStepByteToMessageDecoder {
         case client, server
     }
 
-    public var version: ProtocolVersion?
+    // Ordered for a compact layout: one decoder lives in every connection.
     public var limits: DecoderLimits
+    public var version: ProtocolVersion?
     public var sender: Sender?
     /// Remembers the last topic name: devices repeat theirs.
     private var topics = TopicNameReader()

@@ -20,7 +20,7 @@ final class EmbeddedBroker {
     func client(allowAnonymous: Bool = true) throws -> EmbeddedClient {
         let channel = EmbeddedChannel(loop: loop)
         let info = ConnectionInfo(listener: "mqtt://127.0.0.1:1883", remoteAddress: "127.0.0.1:1", allowAnonymous: allowAnonymous)
-        try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(broker: broker, info: info, connectTimeout: .seconds(10)))
+        try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(broker: broker, eventLoop: channel.eventLoop, info: info))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return EmbeddedClient(channel: channel, loop: loop)
     }

@@ -26,15 +26,29 @@ public struct AcceptedConnect: Sendable, Equatable {
 
 /// What the client told the server it can take (5.0 CONNECT properties; defaults for 3.1.1).
 public struct ClientCapabilities: Sendable, Equatable {
-    /// How many QoS 1/2 PUBLISH the server may have unacknowledged towards the client.
-    public var receiveMaximum: Int = 65535
-    /// The largest packet the server may send it.
-    public var maximumPacketSize: Int = Int(UInt32.max)
-    /// How many topic aliases the server may assign towards it.
-    public var topicAliasMaximum: Int = 0
+    // Stored as narrow as the protocol's fields (every connection holds one).
+    private var packetSizeLimit = UInt32.max
+    private var receiveLimit: UInt16 = 65535
+    private var aliasLimit: UInt16 = 0
     public var requestResponseInformation = false
     /// When false, reason strings and user properties are sent only in PUBLISH, CONNACK and DISCONNECT.
     public var requestProblemInformation = true
+
+    /// How many QoS 1/2 PUBLISH the server may have unacknowledged towards the client.
+    public var receiveMaximum: Int {
+        get { Int(receiveLimit) }
+        set { receiveLimit = UInt16(clamping: newValue) }
+    }
+    /// The largest packet the server may send it.
+    public var maximumPacketSize: Int {
+        get { Int(packetSizeLimit) }
+        set { packetSizeLimit = UInt32(clamping: newValue) }
+    }
+    /// How many topic aliases the server may assign towards it.
+    public var topicAliasMaximum: Int {
+        get { Int(aliasLimit) }
+        set { aliasLimit = UInt16(clamping: newValue) }
+    }
 
     public init() {}
 }

@@ -14,15 +14,23 @@ public struct InboundPublishState: Sendable {
         case disconnect(ReasonCode, String)
     }
 
-    public let receiveMaximum: Int
-    public let topicAliasMaximum: Int
     private var aliases: [UInt16: String] = [:]
     /// QoS 1 PUBLISH received whose PUBACK has not been sent yet (acks wait for durability).
-    public private(set) var pendingQoS1 = 0
+    public private(set) var pendingQoS1: Int {
+        get { Int(pendingCount) }
+        set { pendingCount = Int32(clamping: newValue) }
+    }
+    // Narrow storage (bounded by Receive Maximum): one of these lives in every connection.
+    private var pendingCount: Int32 = 0
+    private let receiveLimit: UInt16
+    private let aliasLimit: UInt16
+
+    public var receiveMaximum: Int { Int(receiveLimit) }
+    public var topicAliasMaximum: Int { Int(aliasLimit) }
 
     public init(receiveMaximum: Int, topicAliasMaximum: Int) {
-        self.receiveMaximum = receiveMaximum
-        self.topicAliasMaximum = topicAliasMaximum
+        self.receiveLimit = UInt16(clamping: receiveMaximum)
+        self.aliasLimit = UInt16(clamping: topicAliasMaximum)
     }
 
     public mutating func received(_ publish: PublishPacket, version: ProtocolVersion, inboundQoS2: inout Set<UInt16>) -> Decision {

@@ -5,15 +5,19 @@ import NIOCore
 /// subscription identifiers, and the client's Maximum Packet Size (spec 3.3.2.3.4, 3.1.2.11.4).
 /// It writes only the header; the caller sends the shared payload buffer after it.
 public struct OutboundPublishEncoder: Sendable {
-    public let version: ProtocolVersion
-    public let maximumPacketSize: Int
-    public let aliasLimit: Int
     private var aliases: [String: UInt16] = [:]
+    // Narrow storage: one of these lives in every connection.
+    private let packetSizeLimit: UInt32
+    private let aliasCount: UInt16
+    public let version: ProtocolVersion
+
+    public var maximumPacketSize: Int { Int(packetSizeLimit) }
+    public var aliasLimit: Int { Int(aliasCount) }
 
     public init(version: ProtocolVersion, client: ClientCapabilities, serverAliasLimit: Int) {
         self.version = version
-        self.maximumPacketSize = client.maximumPacketSize
-        self.aliasLimit = version == .v5 ? min(client.topicAliasMaximum, serverAliasLimit) : 0
+        self.packetSizeLimit = UInt32(clamping: client.maximumPacketSize)
+        self.aliasCount = UInt16(clamping: version == .v5 ? min(client.topicAliasMaximum, serverAliasLimit) : 0)
     }
 
     /// Appends the PUBLISH header (everything before the payload) to `out`. Returns false, writing

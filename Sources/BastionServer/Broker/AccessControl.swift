@@ -62,6 +62,9 @@ public protocol AuthorizationPolicy: Sendable {
 
 /// Used when no access control list is configured.
 final class AllowAllAuthorizer: ClientAuthorizer {
+    /// Stateless, so every connection shares one.
+    nonisolated(unsafe) static let shared = AllowAllAuthorizer()
+
     func mayPublish(_ topic: String) -> Bool { true }
     func maySubscribe(_ filter: String) -> Bool { true }
     func mayReceive(_ topic: String) -> Bool { true }

@@ -40,12 +40,16 @@ final class Broker: Sendable {
         var generation: Int
     }
 
+    /// A connection must complete CONNECT (and authentication) within this of being accepted.
+    let connectTimeout: TimeAmount
+
     init(
         group: any EventLoopGroup, limits: BrokerLimits, logger: Logger,
         authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy(),
         enhancedAuthenticator: (any EnhancedAuthenticator)? = nil, disconnectOnDeniedPublish: Bool = false,
-        store: (any DurableStore)? = nil, protection: AbuseProtection? = nil
+        store: (any DurableStore)? = nil, protection: AbuseProtection? = nil, connectTimeout: TimeAmount = .seconds(10)
     ) {
+        self.connectTimeout = connectTimeout
         self.store = store
         self.protection = protection
         self.disconnectOnDeniedPublish = disconnectOnDeniedPublish

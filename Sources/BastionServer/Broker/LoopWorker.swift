@@ -12,7 +12,7 @@ final class LoopWorker {
 
     /// Deliveries for connections on other loops, sent at the end of the burst.
     /// Deliveries for connections on this loop, handed over at the end of the burst.
-    private var localItems: [(ConnectionBox, Delivery)] = []
+    private var localItems: [(MQTTConnectionHandler, Delivery)] = []
     /// Indexed by the target loop's index; empty outboxes are skipped.
     private var outboxes: [Outbox]
     private var outboxesInUse = 0
@@ -30,7 +30,7 @@ final class LoopWorker {
 
     struct Outbox {
         var eventLoop: (any EventLoop)?
-        var items: [(ConnectionBox, Delivery)] = []
+        var items: [(MQTTConnectionHandler, Delivery)] = []
     }
 
     struct Match {
@@ -164,18 +164,18 @@ final class LoopWorker {
         }
         switch result {
         case .online(let ref):
-            // Only ConnectionBox implements ConnectionRef in the server.
-            let box = unsafeDowncast(ref as AnyObject, to: ConnectionBox.self)
-            if box.loopIndex == index {
+            // Only the connection handler implements ConnectionRef in the server.
+            let handler = unsafeDowncast(ref as AnyObject, to: MQTTConnectionHandler.self)
+            if handler.loopIndex == index {
                 // Handed over at the end of the burst, after the caller has submitted the store
                 // operations for this message (a packet id must not be stored before its message).
-                localItems.append((box, delivery))
+                localItems.append((handler, delivery))
             } else {
-                if outboxes[box.loopIndex].items.isEmpty {
+                if outboxes[handler.loopIndex].items.isEmpty {
                     outboxesInUse += 1
-                    outboxes[box.loopIndex].eventLoop = box.eventLoop
+                    outboxes[handler.loopIndex].eventLoop = handler.eventLoop
                 }
-                outboxes[box.loopIndex].items.append((box, delivery))
+                outboxes[handler.loopIndex].items.append((handler, delivery))
             }
             return true
         case .queued:
@@ -254,7 +254,7 @@ final class LoopWorker {
         while !localItems.isEmpty {
             let items = localItems
             localItems.removeAll(keepingCapacity: true)
-            for (box, delivery) in items { box.handler.value.deliver(delivery) }
+            for (handler, delivery) in items { handler.deliver(delivery) }
         }
         if !dirty.isEmpty {
             let handlers = dirty
@@ -270,7 +270,7 @@ final class LoopWorker {
             let broker = self.broker
             loop.execute {
                 let worker = broker.worker(on: loop)
-                for (box, delivery) in items { box.handler.value.deliver(delivery) }
+                for (handler, delivery) in items { handler.deliver(delivery) }
                 worker.flush()
             }
         }
@@ -281,17 +281,4 @@ final class LoopWorker {
 enum SubscriptionChange: Sendable {
     case add(SessionHandle, Subscription)
     case remove(SessionHandle, filter: String)
-}
-
-/// The `ConnectionRef` of a connected session: its loop and its handler, usable only on that loop.
-final class ConnectionBox: ConnectionRef {
-    let eventLoop: any EventLoop
-    let loopIndex: Int
-    let handler: NIOLoopBound<MQTTConnectionHandler>
-
-    init(handler: MQTTConnectionHandler, eventLoop: any EventLoop, loopIndex: Int) {
-        self.eventLoop = eventLoop
-        self.loopIndex = loopIndex
-        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
-    }
 }

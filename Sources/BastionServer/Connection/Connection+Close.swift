@@ -44,7 +44,7 @@ extension MQTTConnectionHandler {
     /// The connection is gone (or was taken over): publish or schedule the will, and hand the
     /// session back to the table.
     func connectionLost(now: NIODeadline) {
-        guard let session, let box, var state else { return }
+        guard let session, var state else { return }
         self.state = nil
         broker.stats.clientsConnected.add(-1, ordering: .relaxed)
 
@@ -71,7 +71,7 @@ extension MQTTConnectionHandler {
 
         let wasStored = isPersistent
         session.setPersistent(state.expiryInterval > 0)
-        switch broker.registry.detach(session, connection: box, state: state, pendingWill: pendingWill, now: now) {
+        switch broker.registry.detach(session, connection: self, state: state, pendingWill: pendingWill, now: now) {
         case .ended(let ended):
             // DISCONNECT may have set the expiry to 0: the stored session goes with it.
             if wasStored { broker.persist([.deleteSession(clientID: clientID)]) }

@@ -113,19 +113,17 @@ extension MQTTConnectionHandler {
     /// Attaches the session; if another connection holds it, that one is closed first (0x8E).
     private func attach(_ accepted: AcceptedConnect, attempt: Int) {
         guard phase == .connecting, let context else { return }
-        let box = self.box ?? ConnectionBox(handler: self, eventLoop: context.eventLoop, loopIndex: worker.index)
-        self.box = box
         switch broker.registry.connect(
             clientID: accepted.clientID, cleanStart: accepted.cleanStart, expiryInterval: accepted.sessionExpiryInterval,
-            connection: box)
+            connection: self)
         {
         case .mustTakeOver(let other):
-            guard attempt < 3, let other = other as? ConnectionBox else {
+            guard attempt < 3, let other = other as? MQTTConnectionHandler else {
                 return refuseConnect(.serverBusy, "session \(accepted.clientID) is being taken over repeatedly")
             }
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             other.eventLoop.flatSubmit {
-                other.handler.value.takenOver()
+                other.takenOver()
             }.hop(to: context.eventLoop).whenComplete { _ in
                 loopBound.value.attach(accepted, attempt: attempt + 1)
                 loopBound.value.worker.flush()
@@ -194,7 +192,7 @@ extension MQTTConnectionHandler {
         if sessionPresent { resumeDelivery() }
         drainPendingPackets()
         acceptedConnect = nil
-        if will == nil && authMethod == nil { rare = nil }
+        if will == nil && authMethod == nil && rare?.closeReason == nil { rare = nil }
     }
 
     /// Another connection with this client id arrived: DISCONNECT 0x8E, close, and hand the session

@@ -31,7 +31,7 @@ extension MQTTConnectionHandler {
             tlsVersion: info.tlsVersion, tlsCipher: info.cipherSuite, certificateSerial: info.certificateSerial, cleanStart: cleanStart))
         let limiter = protection.publishRateLimiter(listenerIndex: listenerIndex, now: protection.now())
         // Without a configured rate there is nothing to charge (and no clock to read per message).
-        rateLimiter = limiter.policy.isUnlimited ? nil : limiter
+        rateLimiter = limiter.policy.isUnlimited ? nil : RateLimiterBox(limiter)
     }
 
     func auditDenied(_ operation: AuditEvent.AuthorizationDenied.Operation, _ topic: String) {
@@ -51,9 +51,8 @@ extension MQTTConnectionHandler {
     /// processing it: over the rate with `publish_rate_action: disconnect` (5.0: DISCONNECT 0x96).
     /// With backpressure (the default) the socket is not read until the bucket refills.
     func chargePublishRate(bytes: Int) -> Bool {
-        guard var limiter = rateLimiter, let protection = broker.protection else { return true }
-        let decision = limiter.consume(bytes: bytes, now: protection.now())
-        rateLimiter = limiter
+        guard let rateLimiter, let protection = broker.protection else { return true }
+        let decision = rateLimiter.limiter.consume(bytes: bytes, now: protection.now())
         switch decision {
         case .ok:
             return true
@@ -109,4 +108,11 @@ extension TimeAmount {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
+}
+
+/// Out of line: most deployments set no publish rate, and an idle connection should not carry it.
+final class RateLimiterBox {
+    var limiter: PublishRateLimiter
+
+    init(_ limiter: PublishRateLimiter) { self.limiter = limiter }
 }

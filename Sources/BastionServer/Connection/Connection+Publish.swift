@@ -215,7 +215,7 @@ extension MQTTConnectionHandler {
                 if delivery.qos != .atMostOnce, !state!.outbound.enqueue(delivery, limits: broker.limits) {
                     worker.traffic.drop()
                 }
-            } else if let session, session.connection !== box {
+            } else if let session, session.connection !== self {
                 // The session moved on (offline or to another connection): follow it.
                 worker.handBack(delivery, to: session)
             }

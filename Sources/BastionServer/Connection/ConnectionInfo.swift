@@ -8,14 +8,52 @@ public struct ConnectionInfo: Sendable, Hashable {
     public var requirePassword = false
     /// The client id must equal the certificate identity.
     public var requireClientIDMatch = false
-    public var tlsVersion: String?
-    public var cipherSuite: String?
-    public var certificateIdentity: String?
-    public var certificateSerial: String?
+    /// TLS parameters, out of line: a plain connection does not carry their size.
+    private var tls: TLSDetails?
 
     public init(listener: String, remoteAddress: String, allowAnonymous: Bool) {
         self.listener = listener
         self.remoteAddress = remoteAddress
         self.allowAnonymous = allowAnonymous
     }
+
+    public var tlsVersion: String? {
+        get { tls?.values.version }
+        set { updateTLS { $0.version = newValue } }
+    }
+    public var cipherSuite: String? {
+        get { tls?.values.cipherSuite }
+        set { updateTLS { $0.cipherSuite = newValue } }
+    }
+    public var certificateIdentity: String? {
+        get { tls?.values.certificateIdentity }
+        set { updateTLS { $0.certificateIdentity = newValue } }
+    }
+    public var certificateSerial: String? {
+        get { tls?.values.certificateSerial }
+        set { updateTLS { $0.certificateSerial = newValue } }
+    }
+
+    private mutating func updateTLS(_ change: (inout TLSDetails.Values) -> Void) {
+        var values = tls?.values ?? TLSDetails.Values()
+        change(&values)
+        tls = values == TLSDetails.Values() ? nil : TLSDetails(values)
+    }
+}
+
+/// Immutable, so copies of a `ConnectionInfo` can share it.
+private final class TLSDetails: Sendable, Hashable {
+    struct Values: Hashable {
+        var version: String?
+        var cipherSuite: String?
+        var certificateIdentity: String?
+        var certificateSerial: String?
+    }
+
+    let values: Values
+
+    init(_ values: Values) { self.values = values }
+
+    static func == (lhs: TLSDetails, rhs: TLSDetails) -> Bool { lhs.values == rhs.values }
+    func hash(into hasher: inout Hasher) { hasher.combine(values) }
 }

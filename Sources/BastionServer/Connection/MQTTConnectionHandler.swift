@@ -22,6 +22,13 @@ final class RareConnectionState {
     var acceptedConnect: AcceptedConnect?
     var finalAuthenticationData: ByteBuffer?
     var will: ConnectPacket.Will?
+    var closeReason: String?
+}
+
+final class IdentityBox {
+    let identity: ClientIdentity
+
+    init(_ identity: ClientIdentity) { self.identity = identity }
 }
 
 struct PendingAcknowledgement {
@@ -30,7 +37,10 @@ struct PendingAcknowledgement {
     var state: State
 }
 
-final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// `@unchecked Sendable` because the handler is also its session's `ConnectionRef`: other loops
+/// hold it and read only `eventLoop` and `loopIndex` (immutable); everything else is used on its
+/// own loop, where `LoopWorker` hands deliveries to it.
+final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, ConnectionRef, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -46,18 +56,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     let broker: Broker
     let info: ConnectionInfo
-    var phase = Phase.awaitingConnect
     var context: ChannelHandlerContext?
-    var worker: LoopWorker!
+    let worker: LoopWorker
     var decoder: MQTTPacketDecoder
     private var inbound: ByteBuffer?
-    /// Set when this handler wrote without flushing; the worker flushes at the end of the burst.
-    var needsFlush = false
     /// Packets written since the last flush.
     var outbound = OutboundBatch()
     var lastActivity = NIODeadline.now()
-    var keepAlive = KeepAlive(seconds: 0)
-    let connectTimeout: TimeAmount
     /// Packets that arrived after CONNECT while authentication runs.
     var pendingPackets: [MQTTPacket] {
         get { rare?.pendingPackets ?? [] }
@@ -107,12 +112,19 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     // Established by CONNECT.
-    var version = ProtocolVersion.v3_1_1
     var clientID = ""
-    var client = ClientCapabilities()
-    var identity: ClientIdentity?
-    var authorizer: any ClientAuthorizer = AllowAllAuthorizer()
-    var authorizerGeneration = 0
+    /// Read for audit records and ACL refreshes only, so kept out of line.
+    var identity: ClientIdentity? {
+        get { identityBox?.identity }
+        set { identityBox = newValue.map(IdentityBox.init) }
+    }
+    private var identityBox: IdentityBox?
+    var authorizer: any ClientAuthorizer = AllowAllAuthorizer.shared
+    /// The security generation `authorizer` was made for (reloads bump it).
+    var authorizerGeneration: Int {
+        get { Int(authorizerEpoch) }
+        set { authorizerEpoch = UInt32(truncatingIfNeeded: newValue) }
+    }
     var will: ConnectPacket.Will? {
         get { rare?.will }
         set {
@@ -123,11 +135,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The session this connection serves; kept after detaching so late deliveries can follow it.
     var session: SessionHandle?
     var state: SessionState?
-    var box: ConnectionBox?
     var inboundPublish = InboundPublishState(receiveMaximum: 65535, topicAliasMaximum: 0)
     var outboundPublish = OutboundPublishEncoder(version: .v3_1_1, client: ClientCapabilities(), serverAliasLimit: 0)
-    /// Session Expiry Interval from CONNECT (DISCONNECT may not raise it from 0).
-    var connectExpiryInterval: UInt32 = 0
 
     /// Acknowledgements waiting for their store commit, in arrival order.
     var pendingAcknowledgements: Deque<PendingAcknowledgement> = []
@@ -138,33 +147,58 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var gatedBase = 0
 
     /// Inbound PUBLISH rate (messages/s, bytes/s) for this client; nil without protection.
-    var rateLimiter: PublishRateLimiter?
-    var throttleReported = false
-    /// Backpressure: reading and decoding are paused until the rate limiter refills.
-    var readPaused = false
-    /// Reading stopped because too many acknowledgements wait for the store.
-    var pausedForAcknowledgements = false
-    let listenerIndex: Int
+    var rateLimiter: RateLimiterBox?
     let remoteAddress: SocketAddress?
     /// When the socket was accepted: CONNECT must complete within the connect timeout of this.
     let acceptedAt: NIODeadline
 
     /// How the connection ends, for the will and the log.
-    var closeReason = "connection lost"
+    var closeReason: String {
+        get { rare?.closeReason ?? "connection lost" }
+        set { rareState().closeReason = newValue }
+    }
+
+    var listenerIndex: Int { Int(listenerSlot) }
+
+    // Small fields last, together: fewer padding bytes in every connection.
+    private let listenerSlot: UInt16
+    private var authorizerEpoch: UInt32 = 0
+    /// Session Expiry Interval from CONNECT (DISCONNECT may not raise it from 0).
+    var connectExpiryInterval: UInt32 = 0
+    var phase = Phase.awaitingConnect
+    /// Set when this handler wrote without flushing; the worker flushes at the end of the burst.
+    var needsFlush = false
+    var keepAlive = KeepAlive(seconds: 0)
+    var version = ProtocolVersion.v3_1_1
+    var client = ClientCapabilities()
+    var throttleReported = false
+    /// Backpressure: reading and decoding are paused until the rate limiter refills.
+    var readPaused = false
+    /// Reading stopped because too many acknowledgements wait for the store.
+    var pausedForAcknowledgements = false
     var willSuppressed = false
+    /// On plain listeners the handler, not a close-future callback, tells the abuse gate the
+    /// connection is gone (one allocation less per connection).
+    let reportsCloseToProtection: Bool
 
     init(
-        broker: Broker, info: ConnectionInfo, connectTimeout: TimeAmount, listenerIndex: Int = 0,
-        remoteAddress: SocketAddress? = nil, acceptedAt: NIODeadline = .now()
+        broker: Broker, eventLoop: any EventLoop, info: ConnectionInfo, listenerIndex: Int = 0,
+        remoteAddress: SocketAddress? = nil, acceptedAt: NIODeadline = .now(), reportsCloseToProtection: Bool = false
     ) {
+        self.reportsCloseToProtection = reportsCloseToProtection
         self.broker = broker
+        self.worker = broker.worker(on: eventLoop)
         self.info = info
-        self.listenerIndex = listenerIndex
+        self.listenerSlot = UInt16(clamping: listenerIndex)
         self.remoteAddress = remoteAddress
         self.acceptedAt = acceptedAt
-        self.connectTimeout = connectTimeout
         self.decoder = MQTTPacketDecoder(limits: broker.limits.decoderLimits)
     }
+
+    // MARK: ConnectionRef (read from any loop)
+
+    var eventLoop: any EventLoop { worker.eventLoop }
+    var loopIndex: Int { worker.index }
 
     // MARK: Channel lifecycle
 
@@ -179,13 +213,15 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.worker = broker.worker(on: context.eventLoop)
         worker.register(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         worker.unregister(self)
         self.context = nil
+        if reportsCloseToProtection, let protection = broker.protection {
+            protection.closed(remote: remoteAddress, after: .nanoseconds((NIODeadline.now() - acceptedAt).nanoseconds))
+        }
     }
 
     /// Called by the loop's periodic sweep (every connection's timers in one pass, rather than a
@@ -193,7 +229,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     func checkDeadlines(now: NIODeadline) {
         switch phase {
         case .awaitingConnect, .connecting:
-            guard now >= acceptedAt + connectTimeout else { return }
+            guard now >= acceptedAt + broker.connectTimeout else { return }
             logger.notice("no CONNECT within the connect timeout; closing")
             auditLimit(.connectTimeout, .disconnected)
             closeReason = "connect timeout"

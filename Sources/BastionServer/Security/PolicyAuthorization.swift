@@ -10,7 +10,7 @@ struct PolicyAuthorization: AuthorizationPolicy {
     let logger: Logger
 
     func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer {
-        guard let policy else { return OpenAuthorizer() }
+        guard let policy else { return OpenAuthorizer.shared }
         return PolicyAuthorizer(policy: policy, cache: AuthorizationCache(identity: identity.securityIdentity), logger: logger)
     }
 }
@@ -47,6 +47,9 @@ final class PolicyAuthorizer: ClientAuthorizer {
 
 /// No ACL configured: everything but `$SYS`, which only an explicit grant opens.
 final class OpenAuthorizer: ClientAuthorizer {
+    /// Stateless, so every connection shares one.
+    nonisolated(unsafe) static let shared = OpenAuthorizer()
+
     private static func isSys(_ topicOrFilter: String) -> Bool {
         guard topicOrFilter.utf8.first == UInt8(ascii: "$") else { return false }
         let plain = SharedFilter(topicOrFilter)?.filter ?? topicOrFilter

@@ -77,7 +77,7 @@ public final class BrokerService: Service {
             authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
             authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
             disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false,
-            store: store, protection: protection)
+            store: store, protection: protection, connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)))
         self.broker = broker
         brokerBox.set(broker)
         if let adminSettings = settings.protection.admin {
@@ -178,7 +178,7 @@ public final class BrokerService: Service {
         for (index, listener) in settings.listeners.enumerated() {
             let binder = ListenerBinder(
                 broker: broker, settings: listener, index: index, tls: tlsHolders[index],
-                connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)), logger: logger)
+                logger: logger)
             do {
                 channels.append(try await binder.bind(group: group))
             } catch {

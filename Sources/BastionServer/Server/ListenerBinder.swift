@@ -12,13 +12,12 @@ struct ListenerBinder {
     let settings: ListenerSettings
     let index: Int
     let tls: TLSContextHolder?
-    let connectTimeout: TimeAmount
     let logger: Logger
 
     func bind(group: any EventLoopGroup) async throws -> any Channel {
         let broker = self.broker
         let settings = self.settings
-        let connectTimeout = self.connectTimeout
+        let connectTimeout = broker.connectTimeout
         let logger = self.logger
         let tls = self.tls
         let index = self.index
@@ -32,17 +31,21 @@ struct ListenerBinder {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // NIO keeps a connection's last receive buffer for reuse: start small so an idle device
             // costs little; the buffer grows (to 64 KiB) for clients that send a lot.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 64 * 1024))
+            .childChannelOption(.recvAllocator, value: CompactRecvBufferAllocator(minimum: 64, initial: 64, maximum: 64 * 1024))
             .childChannelInitializer { channel in
                 let acceptedAt = NIODeadline.now()
                 let remote = channel.remoteAddress
+                // A plain listener installs the MQTT handler right here, and the handler reports the
+                // close; other transports may close before it exists.
+                let handlerReportsClose = settings.url.scheme == .mqtt
                 if let protection = broker.protection {
                     guard protection.admit(remote: remote, listener: listenerName, listenerIndex: index) else {
                         return channel.close()
                     }
-                    let started = ContinuousClock.now
-                    channel.closeFuture.whenComplete { _ in
-                        protection.closed(remote: remote, after: ContinuousClock.now - started)
+                    if !handlerReportsClose {
+                        channel.closeFuture.whenComplete { _ in
+                            protection.closed(remote: remote, after: .nanoseconds((NIODeadline.now() - acceptedAt).nanoseconds))
+                        }
                     }
                 }
                 return installTransport(
@@ -66,8 +69,8 @@ struct ListenerBinder {
                         info.requireClientIDMatch = transport.certificateRequirements.requireClientIDMatch
                         return channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(
-                                broker: broker, info: info, connectTimeout: connectTimeout, listenerIndex: index,
-                                remoteAddress: remote, acceptedAt: acceptedAt))
+                                broker: broker, eventLoop: channel.eventLoop, info: info, listenerIndex: index,
+                                remoteAddress: remote, acceptedAt: acceptedAt, reportsCloseToProtection: handlerReportsClose))
                         }
                     })
             }
