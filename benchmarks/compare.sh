@@ -9,7 +9,8 @@
 #                         [--duration S] [--warmup S] [--only LIST] [--no-build] [--out DIR]
 #                         [--connections N] [--configuration release|debug]
 #
-# --only takes a comma-separated subset of: fanout,fanin,pairs,latency,tls,acl,independent,conn
+# --only takes a comma-separated subset of: fanout,fanin,pairs,latency,tls,acl,independent,conn,durable
+# (durable runs Bastion only: the same QoS 1 load with clean and with persistent sessions).
 # Results (JSON per run, broker logs, table.md) stay in --out (default: a temporary directory).
 set -euo pipefail
 
@@ -18,7 +19,7 @@ A=bastion
 B=mosquitto
 DURATION=10
 WARMUP=2
-ONLY="fanout,fanin,pairs,latency,tls,acl,independent,conn"
+ONLY="fanout,fanin,pairs,latency,tls,acl,independent,conn,durable"
 BUILD=1
 CONFIGURATION=release
 OUT=""
@@ -37,7 +38,7 @@ while [[ $# -gt 0 ]]; do
         --configuration) CONFIGURATION="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --connections) CONNECTIONS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -190,6 +191,7 @@ trap stop_broker EXIT
 bench() {
     local label="$1" slot="$2" variant="$3"; shift 3
     local name="$A"; [[ $slot == b ]] && name="$B"
+    [[ -n "${BENCH_BROKER:-}" ]] && name="$BENCH_BROKER"
     start_broker "$name" "$variant"
     local tls=()
     [[ $variant == tls ]] && tls=(--tls --cafile "$WORK/ca.pem")
@@ -281,6 +283,12 @@ PY
             stop_broker
         done
     done
+fi
+if wants durable && [[ $A == bastion || $B == bastion ]]; then
+    # Bastion against itself: 10 QoS 1 pairs with clean sessions (nothing touches the disk), then
+    # with persistent sessions (each message stored, acknowledged after its fsync: strict).
+    BENCH_BROKER=bastion bench durable-q1 a plain pairs --publishers 10 --qos 1 "${COMMON[@]}"
+    BENCH_BROKER=bastion bench durable-q1 b plain pairs --publishers 10 --qos 1 --persistent-sessions "${COMMON[@]}"
 fi
 if wants conn; then
     both conn-10k plain conn --connections "$CONNECTIONS" --connect-rate 1000 --duration 5 --keep-alive 60

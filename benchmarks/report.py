@@ -92,6 +92,14 @@ def main():
     for r in rows:
         print("| " + " | ".join(r) + " |")
 
+    # Bastion against itself: durable (persistent sessions, strict) next to in-memory.
+    memory, durable = received(load(results, "durable-q1", "a")), received(load(results, "durable-q1", "b"))
+    if memory is not None or durable is not None:
+        print()
+        print("| Bastion, 10 pairs, QoS 1 | in memory (clean sessions) | durable (persistent sessions, strict) | durable / in memory |")
+        print("|---|---:|---:|---:|")
+        print(f"| deliveries/s | {fmt(memory)} | {fmt(durable)} | {ratio(durable, memory)} |")
+
     # Details: what each run cost and whether anything went wrong.
     labels = sorted({f.rsplit("-", 1)[0] for f in os.listdir(results) if f.endswith(".json")})
     print()
@@ -99,6 +107,8 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for label in labels:
         for slot, name in (("a", name_a), ("b", name_b)):
+            if label == "durable-q1":
+                name = "bastion, in memory" if slot == "a" else "bastion, durable"
             run = load(results, label, slot)
             if run is None or run.get("independent"):
                 continue

@@ -7,6 +7,7 @@ struct BenchClientSettings: Sendable {
     var qos: QoS
     var payloadSize: Int
     var keepAlive: UInt16
+    var persistentSessions = false
     var username: String?
     var password: String?
     /// Publisher in-flight window for QoS 1/2 (further capped by a 5.0 server's Receive Maximum).
@@ -103,9 +104,12 @@ final class BenchClientHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        var properties = ConnectProperties()
+        if settings.persistentSessions && settings.version == .v5 { properties.sessionExpiryInterval = 300 }
         let connect = ConnectPacket(
-            protocolVersion: settings.version, cleanStart: true, keepAlive: settings.keepAlive, clientID: spec.clientID,
-            username: settings.username, password: settings.password.map { ByteBuffer(string: $0) })
+            protocolVersion: settings.version, cleanStart: !settings.persistentSessions, keepAlive: settings.keepAlive,
+            clientID: spec.clientID, username: settings.username, password: settings.password.map { ByteBuffer(string: $0) },
+            properties: properties)
         let packet = MQTTPacket.connect(connect)
         var out = context.channel.allocator.buffer(capacity: packet.encodedSize(version: settings.version))
         packet.write(version: settings.version, to: &out)

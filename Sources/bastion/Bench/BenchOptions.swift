@@ -32,6 +32,9 @@ struct BenchOptions: ParsableArguments {
     var maxBacklog: Int?
     @Option(help: "Event loop threads of the generator.") var threads = System.coreCount
     @Option(name: .customLong("keep-alive"), help: "Keep alive in seconds (0: none).") var keepAlive = 60
+    @Flag(name: .customLong("persistent-sessions"),
+          help: "Connect with persistent sessions (3.1.1: clean session 0; 5: session expiry 300 s), so a durable broker stores QoS 1/2 messages.")
+    var persistentSessions = false
     @Option(help: "pub: topic, %i becomes the publisher index; sub: topic filter.") var topic: String?
     @Option(name: .customLong("topic-prefix"), help: "Prefix of generated topics.") var topicPrefix = "bench"
     @Option(name: .customLong("broker-pid"), help: "Broker process to sample RSS and CPU of (Linux).") var brokerPID: Int32?
@@ -131,6 +134,7 @@ struct BenchOptions: ParsableArguments {
         config.threads = threads
         guard (0...65535).contains(keepAlive) else { throw UsageError(description: "--keep-alive must be 0-65535") }
         config.keepAlive = UInt16(keepAlive)
+        config.persistentSessions = persistentSessions
         if let topic {
             guard scenario == .pub || scenario == .sub else { throw UsageError(description: "--topic is for pub and sub") }
             do throws(TopicRules.FilterError) {

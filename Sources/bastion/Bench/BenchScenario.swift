@@ -63,6 +63,7 @@ struct BenchConfiguration: Sendable {
     }
     var threads: Int = 2
     var keepAlive: UInt16 = 60
+    var persistentSessions = false
     var topicPrefix: String = "bench"
     /// `pub`: topic (with `%i` for the publisher index); `sub`: filter.
     var topic: String?
