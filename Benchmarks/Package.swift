@@ -29,6 +29,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "BastionCore", package: "Bastion"),
                 .product(name: "MQTTCodec", package: "Bastion"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/RoutingBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

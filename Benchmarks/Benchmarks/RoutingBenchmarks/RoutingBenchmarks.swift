@@ -1,6 +1,7 @@
 import BastionCore
 import Benchmark
 import MQTTCodec
+import NIOCore
 
 /// Topic matching against a 100,000-subscription index: the per-PUBLISH routing cost.
 let benchmarks: @Sendable () -> Void = {
@@ -32,21 +33,27 @@ let benchmarks: @Sendable () -> Void = {
     }
 }
 
-final class BenchSubscriber {}
-
 /// 100,000 subscriptions shaped like a plant: one command topic per device (99,000), plus
 /// per-site `+` and `#` wildcards from dashboards (1,000).
 struct RoutingFixture {
-    let trie = SubscriptionTrie<BenchSubscriber>()
+    let trie = SubscriptionTrie()
+    /// Subscribers are session handles, as in the broker (offline ones: no connection needed).
+    let registry = SessionRegistry()
+    var next = 0
 
     init() {
         let options = SubscribePacket.Options(qos: .atLeastOnce)
         for device in 0..<99_000 {
-            trie.insert(BenchSubscriber(), Subscription(filter: "site/\(device / 1000)/device/\(device)/cmd", options: options))
+            trie.insert(subscriber(), Subscription(filter: "site/\(device / 1000)/device/\(device)/cmd", options: options))
         }
         for site in 0..<500 {
-            trie.insert(BenchSubscriber(), Subscription(filter: "site/\(site)/device/+/telemetry", options: options))
-            trie.insert(BenchSubscriber(), Subscription(filter: "site/\(site)/#", options: options))
+            trie.insert(subscriber(), Subscription(filter: "site/\(site)/device/+/telemetry", options: options))
+            trie.insert(subscriber(), Subscription(filter: "site/\(site)/#", options: options))
         }
+    }
+
+    private mutating func subscriber() -> SessionHandle {
+        next += 1
+        return registry.restore(SessionState(clientID: "c\(next)", expiryInterval: 3600), disconnectedAt: .now())
     }
 }
