@@ -34,6 +34,14 @@ public struct ConnectionInfo: Sendable, Hashable {
         set { updateTLS { $0.certificateSerial = newValue } }
     }
 
+    /// Sets every TLS parameter at once (one allocation rather than one per field).
+    public mutating func setTLS(version: String?, cipherSuite: String?, certificateIdentity: String?, certificateSerial: String?) {
+        updateTLS {
+            $0 = TLSDetails.Values(
+                version: version, cipherSuite: cipherSuite, certificateIdentity: certificateIdentity, certificateSerial: certificateSerial)
+        }
+    }
+
     private mutating func updateTLS(_ change: (inout TLSDetails.Values) -> Void) {
         var values = tls?.values ?? TLSDetails.Values()
         change(&values)

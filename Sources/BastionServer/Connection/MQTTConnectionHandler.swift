@@ -74,31 +74,19 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// A running 5.0 enhanced authentication exchange (CONNECT or re-authentication).
     var authExchange: (any AuthenticationExchange)? {
         get { rare?.authExchange }
-        set {
-            if newValue == nil, rare == nil { return }
-            rareState().authExchange = newValue
-        }
+        set { setRare(\.authExchange, newValue) }
     }
     var authMethod: String? {
         get { rare?.authMethod }
-        set {
-            if newValue == nil, rare == nil { return }
-            rareState().authMethod = newValue
-        }
+        set { setRare(\.authMethod, newValue) }
     }
     var acceptedConnect: AcceptedConnect? {
         get { rare?.acceptedConnect }
-        set {
-            if newValue == nil, rare == nil { return }
-            rareState().acceptedConnect = newValue
-        }
+        set { setRare(\.acceptedConnect, newValue) }
     }
     var finalAuthenticationData: ByteBuffer? {
         get { rare?.finalAuthenticationData }
-        set {
-            if newValue == nil, rare == nil { return }
-            rareState().finalAuthenticationData = newValue
-        }
+        set { setRare(\.finalAuthenticationData, newValue) }
     }
     /// State most connections need only briefly or never (CONNECT in progress, enhanced
     /// authentication, a will), kept out of line so an idle connection stays small.
@@ -109,6 +97,12 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let created = RareConnectionState()
         rare = created
         return created
+    }
+
+    /// Clearing a field of state that was never allocated allocates nothing.
+    private func setRare<Value>(_ field: ReferenceWritableKeyPath<RareConnectionState, Value?>, _ value: Value?) {
+        if value == nil, rare == nil { return }
+        rareState()[keyPath: field] = value
     }
 
     // Established by CONNECT.
@@ -127,10 +121,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
     var will: ConnectPacket.Will? {
         get { rare?.will }
-        set {
-            if newValue == nil, rare == nil { return }
-            rareState().will = newValue
-        }
+        set { setRare(\.will, newValue) }
     }
     /// The session this connection serves; kept after detaching so late deliveries can follow it.
     var session: SessionHandle?

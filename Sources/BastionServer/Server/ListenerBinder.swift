@@ -61,10 +61,9 @@ struct ListenerBinder {
                     installMQTT: { channel, transport in
                         var info = ConnectionInfo(
                             listener: listenerName, remoteAddress: Self.describe(remote), allowAnonymous: settings.allowAnonymous)
-                        info.tlsVersion = transport.tlsVersion
-                        info.cipherSuite = transport.cipherSuite
-                        info.certificateIdentity = transport.certificateIdentity
-                        info.certificateSerial = transport.certificateSerial
+                        info.setTLS(
+                            version: transport.tlsVersion, cipherSuite: transport.cipherSuite,
+                            certificateIdentity: transport.certificateIdentity, certificateSerial: transport.certificateSerial)
                         info.requirePassword = transport.certificateRequirements.requirePassword
                         info.requireClientIDMatch = transport.certificateRequirements.requireClientIDMatch
                         return channel.eventLoop.makeCompletedFuture {
