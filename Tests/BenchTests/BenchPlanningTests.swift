@@ -267,4 +267,9 @@ import Testing
         let defaulted = try BenchOptions.parse([]).configuration(for: .fanin, runID: "r")
         #expect(defaulted.maxBacklog == nil)
     }
+
+    @Test func persistentSessionsAreOptIn() throws {
+        #expect(try BenchOptions.parse(["--persistent-sessions"]).configuration(for: .pairs, runID: "r").persistentSessions)
+        #expect(try !BenchOptions.parse([]).configuration(for: .pairs, runID: "r").persistentSessions)
+    }
 }
