@@ -1,20 +1,46 @@
 import BastionCore
 import Foundation
 import GRDB
+import NIOCore
 
 /// Applies `StoreOperation`s inside the writer's open transaction, through prepared statements
 /// cached by the connection. Bodies that may have lost their last reference are remembered and
 /// checked once per batch (`collectGarbage`), each by two index lookups: no table scans.
+///
+/// A message with an inline delivery (see `DeliveryCoalescing`) is the first in queue order of its
+/// session's deliveries of it: operations on it try the inline row first, then `deliveries`.
 struct OperationApplier {
     private let db: Database
-    private(set) var highestMessageID: MessageID
+    /// The writer's position, advanced by this transaction.
+    private(set) var position: WriterPosition
+    /// As committed; this transaction's changes are in `inlineAdded` / `inlineRemoved`.
+    private let inlineMessages: InlineMessages
+    private(set) var inlineAdded: Set<MessageID> = []
+    private(set) var inlineRemoved: Set<MessageID> = []
     private var candidates: Set<MessageID> = []
     /// Bodies already written in this batch: a fan-out repeats `putMessage` once per session.
     private var written: Set<MessageID> = []
+    private var statements = PerMessageStatements()
+    /// Encoding space for blobs, reused.
+    private var scratch = ByteBuffer()
 
-    init(db: Database, highestMessageID: MessageID) {
+    init(db: Database, position: WriterPosition, inlineMessages: InlineMessages) {
         self.db = db
-        self.highestMessageID = highestMessageID
+        self.position = position
+        self.inlineMessages = inlineMessages
+    }
+
+    private func hasInline(_ id: MessageID) -> Bool {
+        (inlineMessages.ids.contains(id) || inlineAdded.contains(id)) && !inlineRemoved.contains(id)
+    }
+
+    private mutating func removedInline(_ id: MessageID) {
+        if inlineAdded.remove(id) == nil { inlineRemoved.insert(id) }
+    }
+
+    private var highestMessageID: MessageID {
+        get { position.highestMessageID }
+        set { position.highestMessageID = newValue }
     }
 
     mutating func apply(_ operation: StoreOperation) throws {
@@ -33,62 +59,67 @@ struct OperationApplier {
                 db.cachedStatement(sql: "DELETE FROM deliveries WHERE client_id = ? RETURNING message_id"),
                 arguments: [clientID])
             for id in ids { candidates.insert(RowCoding.messageID(id)) }
+            let inline = try Int64.fetchAll(
+                db.cachedStatement(sql: "DELETE FROM inline_deliveries WHERE client_id = ? RETURNING message_id"),
+                arguments: [clientID])
+            for id in inline { removedInline(RowCoding.messageID(id)) }
             try db.cachedStatement(sql: "DELETE FROM inbound_qos2 WHERE client_id = ?").execute(arguments: [clientID])
             try db.cachedStatement(sql: "DELETE FROM wills WHERE client_id = ?").execute(arguments: [clientID])
             try db.cachedStatement(sql: "DELETE FROM sessions WHERE client_id = ?").execute(arguments: [clientID])
 
-        case .putMessage(let message):
+        case .putMessage(let message, _):
             // Not a collection candidate: the enqueue that refers to it may come in a later submit.
             try put(message)
 
         case .enqueue(let clientID, let delivery):
-            try db.cachedStatement(sql: """
-                INSERT INTO deliveries (client_id, message_id, qos, retain, subscription_ids, shared_filter, packet_id, released)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    clientID, RowCoding.messageID(delivery.messageID), Int64(delivery.qos.rawValue), delivery.retain,
-                    RowCoding.subscriptionIdentifiers(delivery.subscriptionIdentifiers), delivery.sharedFilter,
-                    delivery.packetID.map { Int64($0) }, delivery.released,
-                ])
+            try enqueue(clientID, delivery)
 
         case .assignPacketID(let clientID, let messageID, let packetID):
             // One client may hold two deliveries of a message (shared and non-shared
             // subscription): the first one not yet sent gets the id (else the first one). Both
             // statements walk `deliveries_by_client` in seq order: no sorting.
-            let arguments: StatementArguments = [Int64(packetID), clientID, RowCoding.messageID(messageID)]
-            try db.cachedStatement(sql: """
-                UPDATE deliveries SET packet_id = ?1 WHERE seq = (
-                    SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 AND packet_id IS NULL
-                    ORDER BY seq LIMIT 1)
-                """).execute(arguments: arguments)
-            if db.changesCount == 0 {
-                try db.cachedStatement(sql: """
-                    UPDATE deliveries SET packet_id = ?1 WHERE seq = (
-                        SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 ORDER BY seq LIMIT 1)
-                    """).execute(arguments: arguments)
+            func assign(_ statement: BoundStatement) throws -> Bool {
+                statement.bind(1, Int64(packetID))
+                statement.bind(2, clientID)
+                statement.bind(3, RowCoding.messageID(messageID))
+                try statement.run()
+                return statement.changes > 0
             }
+            let inline = hasInline(messageID)
+            if inline, try assign(statements.inlineAssignUnsent(db)) { return }
+            if try assign(statements.assignUnsent(db)) { return }
+            if inline, try assign(statements.inlineAssignAny(db)) { return }
+            _ = try assign(statements.assignAny(db))
 
         case .markReleased(let clientID, let messageID):
             // The first sent and not yet released delivery (else the first one).
-            let arguments: StatementArguments = [clientID, RowCoding.messageID(messageID)]
-            try db.cachedStatement(sql: """
-                UPDATE deliveries SET released = 1 WHERE seq = (
-                    SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2
-                        AND packet_id IS NOT NULL AND released = 0
-                    ORDER BY seq LIMIT 1)
-                """).execute(arguments: arguments)
-            if db.changesCount == 0 {
-                try db.cachedStatement(sql: """
-                    UPDATE deliveries SET released = 1 WHERE seq = (
-                        SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2 ORDER BY seq LIMIT 1)
-                    """).execute(arguments: arguments)
+            func release(_ statement: BoundStatement) throws -> Bool {
+                statement.bind(1, clientID)
+                statement.bind(2, RowCoding.messageID(messageID))
+                try statement.run()
+                return statement.changes > 0
             }
+            let inline = hasInline(messageID)
+            if inline, try release(statements.inlineReleaseSent(db)) { return }
+            if try release(statements.releaseSent(db)) { return }
+            if inline, try release(statements.inlineReleaseAny(db)) { return }
+            _ = try release(statements.releaseAny(db))
 
         case .dequeue(let clientID, let messageID):
-            try db.cachedStatement(sql: """
-                DELETE FROM deliveries WHERE seq = (
-                    SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2 ORDER BY seq LIMIT 1)
-                """).execute(arguments: [clientID, RowCoding.messageID(messageID)])
+            if hasInline(messageID) {
+                let statement = try statements.inlineDequeue(db)
+                statement.bind(1, clientID)
+                statement.bind(2, RowCoding.messageID(messageID))
+                try statement.run()
+                if statement.changes > 0 {
+                    removedInline(messageID)
+                    return
+                }
+            }
+            let statement = try statements.dequeue(db)
+            statement.bind(1, clientID)
+            statement.bind(2, RowCoding.messageID(messageID))
+            try statement.run()
             candidates.insert(messageID)
 
         case .inboundQoS2(let clientID, let packetID, let pending):
@@ -132,15 +163,12 @@ struct OperationApplier {
     /// Deletes the candidate bodies that no delivery and no retained entry refers to.
     mutating func collectGarbage() throws -> Int {
         guard !candidates.isEmpty else { return 0 }
-        let statement = try db.cachedStatement(sql: """
-            DELETE FROM messages WHERE id = ?1
-                AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?1)
-                AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)
-            """)
+        let statement = try statements.collect(db)
         var collected = 0
         for id in candidates {
-            try statement.execute(arguments: [RowCoding.messageID(id)])
-            collected += db.changesCount
+            statement.bind(1, RowCoding.messageID(id))
+            try statement.run()
+            collected += statement.changes
         }
         candidates.removeAll(keepingCapacity: true)
         return collected
@@ -149,18 +177,184 @@ struct OperationApplier {
     private mutating func put(_ message: StoredMessage) throws {
         highestMessageID = max(highestMessageID, message.id)
         guard written.insert(message.id).inserted else { return }
-        try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, publisher, expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [
-                RowCoding.messageID(message.id), message.topic, RowCoding.blob(message.payload),
-                Int64(message.qos.rawValue), message.retain, RowCoding.properties(message.properties),
-                message.publisherClientID, message.expiresAt,
-            ])
+        let statement = try statements.putMessage(db)
+        statement.bind(1, RowCoding.messageID(message.id))
+        statement.bind(2, message.topic)
+        statement.bind(3, bytes: message.payload)
+        statement.bind(4, Int64(message.qos.rawValue))
+        statement.bind(5, message.retain)
+        scratch.clear()
+        message.properties.writeSection(to: &scratch)
+        statement.bind(6, bytes: scratch)
+        statement.bind(7, message.publisherClientID)
+        statement.bind(8, message.expiresAt)
+        try statement.run()
+    }
+
+    /// An `enqueue` written with its delivery's final packet id and release flag.
+    mutating func enqueue(_ operation: StoreOperation, packetID: UInt16?, released: Bool) throws {
+        guard case .enqueue(let clientID, var delivery) = operation else { return }
+        delivery.packetID = packetID
+        delivery.released = released
+        try enqueue(clientID, delivery)
+    }
+
+    /// An `enqueue` of a new message, written with its body as one inline row.
+    mutating func enqueueInline(
+        _ operation: StoreOperation, packetID: UInt16?, released: Bool, bodies: [MessageID: StoredMessage]
+    ) throws {
+        guard case .enqueue(let clientID, var delivery) = operation, let message = bodies[delivery.messageID] else { return }
+        delivery.packetID = packetID
+        delivery.released = released
+        highestMessageID = max(highestMessageID, message.id)
+        let statement = try statements.inlineEnqueue(db)
+        bindDelivery(statement, clientID, delivery)
+        statement.bind(10, message.topic)
+        statement.bind(11, bytes: message.payload)
+        statement.bind(12, Int64(message.qos.rawValue))
+        statement.bind(13, message.retain)
+        scratch.clear()
+        message.properties.writeSection(to: &scratch)
+        statement.bind(14, bytes: scratch)
+        statement.bind(15, message.publisherClientID)
+        statement.bind(16, message.expiresAt)
+        try statement.run()
+        inlineAdded.insert(message.id)
+    }
+
+    private mutating func enqueue(_ clientID: String, _ delivery: StoredDelivery) throws {
+        let statement = try statements.enqueue(db)
+        bindDelivery(statement, clientID, delivery)
+        try statement.run()
+    }
+
+    /// seq, client_id, message_id, qos, retain, subscription_ids, shared_filter, packet_id, released.
+    private mutating func bindDelivery(_ statement: BoundStatement, _ clientID: String, _ delivery: StoredDelivery) {
+        statement.bind(1, position.nextSeq)
+        position.nextSeq += 1
+        statement.bind(2, clientID)
+        statement.bind(3, RowCoding.messageID(delivery.messageID))
+        statement.bind(4, Int64(delivery.qos.rawValue))
+        statement.bind(5, delivery.retain)
+        if delivery.subscriptionIdentifiers.isEmpty {
+            statement.bind(6, bytes: nil)
+        } else {
+            scratch.clear()
+            for id in delivery.subscriptionIdentifiers { scratch.writeInteger(id) }
+            statement.bind(6, bytes: scratch)
+        }
+        statement.bind(7, delivery.sharedFilter)
+        if let packetID = delivery.packetID { statement.bind(8, Int64(packetID)) } else { statement.bind(8, nil as Double?) }
+        statement.bind(9, delivery.released)
     }
 
     private func retainedMessageID(topic: String) throws -> MessageID? {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT message_id FROM retained WHERE topic = ?"), arguments: [topic])
             .map(RowCoding.messageID)
+    }
+}
+
+/// The statements run once per message, prepared on first use in a transaction.
+private struct PerMessageStatements {
+    private var cache: [BoundStatement?] = Array(repeating: nil, count: 15)
+
+    private mutating func statement(_ slot: Int, _ db: Database, _ sql: String) throws -> BoundStatement {
+        if let statement = cache[slot] { return statement }
+        let statement = try BoundStatement(db, sql: sql)
+        cache[slot] = statement
+        return statement
+    }
+
+    mutating func putMessage(_ db: Database) throws -> BoundStatement {
+        try statement(0, db, """
+            INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, publisher, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+    }
+
+    mutating func enqueue(_ db: Database) throws -> BoundStatement {
+        try statement(1, db, """
+            INSERT INTO deliveries (seq, client_id, message_id, qos, retain, subscription_ids, shared_filter, packet_id, released)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+    }
+
+    mutating func inlineEnqueue(_ db: Database) throws -> BoundStatement {
+        try statement(6, db, """
+            INSERT INTO inline_deliveries (seq, client_id, message_id, qos, retain, subscription_ids, shared_filter,
+                packet_id, released, topic, payload, message_qos, message_retain, properties, publisher, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+    }
+
+    mutating func inlineDequeue(_ db: Database) throws -> BoundStatement {
+        try statement(7, db, "DELETE FROM inline_deliveries WHERE client_id = ?1 AND message_id = ?2")
+    }
+
+    mutating func inlineAssignUnsent(_ db: Database) throws -> BoundStatement {
+        try statement(8, db, """
+            UPDATE inline_deliveries SET packet_id = ?1 WHERE client_id = ?2 AND message_id = ?3 AND packet_id IS NULL
+            """)
+    }
+
+    mutating func inlineAssignAny(_ db: Database) throws -> BoundStatement {
+        try statement(9, db, "UPDATE inline_deliveries SET packet_id = ?1 WHERE client_id = ?2 AND message_id = ?3")
+    }
+
+    mutating func inlineReleaseSent(_ db: Database) throws -> BoundStatement {
+        try statement(10, db, """
+            UPDATE inline_deliveries SET released = 1
+            WHERE client_id = ?1 AND message_id = ?2 AND packet_id IS NOT NULL AND released = 0
+            """)
+    }
+
+    mutating func inlineReleaseAny(_ db: Database) throws -> BoundStatement {
+        try statement(11, db, "UPDATE inline_deliveries SET released = 1 WHERE client_id = ?1 AND message_id = ?2")
+    }
+
+    mutating func releaseSent(_ db: Database) throws -> BoundStatement {
+        try statement(12, db, """
+            UPDATE deliveries SET released = 1 WHERE seq = (
+                SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2
+                    AND packet_id IS NOT NULL AND released = 0
+                ORDER BY seq LIMIT 1)
+            """)
+    }
+
+    mutating func releaseAny(_ db: Database) throws -> BoundStatement {
+        try statement(13, db, """
+            UPDATE deliveries SET released = 1 WHERE seq = (
+                SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2 ORDER BY seq LIMIT 1)
+            """)
+    }
+
+    mutating func dequeue(_ db: Database) throws -> BoundStatement {
+        try statement(2, db, """
+            DELETE FROM deliveries WHERE seq = (
+                SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2 ORDER BY seq LIMIT 1)
+            """)
+    }
+
+    mutating func assignUnsent(_ db: Database) throws -> BoundStatement {
+        try statement(4, db, """
+            UPDATE deliveries SET packet_id = ?1 WHERE seq = (
+                SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 AND packet_id IS NULL
+                ORDER BY seq LIMIT 1)
+            """)
+    }
+
+    mutating func assignAny(_ db: Database) throws -> BoundStatement {
+        try statement(5, db, """
+            UPDATE deliveries SET packet_id = ?1 WHERE seq = (
+                SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 ORDER BY seq LIMIT 1)
+            """)
+    }
+
+    mutating func collect(_ db: Database) throws -> BoundStatement {
+        try statement(3, db, """
+            DELETE FROM messages WHERE id = ?1
+                AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?1)
+                AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)
+            """)
     }
 }

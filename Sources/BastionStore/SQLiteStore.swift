@@ -55,7 +55,7 @@ public final class SQLiteStore: DurableStore {
         }
 
         var database: DatabaseQueue?
-        let highestMessageID: MessageID
+        let position: WriterPosition
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             database = queue
@@ -64,11 +64,12 @@ public final class SQLiteStore: DurableStore {
                 throw StoreError.unusable("\(path) was written by a newer version of Bastion (unknown schema migrations)")
             }
             try migrator.migrate(queue)
-            highestMessageID = try queue.write { db in
+            position = try queue.write { db in
                 // Proves the file is writable now rather than at the first acknowledgement.
                 try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)",
                                arguments: [Int64(Date().timeIntervalSince1970)])
-                return try StoreLoader.highestMessageID(db)
+                let (nextSeq, inline) = try StoreLoader.writerState(db)
+                return WriterPosition(highestMessageID: try StoreLoader.highestMessageID(db), nextSeq: nextSeq, inlineMessages: inline)
             }
         } catch {
             try? database?.close()
@@ -80,7 +81,7 @@ public final class SQLiteStore: DurableStore {
 
         let writer = StoreWriterStart(
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
-            highestMessageID: highestMessageID, lock: lock, finished: writerFinished)
+            position: position, lock: lock, finished: writerFinished)
         let thread = Thread { writer.run() }
         writerThread = ObjectIdentifier(thread)
         thread.start()
@@ -188,7 +189,7 @@ private struct StoreWriterStart: Sendable {
     var monitor: StoreMonitor
     var options: SQLiteStore.Options
     var logger: Logger
-    var highestMessageID: MessageID
+    var position: WriterPosition
     /// The data directory lock, released once the database is closed.
     var lock: Int32
     var finished: DispatchSemaphore
@@ -197,8 +198,7 @@ private struct StoreWriterStart: Sendable {
         // Named from inside: the OS thread name (top -H, perf) is only set by the thread itself.
         Thread.current.name = "bastion-store"
         StoreWriter(
-            database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
-            highestMessageID: highestMessageID
+            database: database, inbox: inbox, monitor: monitor, options: options, logger: logger, position: position
         ).run()
         DataDirectory.unlock(lock)
         finished.signal()

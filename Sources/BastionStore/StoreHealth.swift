@@ -32,6 +32,8 @@ extension SQLiteStore {
         public var failedCommits: Int
         /// Message bodies deleted because nothing referred to them any more.
         public var collectedBodies: Int
+        /// Deliveries enqueued and finished within one commit, so never written.
+        public var settledDeliveries: Int
         /// Relaxed durability: periodic fsyncs of the WAL (or checkpoints) done.
         public var periodicSyncs: Int
     }
@@ -44,7 +46,7 @@ final class StoreMonitor: Sendable {
     private let health = Mutex(SQLiteStore.Health(isHealthy: true, lastError: nil, failingSince: nil, consecutiveFailures: 0))
     private let statistics = Mutex(SQLiteStore.Statistics(
         commits: 0, committedSubmissions: 0, failedSubmissions: 0, committedOperations: 0, failedCommits: 0,
-        collectedBodies: 0, periodicSyncs: 0))
+        collectedBodies: 0, settledDeliveries: 0, periodicSyncs: 0))
 
     var isHealthy: Bool { healthy.load(ordering: .relaxed) }
     var currentHealth: SQLiteStore.Health { health.withLock { $0 } }

@@ -15,6 +15,7 @@ enum StoreLoader {
 
     static func purge(_ db: Database, now: WallClock) throws -> Purged {
         var purged = Purged()
+        try normalizeInlineDeliveries(db)
         var expired: [String] = []
         let rows = try Row.fetchCursor(db, sql: "SELECT client_id, expiry_interval, disconnected_at FROM sessions")
         while let row = try rows.next() {
@@ -181,6 +182,29 @@ enum StoreLoader {
         } catch {
             throw RowDecodingFailure(description: "message \(id): \(error)")
         }
+    }
+
+    /// Inline deliveries become a body and a delivery, in their queue position, so that what
+    /// follows (purge rules, reading) has one representation to deal with.
+    static func normalizeInlineDeliveries(_ db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, publisher, expires_at)
+                SELECT message_id, topic, payload, message_qos, message_retain, properties, publisher, expires_at
+                FROM inline_deliveries;
+            INSERT INTO deliveries (seq, client_id, message_id, qos, retain, subscription_ids, shared_filter, packet_id, released)
+                SELECT seq, client_id, message_id, qos, retain, subscription_ids, shared_filter, packet_id, released
+                FROM inline_deliveries;
+            DELETE FROM inline_deliveries;
+            """)
+    }
+
+    /// Where the writer's queue order continues, and which messages have an inline delivery.
+    static func writerState(_ db: Database) throws -> (nextSeq: Int64, inline: Set<MessageID>) {
+        let highest = try Int64.fetchOne(db, sql: """
+            SELECT max(coalesce((SELECT max(seq) FROM deliveries), 0), coalesce((SELECT max(seq) FROM inline_deliveries), 0))
+            """) ?? 0
+        let ids = try Int64.fetchAll(db, sql: "SELECT message_id FROM inline_deliveries")
+        return (highest + 1, Set(ids.map(RowCoding.messageID)))
     }
 
     /// The message id high-water mark the writer starts from.

@@ -82,6 +82,33 @@ enum StoreSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                -- A new message owed to exactly one session, stored with its body in one row: one
+                -- insert and one delete instead of body, delivery, packet id, delete and body
+                -- collection. seq is the same queue order as deliveries.seq (one counter); a
+                -- restart moves these rows into messages and deliveries.
+                CREATE TABLE inline_deliveries (
+                    seq INTEGER PRIMARY KEY,
+                    client_id TEXT NOT NULL,
+                    message_id INTEGER NOT NULL,
+                    qos INTEGER NOT NULL,
+                    retain INTEGER NOT NULL,
+                    subscription_ids BLOB,
+                    shared_filter TEXT,
+                    packet_id INTEGER,
+                    released INTEGER NOT NULL DEFAULT 0,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    message_qos INTEGER NOT NULL,
+                    message_retain INTEGER NOT NULL,
+                    properties BLOB NOT NULL,
+                    publisher TEXT NOT NULL,
+                    expires_at REAL
+                );
+                CREATE INDEX inline_deliveries_by_client ON inline_deliveries(client_id, message_id);
+                """)
+        }
         return migrator
     }
 }

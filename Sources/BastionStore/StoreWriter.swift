@@ -21,8 +21,10 @@ final class StoreWriter {
     private let monitor: StoreMonitor
     private let options: SQLiteStore.Options
     private let logger: Logger
-    /// The message id high-water mark as committed in `meta`.
-    private var highestMessageID: MessageID
+    /// Where the committed state stands: id high-water mark, queue order, inline deliveries.
+    private var position: WriterPosition
+    /// Messages that have an inline delivery, as committed.
+    private let inlineMessages: InlineMessages
     /// Relaxed durability: commits made since the last fsync.
     private var unsynced = false
     private var lastSync = DispatchTime.now()
@@ -35,14 +37,16 @@ final class StoreWriter {
 
     init(
         database: DatabaseQueue, inbox: SubmissionInbox, monitor: StoreMonitor, options: SQLiteStore.Options,
-        logger: Logger, highestMessageID: MessageID
+        logger: Logger, position: WriterPosition
     ) {
         self.database = database
         self.inbox = inbox
         self.monitor = monitor
         self.options = options
         self.logger = logger
-        self.highestMessageID = highestMessageID
+        self.position = position
+        inlineMessages = InlineMessages(position.inlineMessages)
+        self.position.inlineMessages = []
     }
 
     func run() {
@@ -82,7 +86,7 @@ final class StoreWriter {
             if live.isEmpty { break }
             lastAttempt = .now()
             do {
-                let collected = try database.inDatabase { db in try applyInTransaction(db, batch, live) }
+                let (collected, settled) = try database.inDatabase { db in try applyInTransaction(db, batch, live) }
                 for i in live { results[i] = .success(()) }
                 let operations = live.reduce(0) { $0 + batch[$1].operations.count }
                 monitor.count {
@@ -90,6 +94,7 @@ final class StoreWriter {
                     $0.committedSubmissions += live.count
                     $0.committedOperations += operations
                     $0.collectedBodies += collected
+                    $0.settledDeliveries += settled
                 }
                 unsynced = true
                 noteSuccess()
@@ -118,27 +123,49 @@ final class StoreWriter {
     }
 
     /// One transaction for every live submission of the batch. Any error rolls everything back.
-    private func applyInTransaction(_ db: Database, _ batch: [Submission], _ live: [Int]) throws -> Int {
+    private func applyInTransaction(_ db: Database, _ batch: [Submission], _ live: [Int]) throws -> (collected: Int, settled: Int) {
         // A ROLLBACK that failed earlier (I/O error) may have left a transaction open.
         if db.isInsideTransaction { try? db.rollback() }
         try db.beginTransaction(.immediate)
+        var settled = 0
         do {
-            var applier = OperationApplier(db: db, highestMessageID: highestMessageID)
+            var applier = OperationApplier(db: db, position: position, inlineMessages: inlineMessages)
+            var held: [MessageID: StoredMessage] = [:]
+            let plan = DeliveryCoalescing(batch, live)
+            var index = 0
             for i in live {
                 do {
-                    for operation in batch[i].operations { try applier.apply(operation) }
+                    let operations = batch[i].operations
+                    for position in operations.indices {
+                        defer { index += 1 }
+                        switch plan.actions[index] {
+                        case .apply:
+                            try applier.apply(operations[position])
+                        case .skip:
+                            break
+                        case .insert(let packetID, let released):
+                            try applier.enqueue(operations[position], packetID: packetID, released: released)
+                        case .holdBody:
+                            if case .putMessage(let message, _) = operations[position] { held[message.id] = message }
+                        case .insertInline(let packetID, let released):
+                            try applier.enqueueInline(operations[position], packetID: packetID, released: released, bodies: held)
+                        }
+                    }
                 } catch where !StoreErrorMapping.failsWholeBatch(error) {
                     throw SubmissionFailed(index: i, error: error)
                 }
             }
+            settled = plan.settledDeliveries
             let collected = try applier.collectGarbage()
-            if applier.highestMessageID > highestMessageID {
+            if applier.position.highestMessageID > position.highestMessageID {
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('highest_message_id', ?)")
-                    .execute(arguments: [RowCoding.messageID(applier.highestMessageID)])
+                    .execute(arguments: [RowCoding.messageID(applier.position.highestMessageID)])
             }
             try db.commit()
-            highestMessageID = max(highestMessageID, applier.highestMessageID)
-            return collected
+            position = applier.position
+            inlineMessages.ids.subtract(applier.inlineRemoved)
+            inlineMessages.ids.formUnion(applier.inlineAdded)
+            return (collected, settled)
         } catch {
             try? db.rollback()
             throw error
@@ -152,7 +179,7 @@ final class StoreWriter {
         let perRow = 16 << 10
         return operations.reduce(4096) { total, operation in
             switch operation {
-            case .putMessage(let m), .setRetained(let m), .setPendingWill(_, let m?, _):
+            case .putMessage(let m, _), .setRetained(let m), .setPendingWill(_, let m?, _):
                 total + perRow + (m.payload.readableBytes + m.topic.utf8.count) * 11 / 10
             case .saveSession(let record):
                 total + perRow + record.subscriptions.reduce(0) { $0 + $1.filter.utf8.count + 9 } * 11 / 10
@@ -291,4 +318,25 @@ final class StoreWriter {
             logger.warning("store: closing the database failed", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// What the writer knows of the committed state, carried from one transaction to the next (a
+/// rolled-back transaction leaves it unchanged).
+struct WriterPosition: Sendable {
+    var highestMessageID: MessageID
+    /// The next `seq`: deliveries and inline deliveries share one queue order.
+    var nextSeq: Int64
+    /// At open: messages that have an inline delivery (the writer then keeps them in
+    /// `InlineMessages`).
+    var inlineMessages: Set<MessageID>
+}
+
+/// Messages that have an inline delivery (at most one each), owned by the writer thread and read
+/// by each transaction's applier; a class so that updating it never copies the set. It may name
+/// rows that are gone (a startup moved them to deliveries): every use falls back to the
+/// deliveries table.
+final class InlineMessages {
+    var ids: Set<MessageID>
+
+    init(_ ids: Set<MessageID>) { self.ids = ids }
 }

@@ -27,7 +27,11 @@ public enum StoreOperation: Sendable {
     /// Removes a session with its queue, inbound QoS 2 ids and pending will.
     case deleteSession(clientID: String)
     /// Stores a message body once; later `enqueue`s refer to it by id. Idempotent.
-    case putMessage(StoredMessage)
+    /// `isNew`: the message was just routed and this is its first `putMessage`, so no stored
+    /// delivery refers to it yet. The store may then settle within one commit the deliveries of it
+    /// that are enqueued and finished in that commit, without writing them (or the body, if none
+    /// is left).
+    case putMessage(StoredMessage, isNew: Bool = false)
     /// A message is owed to a session (queued, or about to be sent).
     case enqueue(clientID: String, delivery: StoredDelivery)
     /// The message was sent with this packet identifier (kept for redelivery with the same id).

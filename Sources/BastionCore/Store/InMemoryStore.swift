@@ -85,7 +85,7 @@ extension InMemoryStore.State {
             for delivery in deliveries.removeValue(forKey: clientID) ?? [] {
                 release(delivery.messageID)
             }
-        case .putMessage(let message):
+        case .putMessage(let message, _):
             put(message)
         case .enqueue(let clientID, let delivery):
             deliveries[clientID, default: []].append(delivery)

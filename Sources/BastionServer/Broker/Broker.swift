@@ -117,12 +117,6 @@ final class Broker: Sendable {
         return EventLoopFuture.andAllSucceed(pending, on: loop)
     }
 
-    /// Submits store operations whose completion nobody waits for; failures are logged.
-    func persist(_ operations: [StoreOperation]) {
-        guard let store, !operations.isEmpty else { return }
-        store.submit(operations) { [self] result in storeCompleted(result) }
-    }
-
     /// Tracks store health from every commit: the first failure and the recovery are logged once.
     func storeCompleted(_ result: Result<Void, StoreError>) {
         switch result {
@@ -140,7 +134,7 @@ final class Broker: Sendable {
     /// A session ended: its subscriptions leave the index and a will still waiting is sent now.
     func end(_ ended: SessionRegistry.EndedSession, on loop: any EventLoop) {
         // Clean sessions never touch the disk; only a stored (persistent) session is deleted.
-        if ended.handle.isPersistent { persist([.deleteSession(clientID: ended.handle.clientID)]) }
+        if ended.handle.isPersistent { worker(on: loop).persist([.deleteSession(clientID: ended.handle.clientID)]) }
         let changes = ended.subscriptions.map { SubscriptionChange.remove(ended.handle, filter: $0.filter) }
         stats.subscriptions.subtract(changes.count, ordering: .relaxed)
         _ = broadcast(changes, from: loop)
@@ -155,7 +149,7 @@ final class Broker: Sendable {
             let worker = self.worker(on: loop)
             if message.retain {
                 self.retained.apply(message)
-                self.persist([message.payload.readableBytes == 0 ? .clearRetained(topic: message.topic) : .setRetained(StoreMapping.stored(message))])
+                worker.persist(message.payload.readableBytes == 0 ? .clearRetained(topic: message.topic) : .setRetained(StoreMapping.stored(message)))
             }
             worker.route(message, from: nil)
             worker.flush()
@@ -173,7 +167,7 @@ final class Broker: Sendable {
             end(session, on: loop)
         }
         for will in wills {
-            persist([.setPendingWill(clientID: will.message.publisherClientID, will: nil, publishAt: nil)])
+            worker(on: loop).persist([.setPendingWill(clientID: will.message.publisherClientID, will: nil, publishAt: nil)])
             publish(will.message, on: loop)
         }
         _ = retained.purgeExpired(now: now)

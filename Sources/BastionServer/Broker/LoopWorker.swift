@@ -8,7 +8,9 @@ import NIOCore
 final class LoopWorker {
     let eventLoop: any EventLoop
     let trie = SubscriptionTrie()
-    private unowned let broker: Broker
+    unowned let broker: Broker
+    /// Store operations of the current burst (see `PendingStoreWrites`).
+    var storeWrites = PendingStoreWrites()
 
     /// Deliveries for connections on other loops, sent at the end of the burst.
     /// Deliveries for connections on this loop, handed over at the end of the burst.
@@ -92,7 +94,7 @@ final class LoopWorker {
     func route(_ message: Message, from publisher: SessionHandle?) -> Int {
         var ops: [StoreOperation] = []
         let reached = route(message, from: publisher, persist: &ops)
-        broker.persist(ops)
+        persist(ops)
         return reached
     }
 
@@ -127,7 +129,7 @@ final class LoopWorker {
         }
         matches.removeAll(keepingCapacity: true)
         if persist.count > firstOp {
-            persist.insert(.putMessage(StoreMapping.stored(message)), at: firstOp)
+            persist.insert(.putMessage(StoreMapping.stored(message), isNew: true), at: firstOp)
         }
         return reached
     }
@@ -146,7 +148,7 @@ final class LoopWorker {
         let delivered = deliver(delivery, to: session, persist: &ops)
         if !ops.isEmpty {
             ops.insert(.putMessage(StoreMapping.stored(delivery.message)), at: 0)
-            broker.persist(ops)
+            persist(ops)
         }
         return delivered
     }
@@ -256,6 +258,8 @@ final class LoopWorker {
             localItems.removeAll(keepingCapacity: true)
             for (handler, delivery) in items { handler.deliver(delivery) }
         }
+        // Before other loops get this burst's deliveries: their stores follow these enqueues.
+        submitStoreWrites()
         if !dirty.isEmpty {
             let handlers = dirty
             dirty.removeAll(keepingCapacity: true)

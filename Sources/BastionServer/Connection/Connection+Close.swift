@@ -74,7 +74,7 @@ extension MQTTConnectionHandler {
         switch broker.registry.detach(session, connection: self, state: state, pendingWill: pendingWill, now: now) {
         case .ended(let ended):
             // DISCONNECT may have set the expiry to 0: the stored session goes with it.
-            if wasStored { broker.persist([.deleteSession(clientID: clientID)]) }
+            if wasStored { worker.persist([.deleteSession(clientID: clientID)]) }
             broker.end(ended, on: worker.eventLoop)
         case .offline:
             let wallNow = StoreMapping.wallClock()
@@ -84,7 +84,7 @@ extension MQTTConnectionHandler {
                     clientID: clientID, will: StoreMapping.stored(pendingWill.message, now: now, wallNow: wallNow),
                     publishAt: StoreMapping.wall(pendingWill.publishAt, now: now, wallNow: wallNow)))
             }
-            broker.persist(ops)
+            worker.persist(ops)
         case .notOwner:
             break
         }
@@ -132,7 +132,7 @@ extension MQTTConnectionHandler {
         redelivery.qos = min(delivery.message.qos, target.subscription.options.qos)
         worker.deliver(redelivery, to: target.subscriber)
         if broker.store != nil, departed.isPersistent, delivery.qos != .atMostOnce {
-            broker.persist([.dequeue(clientID: departed.clientID, messageID: delivery.message.id)])
+            worker.persist(.dequeue(clientID: departed.clientID, messageID: delivery.message.id))
         }
     }
 

@@ -133,22 +133,19 @@ extension MQTTConnectionHandler {
             // The session is ours from here: deliveries that arrive before CONNACK wait in it.
             session = handle
             self.state = state
-            guard accepted.sessionExpiryInterval > 0, let store = broker.store else {
+            guard accepted.sessionExpiryInterval > 0, broker.store != nil else {
                 return connected(sessionPresent: sessionPresent, accepted)
             }
             // CONNACK for a persistent session only once the store has it, so a crash right after
-            // cannot deny a session the client was told exists.
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let loop = context.eventLoop
-            store.submit([.saveSession(StoreMapping.record(state, disconnectedAt: nil))]) { result in
-                loop.execute {
-                    let handler = loopBound.value
-                    handler.broker.storeCompleted(result)
-                    guard handler.phase == .connecting else { return }
-                    handler.connected(sessionPresent: sessionPresent, accepted)
-                    handler.worker.flush()
-                }
-            }
+            // cannot deny a session the client was told exists. A will the previous connection
+            // left waiting is void now (spec 3.1.3.2.2): a restart must not publish it.
+            worker.persist(
+                [.saveSession(StoreMapping.record(state, disconnectedAt: nil)),
+                 .setPendingWill(clientID: accepted.clientID, will: nil, publishAt: nil)],
+                then: .callback { [self] _ in
+                    guard phase == .connecting else { return }
+                    connected(sessionPresent: sessionPresent, accepted)
+                })
         }
     }
 

@@ -66,7 +66,7 @@ extension MQTTConnectionHandler {
         let properties = code.isFailure ? problemProperties(reasonString) : AckProperties()
         switch publish.qos {
         case .atMostOnce:
-            broker.persist(operations)
+            worker.persist(operations)
         case .atLeastOnce:
             queueAcknowledgement(.puback(PublishAckPacket(packetID: publish.packetID, reasonCode: code, properties: properties)), after: operations)
         case .exactlyOnce:
@@ -83,7 +83,7 @@ extension MQTTConnectionHandler {
     /// operations are committed. A failed commit (disk full, I/O error) turns a 5.0 acknowledgement
     /// into 0x97; a 3.1.1 client gets none and resends the message when it reconnects.
     func queueAcknowledgement(_ packet: MQTTPacket, after operations: [StoreOperation]) {
-        guard let store = broker.store, !operations.isEmpty else {
+        guard broker.store != nil, !operations.isEmpty else {
             if pendingAcknowledgements.isEmpty { return sendAcknowledgement(packet) }
             pendingAcknowledgements.append(PendingAcknowledgement(packet: packet, state: .ready))
             return
@@ -92,19 +92,10 @@ extension MQTTConnectionHandler {
         pendingAcknowledgements.append(PendingAcknowledgement(packet: packet, state: .waiting))
         // Bounded: a client publishing faster than the store commits stops being read.
         if pendingAcknowledgements.count >= Self.acknowledgementBacklog, pauseReading() { pausedForAcknowledgements = true }
-        let loopBound = NIOLoopBound(self, eventLoop: worker.eventLoop)
-        let loop = worker.eventLoop
-        store.submit(operations) { result in
-            loop.execute {
-                let handler = loopBound.value
-                handler.broker.storeCompleted(result)
-                handler.acknowledgementCommitted(sequence, failure: { if case .failure(let e) = result { return e } else { return nil } }())
-                handler.worker.flush()
-            }
-        }
+        worker.persist(operations, then: .acknowledgement(self, sequence: sequence))
     }
 
-    private func acknowledgementCommitted(_ sequence: Int, failure: StoreError?) {
+    func acknowledgementCommitted(_ sequence: Int, failure: StoreError?) {
         let index = sequence - acknowledgementBase
         guard index >= 0, index < pendingAcknowledgements.count else { return }
         if let failure {
@@ -194,7 +185,7 @@ extension MQTTConnectionHandler {
     /// A QoS 1/2 delivery is finished or dropped: the store no longer owes it to the session.
     func forget(_ delivery: Delivery) {
         guard delivery.qos != .atMostOnce, isPersistent else { return }
-        broker.persist([.dequeue(clientID: clientID, messageID: delivery.message.id)])
+        worker.persist(.dequeue(clientID: clientID, messageID: delivery.message.id))
     }
 
     // MARK: Delivery
@@ -261,7 +252,7 @@ extension MQTTConnectionHandler {
             // the store does not know, or a restart would send it again as a new message.
             sendAfterCommit(.publish(outgoing), after: [assignment])
         } else {
-            broker.persist([assignment])
+            worker.persist(assignment)
             emit(outgoing, now: now)
         }
     }
@@ -280,22 +271,13 @@ extension MQTTConnectionHandler {
     /// PUBREL towards persistent sessions). If the store is failing it sends anyway: delivery
     /// goes on, only the crash guarantee is weaker, and the store failure is already alerted.
     func sendAfterCommit(_ item: GatedSend, after operations: [StoreOperation]) {
-        guard let store = broker.store else { return release(item) }
+        guard broker.store != nil else { return release(item) }
         let sequence = gatedBase + gatedSends.count
         gatedSends.append((item, false))
-        let loopBound = NIOLoopBound(self, eventLoop: worker.eventLoop)
-        let loop = worker.eventLoop
-        store.submit(operations) { result in
-            loop.execute {
-                let handler = loopBound.value
-                handler.broker.storeCompleted(result)
-                handler.gatedCommitted(sequence)
-                handler.worker.flush()
-            }
-        }
+        worker.persist(operations, then: .gatedSend(self, sequence: sequence))
     }
 
-    private func gatedCommitted(_ sequence: Int) {
+    func gatedCommitted(_ sequence: Int) {
         let index = sequence - gatedBase
         guard index >= 0, index < gatedSends.count else { return }
         gatedSends[index].ready = true

@@ -49,13 +49,13 @@ extension MQTTConnectionHandler {
     /// acknowledged subscription survives a crash. Failures are logged, not fatal to the client.
     private func persistSubscriptions(_ state: SessionState, changed: Bool) -> EventLoopFuture<Void> {
         let loop = worker.eventLoop
-        guard changed, isPersistent, let store = broker.store else { return loop.makeSucceededVoidFuture() }
+        guard changed, isPersistent else { return loop.makeSucceededVoidFuture() }
         let promise = loop.makePromise(of: Void.self)
         let logger = self.logger
-        store.submit([.saveSession(StoreMapping.record(state, disconnectedAt: nil))]) { result in
+        worker.persist([.saveSession(StoreMapping.record(state, disconnectedAt: nil))], then: .callback { result in
             if case .failure(let error) = result { logger.error("subscriptions not stored: \(error)") }
             promise.succeed()
-        }
+        })
         return promise.futureResult
     }
 
