@@ -111,14 +111,15 @@ public final class SQLiteStore: DurableStore {
                     purged = try StoreLoader.purge(db, now: now)
                     return .commit
                 }
-                let state = try StoreLoader.read(db)
+                var state = try StoreLoader.read(db)
+                state.endedSessionWills = purged.wills
                 logger.info(
                     "store: loaded",
                     metadata: [
                         "sessions": "\(state.sessions.count)", "messages": "\(state.messages.count)",
                         "retained": "\(state.retained.count)", "expired_sessions": "\(purged.sessions)",
                         "dropped_deliveries": "\(purged.deliveries)", "expired_retained": "\(purged.retained)",
-                        "collected_bodies": "\(purged.bodies)",
+                        "collected_bodies": "\(purged.bodies)", "ended_session_wills": "\(purged.wills.count)",
                     ])
                 return state
             }

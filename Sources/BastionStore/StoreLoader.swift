@@ -11,6 +11,8 @@ enum StoreLoader {
         var deliveries = 0
         var retained = 0
         var bodies = 0
+        /// Pending wills of the expired sessions, due now (see `StoredBrokerState.endedSessionWills`).
+        var wills: [StoredMessage] = []
     }
 
     static func purge(_ db: Database, now: WallClock) throws -> Purged {
@@ -29,8 +31,15 @@ enum StoreLoader {
             if record.hasExpired(at: now) { expired.append(clientID) }
         }
         for clientID in expired {
+            if let row = try Row.fetchOne(db, sql: """
+                SELECT message_id, topic, payload, qos, retain, properties, publisher, expires_at FROM wills WHERE client_id = ?
+                """, arguments: [clientID]) {
+                let will = try message(row, from: 0)
+                if !will.hasExpired(at: now) { purged.wills.append(will) }
+            }
             try db.execute(sql: "DELETE FROM sessions WHERE client_id = ?", arguments: [clientID])
         }
+        purged.wills.sort { $0.publisherClientID < $1.publisherClientID }
         purged.sessions = expired.count
 
         // Leftovers of deleted sessions (also anything enqueued for a client with no record).

@@ -288,8 +288,12 @@ struct StoreBehaviourTests {
         #expect(state.sessions.map(\.record.clientID) == ["alive", "never", "was-connected"])
         #expect(state.messages.isEmpty)
         #expect(try h.storedMessageCount() == 0)
+        // The expired session's will is due now (its session ended), once.
+        #expect(state.endedSessionWills == [Sample.message(2)])
         // The purge is persistent: a later load with an earlier clock does not resurrect it.
-        #expect(try h.reload(now: now - 1000).sessions.count == 3)
+        let again = try h.reload(now: now - 1000)
+        #expect(again.sessions.count == 3)
+        #expect(again.endedSessionWills.isEmpty)
     }
 
     @Test("load drops expired messages not yet sent, keeps those in flight", arguments: StoreKind.allCases)

@@ -321,6 +321,14 @@ def scalar(broker, sql, args=()):
     return query(broker, sql, args)[0][0]
 
 
+# Deliveries a session is owed: rows in `deliveries` and in `inline_deliveries` (a message owed to
+# one session only, stored with its body). Parameter: the client id.
+OWED_SQL = ("SELECT (SELECT count(*) FROM deliveries WHERE client_id = ?1)"
+            " + (SELECT count(*) FROM inline_deliveries WHERE client_id = ?1)")
+OWED_PAYLOADS_SQL = ("SELECT m.payload FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.client_id = ?1"
+                     " UNION ALL SELECT payload FROM inline_deliveries WHERE client_id = ?1")
+
+
 def wait_for_db(broker, sql, args=(), predicate=bool, timeout=5.0, what="database state"):
     """Polls `sql` until predicate(first column of first row) holds."""
     deadline = time.monotonic() + timeout

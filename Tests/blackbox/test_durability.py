@@ -280,7 +280,7 @@ def test_sessions_past_their_expiry_are_gone_after_restart(broker_factory):
     b.start()
 
     assert hs.scalar(b, "SELECT count(*) FROM sessions WHERE client_id = ?", (short,)) == 0
-    assert hs.scalar(b, "SELECT count(*) FROM deliveries WHERE client_id = ?", (short,)) == 0
+    assert hs.scalar(b, hs.OWED_SQL, (short,)) == 0
     c = connect(b, short, 5, clean=False, expiry=1)
     assert not c.connack.session_present, "a session whose expiry passed while the broker was down came back"
     c.send(hb.publish(f"{short}/t", b"after", qos=1, pid=1))  # the subscription went with the session
@@ -409,8 +409,7 @@ def test_reconnecting_subscriber_loses_no_acknowledged_message(broker_factory):
     acked, rx, _ = flap_while_streaming(b, cid)
     missing = sorted(acked - set(rx.indices()))
     if missing:
-        stored = {hs.index(row[0]) for row in hs.query(
-            b, "SELECT m.payload FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.client_id = ?", (cid,))}
+        stored = {hs.index(row[0]) for row in hs.query(b, hs.OWED_PAYLOADS_SQL, (cid,))}
         known_defect("reconnect-race", f"{len(missing)} of {len(acked)} acknowledged messages never arrived, "
                                        f"e.g. {missing[:5]}; {len(stored & set(missing))} of them are in the store")
 
@@ -424,7 +423,7 @@ def test_disconnect_while_messages_are_routed_leaves_no_stale_delivery(broker_fa
     s.disconnect()
     before = set(rx.indices())
     deadline = time.monotonic() + 3  # acknowledgements are removed from the store lazily
-    while hs.scalar(b, "SELECT count(*) FROM deliveries WHERE client_id = ?", (cid,)) > len(acked - before) and \
+    while hs.scalar(b, hs.OWED_SQL, (cid,)) > len(acked - before) and \
             time.monotonic() < deadline:
         time.sleep(0.05)
     b.restart()
@@ -509,6 +508,36 @@ def test_pending_delayed_will_survives_kill9(broker_factory):
         assert arrived >= dropped["due"] + delay - 0.5, "the will was published before its delay"
     rx.pump(w, idle=0.7, timeout=2)
     assert [(m.topic, m.payload) for m in rx.delivered] == [(f"{base}/due", b"due is gone")]
+    # Resuming voided the stored will too: a later restart must not publish it.
+    hs.wait_for_db(b, "SELECT count(*) FROM wills WHERE client_id = ?", (f"{base}-resumed",), lambda n: n == 0,
+                   what="the resumed session's will removed from the store")
+
+
+def test_delayed_will_of_session_expired_while_down_is_published_at_restart(broker_factory):
+    """The will is published at the earlier of its delay and the session's end (MQTT 5
+    3.1.3.2.2). A session that expired while the broker was down has ended: its will is due at
+    the restart, not dropped with the session."""
+    b = broker_factory()
+    base = unique("endwill")
+    watcher = unique("watch")
+    w = persistent(b, watcher, 5)
+    w.subscribe([(f"{base}/#", 1)])
+    c = hs.Conn(b, 5)
+    c.connect(f"{base}-gone", clean=True, expiry=1, will={
+        "topic": f"{base}/gone", "payload": b"session ended", "qos": 1, "props": [("WillDelayInterval", 600)]})
+    c.close()  # no DISCONNECT: the will waits for 600 s or the session's end in 1 s
+    hs.wait_for_db(b, "SELECT count(*) FROM wills WHERE client_id = ?", (f"{base}-gone",), lambda n: n == 1,
+                   what="the pending will stored")
+    w.close()
+    b.kill9()
+    time.sleep(2.5)  # the session's 1 s expiry passes while the broker is down
+    b.start()
+    w = persistent(b, watcher, 5)
+    rx = Receiver()
+    assert rx.pump(w, until=lambda: rx.delivered, timeout=10), "the will of the ended session was not published"
+    rx.pump(w, idle=0.5, timeout=2)
+    assert [(m.topic, m.payload) for m in rx.delivered] == [(f"{base}/gone", b"session ended")]
+    assert hs.query(b, "SELECT count(*) FROM sessions WHERE client_id = ?", (f"{base}-gone",))[0][0] == 0
 
 
 # ------------------------------------------------------------------ what never touches the disk
@@ -556,7 +585,7 @@ def test_clean_sessions_and_qos0_do_not_touch_the_disk(broker_factory):
     p.send(hb.publish(f"{topic}/p", b"durable", qos=1, pid=1))
     p.expect(PUBACK)
     assert hs.fingerprint(b.data_dir) != before
-    assert hs.scalar(b, "SELECT count(*) FROM deliveries WHERE client_id = ?", (cid,)) == 1
+    assert hs.scalar(b, hs.OWED_SQL, (cid,)) == 1
 
 
 # ------------------------------------------------------------------ disk full, unusable data dir

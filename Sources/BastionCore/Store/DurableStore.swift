@@ -155,11 +155,19 @@ public struct StoredBrokerState: Sendable {
     public var retained: [StoredMessage]
     /// Larger than any stored id: where new ids start.
     public var nextMessageID: MessageID
+    /// Wills still waiting for their delay when their session expired while the broker was down:
+    /// the session's end is due for them (spec 3.1.3.2.2), so they are published at startup.
+    /// Sorted by publisher; expired will messages are left out.
+    public var endedSessionWills: [StoredMessage]
 
-    public init(sessions: [StoredSession], messages: [MessageID: StoredMessage], retained: [StoredMessage], nextMessageID: MessageID) {
+    public init(
+        sessions: [StoredSession], messages: [MessageID: StoredMessage], retained: [StoredMessage], nextMessageID: MessageID,
+        endedSessionWills: [StoredMessage] = []
+    ) {
         self.sessions = sessions
         self.messages = messages
         self.retained = retained
         self.nextMessageID = nextMessageID
+        self.endedSessionWills = endedSessionWills
     }
 }

@@ -63,8 +63,10 @@ public final class InMemoryStore: DurableStore {
     public func load(now: WallClock) throws(StoreError) -> StoredBrokerState {
         try state.withLock { (s: inout State) throws(StoreError) -> StoredBrokerState in
             if s.closed { throw .io("store is closed") }
-            s.purge(now: now)
-            return s.snapshot()
+            let wills = s.purge(now: now)
+            var state = s.snapshot()
+            state.endedSessionWills = wills
+            return state
         }
     }
 
@@ -155,8 +157,11 @@ extension InMemoryStore.State {
 
     /// The startup purge: expired sessions, deliveries of expired messages that were never sent,
     /// expired retained messages, leftovers of deleted sessions and bodies nothing refers to.
-    fileprivate mutating func purge(now: WallClock) {
+    /// Returns the wills of the expired sessions that are still to be published.
+    fileprivate mutating func purge(now: WallClock) -> [StoredMessage] {
+        var endedWills: [StoredMessage] = []
         for (clientID, record) in sessions where record.hasExpired(at: now) {
+            if let will = wills[clientID]?.message, !will.hasExpired(at: now) { endedWills.append(will) }
             apply(.deleteSession(clientID: clientID))
         }
         for clientID in deliveries.keys where sessions[clientID] == nil {
@@ -188,6 +193,7 @@ extension InMemoryStore.State {
             unretain(id)
         }
         messages = messages.filter { references[$0.key] != nil || retainedReferences[$0.key] != nil }
+        return endedWills.sorted { $0.publisherClientID < $1.publisherClientID }
     }
 
     fileprivate func snapshot() -> StoredBrokerState {

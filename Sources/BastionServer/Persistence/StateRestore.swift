@@ -38,6 +38,16 @@ enum StateRestore {
             let loop = broker.group.next()
             try await loop.flatSubmit { broker.broadcast(changes, from: loop) }.get()
         }
+        // Sessions that ended while the broker was down: their wills are due (after the
+        // subscriptions are back, so that persistent sessions receive them).
+        if !loaded.endedSessionWills.isEmpty {
+            let loop = broker.group.next()
+            let wills = loaded.endedSessionWills.map { StoreMapping.message($0, now: now, wallNow: wallNow) }
+            try await loop.submit {
+                for will in wills { broker.publish(will, on: loop) }
+            }.get()
+            broker.logger.notice("published the wills of sessions that expired while the broker was down", metadata: ["wills": "\(wills.count)"])
+        }
         summary.messages = messages.count
         return summary
     }
