@@ -63,12 +63,10 @@ struct BoundStatement {
     }
 
     /// Runs the statement to completion; the statement is reset for its next use either way.
+    /// Every use binds every parameter, so bindings are not cleared.
     func run() throws {
         let code = sqlite3_step(handle)
-        defer {
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
-        }
+        defer { sqlite3_reset(handle) }
         guard code == SQLITE_DONE || code == SQLITE_ROW else {
             let message = connection.map { String(cString: sqlite3_errmsg($0)) }
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message)
