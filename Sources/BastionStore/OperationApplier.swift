@@ -34,6 +34,29 @@ struct OperationApplier {
         (inlineMessages.ids.contains(id) || inlineAdded.contains(id)) && !inlineRemoved.contains(id)
     }
 
+    /// Updates the first delivery of the message to the client that `preferred` selects, else the
+    /// one `fallback` selects; each as (inline row, deliveries table): an inline delivery is the
+    /// oldest. Parameters: ?1 the new value (if any), ?2 client id, ?3 message id.
+    private func updateFirst(
+        _ clientID: String, _ messageID: MessageID, value: Int64?,
+        preferred: (inline: BoundStatement, table: BoundStatement), fallback: (inline: BoundStatement, table: BoundStatement)
+    ) throws {
+        let inline = hasInline(messageID)
+        for step in 0..<4 where inline || step % 2 == 1 {
+            let statement = switch step {
+            case 0: preferred.inline
+            case 1: preferred.table
+            case 2: fallback.inline
+            default: fallback.table
+            }
+            if let value { statement.bind(1, value) }
+            statement.bind(2, clientID)
+            statement.bind(3, RowCoding.messageID(messageID))
+            try statement.run()
+            if statement.changes > 0 { return }
+        }
+    }
+
     private mutating func removedInline(_ id: MessageID) {
         if inlineAdded.remove(id) == nil { inlineRemoved.insert(id) }
     }
@@ -76,34 +99,19 @@ struct OperationApplier {
 
         case .assignPacketID(let clientID, let messageID, let packetID):
             // One client may hold two deliveries of a message (shared and non-shared
-            // subscription): the first one not yet sent gets the id (else the first one). Both
+            // subscription): the first one not yet sent gets the id (else the first one). The
             // statements walk `deliveries_by_client` in seq order: no sorting.
-            func assign(_ statement: BoundStatement) throws -> Bool {
-                statement.bind(1, Int64(packetID))
-                statement.bind(2, clientID)
-                statement.bind(3, RowCoding.messageID(messageID))
-                try statement.run()
-                return statement.changes > 0
-            }
-            let inline = hasInline(messageID)
-            if inline, try assign(statements.inlineAssignUnsent(db)) { return }
-            if try assign(statements.assignUnsent(db)) { return }
-            if inline, try assign(statements.inlineAssignAny(db)) { return }
-            _ = try assign(statements.assignAny(db))
+            try updateFirst(
+                clientID, messageID, value: Int64(packetID),
+                preferred: (statements.inlineAssignUnsent(db), statements.assignUnsent(db)),
+                fallback: (statements.inlineAssignAny(db), statements.assignAny(db)))
 
         case .markReleased(let clientID, let messageID):
             // The first sent and not yet released delivery (else the first one).
-            func release(_ statement: BoundStatement) throws -> Bool {
-                statement.bind(1, clientID)
-                statement.bind(2, RowCoding.messageID(messageID))
-                try statement.run()
-                return statement.changes > 0
-            }
-            let inline = hasInline(messageID)
-            if inline, try release(statements.inlineReleaseSent(db)) { return }
-            if try release(statements.releaseSent(db)) { return }
-            if inline, try release(statements.inlineReleaseAny(db)) { return }
-            _ = try release(statements.releaseAny(db))
+            try updateFirst(
+                clientID, messageID, value: nil,
+                preferred: (statements.inlineReleaseSent(db), statements.releaseSent(db)),
+                fallback: (statements.inlineReleaseAny(db), statements.releaseAny(db)))
 
         case .dequeue(let clientID, let messageID):
             if hasInline(messageID) {
@@ -304,18 +312,18 @@ private struct PerMessageStatements {
     mutating func inlineReleaseSent(_ db: Database) throws -> BoundStatement {
         try statement(10, db, """
             UPDATE inline_deliveries SET released = 1
-            WHERE client_id = ?1 AND message_id = ?2 AND packet_id IS NOT NULL AND released = 0
+            WHERE client_id = ?2 AND message_id = ?3 AND packet_id IS NOT NULL AND released = 0
             """)
     }
 
     mutating func inlineReleaseAny(_ db: Database) throws -> BoundStatement {
-        try statement(11, db, "UPDATE inline_deliveries SET released = 1 WHERE client_id = ?1 AND message_id = ?2")
+        try statement(11, db, "UPDATE inline_deliveries SET released = 1 WHERE client_id = ?2 AND message_id = ?3")
     }
 
     mutating func releaseSent(_ db: Database) throws -> BoundStatement {
         try statement(12, db, """
             UPDATE deliveries SET released = 1 WHERE seq = (
-                SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2
+                SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3
                     AND packet_id IS NOT NULL AND released = 0
                 ORDER BY seq LIMIT 1)
             """)
@@ -324,7 +332,7 @@ private struct PerMessageStatements {
     mutating func releaseAny(_ db: Database) throws -> BoundStatement {
         try statement(13, db, """
             UPDATE deliveries SET released = 1 WHERE seq = (
-                SELECT seq FROM deliveries WHERE client_id = ?1 AND message_id = ?2 ORDER BY seq LIMIT 1)
+                SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 ORDER BY seq LIMIT 1)
             """)
     }
 
