@@ -187,16 +187,21 @@ struct OperationApplier {
         guard written.insert(message.id).inserted else { return }
         let statement = try statements.putMessage(db)
         statement.bind(1, RowCoding.messageID(message.id))
-        statement.bind(2, message.topic)
-        statement.bind(3, bytes: message.payload)
-        statement.bind(4, Int64(message.qos.rawValue))
-        statement.bind(5, message.retain)
+        bindBody(statement, message, from: 2)
+        try statement.run()
+    }
+
+    /// topic, payload, qos, retain, properties, publisher, expires_at from parameter `first` on.
+    private mutating func bindBody(_ statement: BoundStatement, _ message: StoredMessage, from first: Int32) {
+        statement.bind(first, message.topic)
+        statement.bind(first + 1, bytes: message.payload)
+        statement.bind(first + 2, Int64(message.qos.rawValue))
+        statement.bind(first + 3, message.retain)
         scratch.clear()
         message.properties.writeSection(to: &scratch)
-        statement.bind(6, bytes: scratch)
-        statement.bind(7, message.publisherClientID)
-        statement.bind(8, message.expiresAt)
-        try statement.run()
+        statement.bind(first + 4, bytes: scratch)
+        statement.bind(first + 5, message.publisherClientID)
+        statement.bind(first + 6, message.expiresAt)
     }
 
     /// An `enqueue` written with its delivery's final packet id and release flag.
@@ -217,15 +222,7 @@ struct OperationApplier {
         highestMessageID = max(highestMessageID, message.id)
         let statement = try statements.inlineEnqueue(db)
         bindDelivery(statement, clientID, delivery)
-        statement.bind(10, message.topic)
-        statement.bind(11, bytes: message.payload)
-        statement.bind(12, Int64(message.qos.rawValue))
-        statement.bind(13, message.retain)
-        scratch.clear()
-        message.properties.writeSection(to: &scratch)
-        statement.bind(14, bytes: scratch)
-        statement.bind(15, message.publisherClientID)
-        statement.bind(16, message.expiresAt)
+        bindBody(statement, message, from: 10)
         try statement.run()
         inlineAdded.insert(message.id)
     }
@@ -252,7 +249,7 @@ struct OperationApplier {
             statement.bind(6, bytes: scratch)
         }
         statement.bind(7, delivery.sharedFilter)
-        if let packetID = delivery.packetID { statement.bind(8, Int64(packetID)) } else { statement.bind(8, nil as Double?) }
+        statement.bind(8, delivery.packetID.map(Int64.init))
         statement.bind(9, delivery.released)
     }
 

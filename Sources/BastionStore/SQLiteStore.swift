@@ -56,6 +56,7 @@ public final class SQLiteStore: DurableStore {
 
         var database: DatabaseQueue?
         let position: WriterPosition
+        let inlineMessages: Set<MessageID>
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             database = queue
@@ -64,12 +65,12 @@ public final class SQLiteStore: DurableStore {
                 throw StoreError.unusable("\(path) was written by a newer version of Bastion (unknown schema migrations)")
             }
             try migrator.migrate(queue)
-            position = try queue.write { db in
+            (position, inlineMessages) = try queue.write { db in
                 // Proves the file is writable now rather than at the first acknowledgement.
                 try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)",
                                arguments: [Int64(Date().timeIntervalSince1970)])
                 let (nextSeq, inline) = try StoreLoader.writerState(db)
-                return WriterPosition(highestMessageID: try StoreLoader.highestMessageID(db), nextSeq: nextSeq, inlineMessages: inline)
+                return (WriterPosition(highestMessageID: try StoreLoader.highestMessageID(db), nextSeq: nextSeq), inline)
             }
         } catch {
             try? database?.close()
@@ -81,7 +82,7 @@ public final class SQLiteStore: DurableStore {
 
         let writer = StoreWriterStart(
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
-            position: position, lock: lock, finished: writerFinished)
+            position: position, inlineMessages: inlineMessages, lock: lock, finished: writerFinished)
         let thread = Thread { writer.run() }
         writerThread = ObjectIdentifier(thread)
         thread.start()
@@ -191,6 +192,7 @@ private struct StoreWriterStart: Sendable {
     var options: SQLiteStore.Options
     var logger: Logger
     var position: WriterPosition
+    var inlineMessages: Set<MessageID>
     /// The data directory lock, released once the database is closed.
     var lock: Int32
     var finished: DispatchSemaphore
@@ -199,7 +201,8 @@ private struct StoreWriterStart: Sendable {
         // Named from inside: the OS thread name (top -H, perf) is only set by the thread itself.
         Thread.current.name = "bastion-store"
         StoreWriter(
-            database: database, inbox: inbox, monitor: monitor, options: options, logger: logger, position: position
+            database: database, inbox: inbox, monitor: monitor, options: options, logger: logger, position: position,
+            inlineMessages: inlineMessages
         ).run()
         DataDirectory.unlock(lock)
         finished.signal()

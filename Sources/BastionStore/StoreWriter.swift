@@ -21,7 +21,7 @@ final class StoreWriter {
     private let monitor: StoreMonitor
     private let options: SQLiteStore.Options
     private let logger: Logger
-    /// Where the committed state stands: id high-water mark, queue order, inline deliveries.
+    /// Where the committed state stands: id high-water mark, queue order.
     private var position: WriterPosition
     /// Messages that have an inline delivery, as committed.
     private let inlineMessages: InlineMessages
@@ -37,7 +37,7 @@ final class StoreWriter {
 
     init(
         database: DatabaseQueue, inbox: SubmissionInbox, monitor: StoreMonitor, options: SQLiteStore.Options,
-        logger: Logger, position: WriterPosition
+        logger: Logger, position: WriterPosition, inlineMessages: Set<MessageID>
     ) {
         self.database = database
         self.inbox = inbox
@@ -45,8 +45,7 @@ final class StoreWriter {
         self.options = options
         self.logger = logger
         self.position = position
-        inlineMessages = InlineMessages(position.inlineMessages)
-        self.position.inlineMessages = []
+        self.inlineMessages = InlineMessages(inlineMessages)
     }
 
     func run() {
@@ -326,9 +325,6 @@ struct WriterPosition: Sendable {
     var highestMessageID: MessageID
     /// The next `seq`: deliveries and inline deliveries share one queue order.
     var nextSeq: Int64
-    /// At open: messages that have an inline delivery (the writer then keeps them in
-    /// `InlineMessages`).
-    var inlineMessages: Set<MessageID>
 }
 
 /// Messages that have an inline delivery (at most one each), owned by the writer thread and read
