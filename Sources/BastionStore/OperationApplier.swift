@@ -13,10 +13,8 @@ struct OperationApplier {
     private let db: Database
     /// The writer's position, advanced by this transaction.
     private(set) var position: WriterPosition
-    /// As committed; this transaction's changes are in `inlineAdded` / `inlineRemoved`.
-    private let inlineMessages: InlineMessages
-    private(set) var inlineAdded: Set<MessageID> = []
-    private(set) var inlineRemoved: Set<MessageID> = []
+    /// Changed as operations are applied (the writer reloads it after a rollback).
+    private let inline: InlineIndex
     private var candidates: Set<MessageID> = []
     /// Bodies already written in this batch: a fan-out repeats `putMessage` once per session.
     private var written: Set<MessageID> = []
@@ -24,25 +22,22 @@ struct OperationApplier {
     /// Encoding space for blobs, reused.
     private var scratch = ByteBuffer()
 
-    init(db: Database, position: WriterPosition, inlineMessages: InlineMessages) {
+    init(db: Database, position: WriterPosition, inline: InlineIndex) {
         self.db = db
         self.position = position
-        self.inlineMessages = inlineMessages
-    }
-
-    private func hasInline(_ id: MessageID) -> Bool {
-        (inlineMessages.ids.contains(id) || inlineAdded.contains(id)) && !inlineRemoved.contains(id)
+        self.inline = inline
     }
 
     /// Updates the first delivery of the message to the client that `preferred` selects, else the
     /// one `fallback` selects; each as (inline row, deliveries table): an inline delivery is the
-    /// oldest. Parameters: ?1 the new value (if any), ?2 client id, ?3 message id.
+    /// oldest. Parameters: ?1 the new value (if any), then ?2 the inline row's seq, or ?2 client
+    /// id and ?3 message id.
     private func updateFirst(
         _ clientID: String, _ messageID: MessageID, value: Int64?,
         preferred: (inline: BoundStatement, table: BoundStatement), fallback: (inline: BoundStatement, table: BoundStatement)
     ) throws {
-        let inline = hasInline(messageID)
-        for step in 0..<4 where inline || step % 2 == 1 {
+        let seq = inline.row(messageID, clientID)
+        for step in 0..<4 where seq != nil || step % 2 == 1 {
             let statement = switch step {
             case 0: preferred.inline
             case 1: preferred.table
@@ -50,15 +45,15 @@ struct OperationApplier {
             default: fallback.table
             }
             if let value { statement.bind(1, value) }
-            statement.bind(2, clientID)
-            statement.bind(3, RowCoding.messageID(messageID))
+            if step % 2 == 0, let seq {
+                statement.bind(2, seq)
+            } else {
+                statement.bind(2, clientID)
+                statement.bind(3, RowCoding.messageID(messageID))
+            }
             try statement.run()
             if statement.changes > 0 { return }
         }
-    }
-
-    private mutating func removedInline(_ id: MessageID) {
-        if inlineAdded.remove(id) == nil { inlineRemoved.insert(id) }
     }
 
     private var highestMessageID: MessageID {
@@ -82,10 +77,11 @@ struct OperationApplier {
                 db.cachedStatement(sql: "DELETE FROM deliveries WHERE client_id = ? RETURNING message_id"),
                 arguments: [clientID])
             for id in ids { candidates.insert(RowCoding.messageID(id)) }
-            let inline = try Int64.fetchAll(
-                db.cachedStatement(sql: "DELETE FROM inline_deliveries WHERE client_id = ? RETURNING message_id"),
-                arguments: [clientID])
-            for id in inline { removedInline(RowCoding.messageID(id)) }
+            let inlineDelete = try statements.inlineDequeue(db)
+            for seq in inline.removeAll(clientID) {
+                inlineDelete.bind(1, seq)
+                try inlineDelete.run()
+            }
             try db.cachedStatement(sql: "DELETE FROM inbound_qos2 WHERE client_id = ?").execute(arguments: [clientID])
             try db.cachedStatement(sql: "DELETE FROM wills WHERE client_id = ?").execute(arguments: [clientID])
             try db.cachedStatement(sql: "DELETE FROM sessions WHERE client_id = ?").execute(arguments: [clientID])
@@ -114,15 +110,12 @@ struct OperationApplier {
                 fallback: (statements.inlineReleaseAny(db), statements.releaseAny(db)))
 
         case .dequeue(let clientID, let messageID):
-            if hasInline(messageID) {
+            if let seq = inline.row(messageID, clientID) {
+                inline.remove(messageID)
                 let statement = try statements.inlineDequeue(db)
-                statement.bind(1, clientID)
-                statement.bind(2, RowCoding.messageID(messageID))
+                statement.bind(1, seq)
                 try statement.run()
-                if statement.changes > 0 {
-                    removedInline(messageID)
-                    return
-                }
+                if statement.changes > 0 { return }
             }
             let statement = try statements.dequeue(db)
             statement.bind(1, clientID)
@@ -221,10 +214,10 @@ struct OperationApplier {
         delivery.released = released
         highestMessageID = max(highestMessageID, message.id)
         let statement = try statements.inlineEnqueue(db)
-        bindDelivery(statement, clientID, delivery)
+        let seq = bindDelivery(statement, clientID, delivery)
         bindBody(statement, message, from: 10)
         try statement.run()
-        inlineAdded.insert(message.id)
+        inline.add(message.id, InlineIndex.Entry(seq: seq, clientID: clientID))
     }
 
     private mutating func enqueue(_ clientID: String, _ delivery: StoredDelivery) throws {
@@ -234,8 +227,11 @@ struct OperationApplier {
     }
 
     /// seq, client_id, message_id, qos, retain, subscription_ids, shared_filter, packet_id, released.
-    private mutating func bindDelivery(_ statement: BoundStatement, _ clientID: String, _ delivery: StoredDelivery) {
-        statement.bind(1, position.nextSeq)
+    /// Returns the seq.
+    @discardableResult
+    private mutating func bindDelivery(_ statement: BoundStatement, _ clientID: String, _ delivery: StoredDelivery) -> Int64 {
+        let seq = position.nextSeq
+        statement.bind(1, seq)
         position.nextSeq += 1
         statement.bind(2, clientID)
         statement.bind(3, RowCoding.messageID(delivery.messageID))
@@ -251,6 +247,7 @@ struct OperationApplier {
         statement.bind(7, delivery.sharedFilter)
         statement.bind(8, delivery.packetID.map(Int64.init))
         statement.bind(9, delivery.released)
+        return seq
     }
 
     private func retainedMessageID(topic: String) throws -> MessageID? {
@@ -293,28 +290,28 @@ private struct PerMessageStatements {
     }
 
     mutating func inlineDequeue(_ db: Database) throws -> BoundStatement {
-        try statement(7, db, "DELETE FROM inline_deliveries WHERE client_id = ?1 AND message_id = ?2")
+        try statement(7, db, "DELETE FROM inline_deliveries WHERE seq = ?1")
     }
 
     mutating func inlineAssignUnsent(_ db: Database) throws -> BoundStatement {
         try statement(8, db, """
-            UPDATE inline_deliveries SET packet_id = ?1 WHERE client_id = ?2 AND message_id = ?3 AND packet_id IS NULL
+            UPDATE inline_deliveries SET packet_id = ?1 WHERE seq = ?2 AND packet_id IS NULL
             """)
     }
 
     mutating func inlineAssignAny(_ db: Database) throws -> BoundStatement {
-        try statement(9, db, "UPDATE inline_deliveries SET packet_id = ?1 WHERE client_id = ?2 AND message_id = ?3")
+        try statement(9, db, "UPDATE inline_deliveries SET packet_id = ?1 WHERE seq = ?2")
     }
 
     mutating func inlineReleaseSent(_ db: Database) throws -> BoundStatement {
         try statement(10, db, """
             UPDATE inline_deliveries SET released = 1
-            WHERE client_id = ?2 AND message_id = ?3 AND packet_id IS NOT NULL AND released = 0
+            WHERE seq = ?2 AND packet_id IS NOT NULL AND released = 0
             """)
     }
 
     mutating func inlineReleaseAny(_ db: Database) throws -> BoundStatement {
-        try statement(11, db, "UPDATE inline_deliveries SET released = 1 WHERE client_id = ?2 AND message_id = ?3")
+        try statement(11, db, "UPDATE inline_deliveries SET released = 1 WHERE seq = ?2")
     }
 
     mutating func releaseSent(_ db: Database) throws -> BoundStatement {

@@ -56,7 +56,7 @@ public final class SQLiteStore: DurableStore {
 
         var database: DatabaseQueue?
         let position: WriterPosition
-        let inlineMessages: Set<MessageID>
+        let inlineEntries: [(MessageID, InlineIndex.Entry)]
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             database = queue
@@ -65,12 +65,13 @@ public final class SQLiteStore: DurableStore {
                 throw StoreError.unusable("\(path) was written by a newer version of Bastion (unknown schema migrations)")
             }
             try migrator.migrate(queue)
-            (position, inlineMessages) = try queue.write { db in
+            (position, inlineEntries) = try queue.write { db in
                 // Proves the file is writable now rather than at the first acknowledgement.
                 try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)",
                                arguments: [Int64(Date().timeIntervalSince1970)])
-                let (nextSeq, inline) = try StoreLoader.writerState(db)
-                return (WriterPosition(highestMessageID: try StoreLoader.highestMessageID(db), nextSeq: nextSeq), inline)
+                let position = WriterPosition(
+                    highestMessageID: try StoreLoader.highestMessageID(db), nextSeq: try StoreLoader.nextSeq(db))
+                return (position, try InlineIndex.entries(db))
             }
         } catch {
             try? database?.close()
@@ -82,7 +83,7 @@ public final class SQLiteStore: DurableStore {
 
         let writer = StoreWriterStart(
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
-            position: position, inlineMessages: inlineMessages, lock: lock, finished: writerFinished)
+            position: position, inlineEntries: inlineEntries, lock: lock, finished: writerFinished)
         let thread = Thread { writer.run() }
         writerThread = ObjectIdentifier(thread)
         thread.start()
@@ -192,7 +193,7 @@ private struct StoreWriterStart: Sendable {
     var options: SQLiteStore.Options
     var logger: Logger
     var position: WriterPosition
-    var inlineMessages: Set<MessageID>
+    var inlineEntries: [(MessageID, InlineIndex.Entry)]
     /// The data directory lock, released once the database is closed.
     var lock: Int32
     var finished: DispatchSemaphore
@@ -202,7 +203,7 @@ private struct StoreWriterStart: Sendable {
         Thread.current.name = "bastion-store"
         StoreWriter(
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger, position: position,
-            inlineMessages: inlineMessages
+            inline: InlineIndex(inlineEntries)
         ).run()
         DataDirectory.unlock(lock)
         finished.signal()

@@ -207,13 +207,12 @@ enum StoreLoader {
             """)
     }
 
-    /// Where the writer's queue order continues, and which messages have an inline delivery.
-    static func writerState(_ db: Database) throws -> (nextSeq: Int64, inline: Set<MessageID>) {
+    /// Where the writer's queue order continues.
+    static func nextSeq(_ db: Database) throws -> Int64 {
         let highest = try Int64.fetchOne(db, sql: """
             SELECT max(coalesce((SELECT max(seq) FROM deliveries), 0), coalesce((SELECT max(seq) FROM inline_deliveries), 0))
             """) ?? 0
-        let ids = try Int64.fetchAll(db, sql: "SELECT message_id FROM inline_deliveries")
-        return (highest + 1, Set(ids.map(RowCoding.messageID)))
+        return highest + 1
     }
 
     /// The message id high-water mark the writer starts from.

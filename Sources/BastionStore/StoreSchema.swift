@@ -109,6 +109,11 @@ enum StoreSchema {
                 CREATE INDEX inline_deliveries_by_client ON inline_deliveries(client_id, message_id);
                 """)
         }
+        migrator.registerMigration("v3") { db in
+            // The writer finds inline rows by seq from memory (`InlineIndex`): an index entry
+            // written and deleted per message is not worth it.
+            try db.execute(sql: "DROP INDEX inline_deliveries_by_client")
+        }
         return migrator
     }
 }

@@ -23,8 +23,10 @@ final class StoreWriter {
     private let logger: Logger
     /// Where the committed state stands: id high-water mark, queue order.
     private var position: WriterPosition
-    /// Messages that have an inline delivery, as committed.
-    private let inlineMessages: InlineMessages
+    /// Where the inline deliveries are.
+    private let inline: InlineIndex
+    /// A rollback could not reload `inline`: it is reloaded before the next transaction.
+    private var needsInlineReload = false
     /// Relaxed durability: commits made since the last fsync.
     private var unsynced = false
     private var lastSync = DispatchTime.now()
@@ -37,7 +39,7 @@ final class StoreWriter {
 
     init(
         database: DatabaseQueue, inbox: SubmissionInbox, monitor: StoreMonitor, options: SQLiteStore.Options,
-        logger: Logger, position: WriterPosition, inlineMessages: Set<MessageID>
+        logger: Logger, position: WriterPosition, inline: InlineIndex
     ) {
         self.database = database
         self.inbox = inbox
@@ -45,7 +47,7 @@ final class StoreWriter {
         self.options = options
         self.logger = logger
         self.position = position
-        self.inlineMessages = InlineMessages(inlineMessages)
+        self.inline = inline
     }
 
     func run() {
@@ -125,10 +127,14 @@ final class StoreWriter {
     private func applyInTransaction(_ db: Database, _ batch: [Submission], _ live: [Int]) throws -> (collected: Int, settled: Int) {
         // A ROLLBACK that failed earlier (I/O error) may have left a transaction open.
         if db.isInsideTransaction { try? db.rollback() }
+        if needsInlineReload {
+            try inline.reload(db)
+            needsInlineReload = false
+        }
         try db.beginTransaction(.immediate)
         var settled = 0
         do {
-            var applier = OperationApplier(db: db, position: position, inlineMessages: inlineMessages)
+            var applier = OperationApplier(db: db, position: position, inline: inline)
             var held: [MessageID: StoredMessage] = [:]
             let plan = DeliveryCoalescing(batch, live)
             var index = 0
@@ -162,11 +168,15 @@ final class StoreWriter {
             }
             try db.commit()
             position = applier.position
-            inlineMessages.ids.subtract(applier.inlineRemoved)
-            inlineMessages.ids.formUnion(applier.inlineAdded)
             return (collected, settled)
         } catch {
             try? db.rollback()
+            do {
+                try inline.reload(db)
+            } catch {
+                // Unreadable now: fail this batch; the next attempt reloads again.
+                needsInlineReload = true
+            }
             throw error
         }
     }
@@ -301,6 +311,14 @@ final class StoreWriter {
 
     /// Closing: everything queued was committed; make it durable and small, then close.
     private func finish() {
+        let statistics = monitor.currentStatistics
+        logger.info(
+            "store: closing",
+            metadata: [
+                "commits": "\(statistics.commits)", "operations": "\(statistics.committedOperations)",
+                "settled_deliveries": "\(statistics.settledDeliveries)", "collected_bodies": "\(statistics.collectedBodies)",
+                "failed_commits": "\(statistics.failedCommits)",
+            ])
         do {
             try database.inDatabase { db in
                 if db.isInsideTransaction { try? db.rollback() }
@@ -325,14 +343,4 @@ struct WriterPosition: Sendable {
     var highestMessageID: MessageID
     /// The next `seq`: deliveries and inline deliveries share one queue order.
     var nextSeq: Int64
-}
-
-/// Messages that have an inline delivery (at most one each), owned by the writer thread and read
-/// by each transaction's applier; a class so that updating it never copies the set. It may name
-/// rows that are gone (a startup moved them to deliveries): every use falls back to the
-/// deliveries table.
-final class InlineMessages {
-    var ids: Set<MessageID>
-
-    init(_ ids: Set<MessageID>) { self.ids = ids }
 }

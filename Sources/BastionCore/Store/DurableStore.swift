@@ -64,15 +64,17 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-public struct StoredMessage: Sendable, Equatable {
-    public var id: MessageID
-    public var topic: String
-    public var payload: ByteBuffer
-    public var qos: QoS
-    public var retain: Bool
-    public var properties: PublishProperties
-    public var publisherClientID: String
-    public var expiresAt: WallClock?
+/// A message body as stored. A class: a store operation carrying one is copied several times on
+/// its way to the writer, and each copy is then one reference count instead of one per field.
+public final class StoredMessage: Sendable, Equatable {
+    public let id: MessageID
+    public let topic: String
+    public let payload: ByteBuffer
+    public let qos: QoS
+    public let retain: Bool
+    public let properties: PublishProperties
+    public let publisherClientID: String
+    public let expiresAt: WallClock?
 
     public init(
         id: MessageID, topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: PublishProperties,
@@ -86,6 +88,12 @@ public struct StoredMessage: Sendable, Equatable {
         self.properties = properties
         self.publisherClientID = publisherClientID
         self.expiresAt = expiresAt
+    }
+
+    public static func == (lhs: StoredMessage, rhs: StoredMessage) -> Bool {
+        lhs.id == rhs.id && lhs.topic == rhs.topic && lhs.payload == rhs.payload && lhs.qos == rhs.qos
+            && lhs.retain == rhs.retain && lhs.properties == rhs.properties
+            && lhs.publisherClientID == rhs.publisherClientID && lhs.expiresAt == rhs.expiresAt
     }
 }
 
