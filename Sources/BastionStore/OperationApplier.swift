@@ -28,32 +28,37 @@ struct OperationApplier {
         self.inline = inline
     }
 
-    /// Updates the first delivery of the message to the client that `preferred` selects, else the
-    /// one `fallback` selects; each as (inline row, deliveries table): an inline delivery is the
-    /// oldest. Parameters: ?1 the new value (if any), then ?2 the inline row's seq, or ?2 client
-    /// id and ?3 message id.
-    private func updateFirst(
-        _ clientID: String, _ messageID: MessageID, value: Int64?,
-        preferred: (inline: BoundStatement, table: BoundStatement), fallback: (inline: BoundStatement, table: BoundStatement)
-    ) throws {
-        let seq = inline.row(messageID, clientID)
-        for step in 0..<4 where seq != nil || step % 2 == 1 {
-            let statement = switch step {
-            case 0: preferred.inline
-            case 1: preferred.table
-            case 2: fallback.inline
-            default: fallback.table
-            }
-            if let value { statement.bind(1, value) }
-            if step % 2 == 0, let seq {
-                statement.bind(2, seq)
-            } else {
-                statement.bind(2, clientID)
-                statement.bind(3, RowCoding.messageID(messageID))
-            }
+    /// Inline rows whose packet id or release flag changed in `inline`, written by
+    /// `writeInlineUpdates` (skipped for rows deleted first).
+    private var inlineUpdates: Set<MessageID> = []
+
+    /// Runs `statement` for the first delivery of the message to the client in the deliveries
+    /// table (?1 the new value if any, ?2 client id, ?3 message id); true if it changed one.
+    private func updateTable(_ statement: BoundStatement, _ clientID: String, _ messageID: MessageID, value: Int64?) throws -> Bool {
+        if let value { statement.bind(1, value) }
+        statement.bind(2, clientID)
+        statement.bind(3, RowCoding.messageID(messageID))
+        try statement.run()
+        return statement.changes > 0
+    }
+
+    /// Writes the packet ids and release flags changed in memory, one update per row still there.
+    mutating func writeInlineUpdates() throws {
+        guard !inlineUpdates.isEmpty else { return }
+        let statement = try statements.inlineUpdate(db)
+        for id in inlineUpdates {
+            guard let entry = inline.entry(id) else { continue }
+            statement.bind(1, entry.packetID.map(Int64.init))
+            statement.bind(2, entry.released)
+            statement.bind(3, entry.seq)
             try statement.run()
-            if statement.changes > 0 { return }
         }
+        inlineUpdates.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func updateInline(_ messageID: MessageID, packetID: UInt16? = nil, released: Bool? = nil) {
+        inline.update(messageID, packetID: packetID, released: released)
+        inlineUpdates.insert(messageID)
     }
 
     private var highestMessageID: MessageID {
@@ -73,6 +78,7 @@ struct OperationApplier {
                 ])
 
         case .deleteSession(let clientID):
+            // Its inline rows leave `inline`; `writeInlineUpdates` skips them.
             let ids = try Int64.fetchAll(
                 db.cachedStatement(sql: "DELETE FROM deliveries WHERE client_id = ? RETURNING message_id"),
                 arguments: [clientID])
@@ -95,27 +101,42 @@ struct OperationApplier {
 
         case .assignPacketID(let clientID, let messageID, let packetID):
             // One client may hold two deliveries of a message (shared and non-shared
-            // subscription): the first one not yet sent gets the id (else the first one). The
-            // statements walk `deliveries_by_client` in seq order: no sorting.
-            try updateFirst(
-                clientID, messageID, value: Int64(packetID),
-                preferred: (statements.inlineAssignUnsent(db), statements.assignUnsent(db)),
-                fallback: (statements.inlineAssignAny(db), statements.assignAny(db)))
+            // subscription): the first one not yet sent gets the id (else the first one). An
+            // inline delivery is the first in queue order. The table statements walk
+            // `deliveries_by_client` in seq order: no sorting.
+            let entry = inline.entry(messageID, clientID)
+            if let entry, entry.packetID == nil {
+                updateInline(messageID, packetID: packetID)
+            } else if try updateTable(statements.assignUnsent(db), clientID, messageID, value: Int64(packetID)) {
+                return
+            } else if entry != nil {
+                updateInline(messageID, packetID: packetID)
+            } else {
+                _ = try updateTable(statements.assignAny(db), clientID, messageID, value: Int64(packetID))
+            }
 
         case .markReleased(let clientID, let messageID):
             // The first sent and not yet released delivery (else the first one).
-            try updateFirst(
-                clientID, messageID, value: nil,
-                preferred: (statements.inlineReleaseSent(db), statements.releaseSent(db)),
-                fallback: (statements.inlineReleaseAny(db), statements.releaseAny(db)))
+            let entry = inline.entry(messageID, clientID)
+            if let entry, entry.packetID != nil, !entry.released {
+                updateInline(messageID, released: true)
+            } else if try updateTable(statements.releaseSent(db), clientID, messageID, value: nil) {
+                return
+            } else if entry != nil {
+                updateInline(messageID, released: true)
+            } else {
+                _ = try updateTable(statements.releaseAny(db), clientID, messageID, value: nil)
+            }
 
         case .dequeue(let clientID, let messageID):
-            if let seq = inline.row(messageID, clientID) {
+            if let entry = inline.entry(messageID, clientID) {
+                // The first delivery in queue order: its pending update, if any, is moot.
                 inline.remove(messageID)
+                inlineUpdates.remove(messageID)
                 let statement = try statements.inlineDequeue(db)
-                statement.bind(1, seq)
+                statement.bind(1, entry.seq)
                 try statement.run()
-                if statement.changes > 0 { return }
+                return
             }
             let statement = try statements.dequeue(db)
             statement.bind(1, clientID)
@@ -217,7 +238,7 @@ struct OperationApplier {
         let seq = bindDelivery(statement, clientID, delivery)
         bindBody(statement, message, from: 10)
         try statement.run()
-        inline.add(message.id, InlineIndex.Entry(seq: seq, clientID: clientID))
+        inline.add(message.id, InlineIndex.Entry(seq: seq, clientID: clientID, packetID: packetID, released: released))
     }
 
     private mutating func enqueue(_ clientID: String, _ delivery: StoredDelivery) throws {
@@ -293,25 +314,8 @@ private struct PerMessageStatements {
         try statement(7, db, "DELETE FROM inline_deliveries WHERE seq = ?1")
     }
 
-    mutating func inlineAssignUnsent(_ db: Database) throws -> BoundStatement {
-        try statement(8, db, """
-            UPDATE inline_deliveries SET packet_id = ?1 WHERE seq = ?2 AND packet_id IS NULL
-            """)
-    }
-
-    mutating func inlineAssignAny(_ db: Database) throws -> BoundStatement {
-        try statement(9, db, "UPDATE inline_deliveries SET packet_id = ?1 WHERE seq = ?2")
-    }
-
-    mutating func inlineReleaseSent(_ db: Database) throws -> BoundStatement {
-        try statement(10, db, """
-            UPDATE inline_deliveries SET released = 1
-            WHERE seq = ?2 AND packet_id IS NOT NULL AND released = 0
-            """)
-    }
-
-    mutating func inlineReleaseAny(_ db: Database) throws -> BoundStatement {
-        try statement(11, db, "UPDATE inline_deliveries SET released = 1 WHERE seq = ?2")
+    mutating func inlineUpdate(_ db: Database) throws -> BoundStatement {
+        try statement(8, db, "UPDATE inline_deliveries SET packet_id = ?1, released = ?2 WHERE seq = ?3")
     }
 
     mutating func releaseSent(_ db: Database) throws -> BoundStatement {

@@ -16,6 +16,7 @@ public final class SQLiteStore: DurableStore {
     public let options: Options
     private let database: DatabaseQueue
     private let inbox = SubmissionInbox()
+    private let inlineEpoch = InlineTableEpoch()
     private let monitor = StoreMonitor()
     private let logger: Logger
     private let writerFinished = DispatchSemaphore(value: 0)
@@ -83,7 +84,7 @@ public final class SQLiteStore: DurableStore {
 
         let writer = StoreWriterStart(
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
-            position: position, inlineEntries: inlineEntries, lock: lock, finished: writerFinished)
+            position: position, inlineEntries: inlineEntries, inlineEpoch: inlineEpoch, lock: lock, finished: writerFinished)
         let thread = Thread { writer.run() }
         writerThread = ObjectIdentifier(thread)
         thread.start()
@@ -113,6 +114,8 @@ public final class SQLiteStore: DurableStore {
                     purged = try StoreLoader.purge(db, now: now)
                     return .commit
                 }
+                // The purge moved inline rows into deliveries.
+                inlineEpoch.advance()
                 var state = try StoreLoader.read(db)
                 state.endedSessionWills = purged.wills
                 logger.info(
@@ -194,6 +197,7 @@ private struct StoreWriterStart: Sendable {
     var logger: Logger
     var position: WriterPosition
     var inlineEntries: [(MessageID, InlineIndex.Entry)]
+    var inlineEpoch: InlineTableEpoch
     /// The data directory lock, released once the database is closed.
     var lock: Int32
     var finished: DispatchSemaphore
@@ -203,7 +207,7 @@ private struct StoreWriterStart: Sendable {
         Thread.current.name = "bastion-store"
         StoreWriter(
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger, position: position,
-            inline: InlineIndex(inlineEntries)
+            inline: InlineIndex(inlineEntries, epoch: inlineEpoch.value), inlineEpoch: inlineEpoch
         ).run()
         DataDirectory.unlock(lock)
         finished.signal()

@@ -25,6 +25,7 @@ final class StoreWriter {
     private var position: WriterPosition
     /// Where the inline deliveries are.
     private let inline: InlineIndex
+    private let inlineEpoch: InlineTableEpoch
     /// A rollback could not reload `inline`: it is reloaded before the next transaction.
     private var needsInlineReload = false
     /// Relaxed durability: commits made since the last fsync.
@@ -39,7 +40,7 @@ final class StoreWriter {
 
     init(
         database: DatabaseQueue, inbox: SubmissionInbox, monitor: StoreMonitor, options: SQLiteStore.Options,
-        logger: Logger, position: WriterPosition, inline: InlineIndex
+        logger: Logger, position: WriterPosition, inline: InlineIndex, inlineEpoch: InlineTableEpoch
     ) {
         self.database = database
         self.inbox = inbox
@@ -48,6 +49,7 @@ final class StoreWriter {
         self.logger = logger
         self.position = position
         self.inline = inline
+        self.inlineEpoch = inlineEpoch
     }
 
     func run() {
@@ -131,6 +133,7 @@ final class StoreWriter {
             try inline.reload(db)
             needsInlineReload = false
         }
+        try inline.reloadIfRewritten(db, inlineEpoch)
         try db.beginTransaction(.immediate)
         var settled = 0
         do {
@@ -161,6 +164,7 @@ final class StoreWriter {
                 }
             }
             settled = plan.settledDeliveries
+            try applier.writeInlineUpdates()
             let collected = try applier.collectGarbage()
             if applier.position.highestMessageID > position.highestMessageID {
                 try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('highest_message_id', ?)")
