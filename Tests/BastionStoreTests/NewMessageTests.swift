@@ -130,4 +130,55 @@ struct NewMessageTests {
         // Expired and unsent goes; expired but in flight (it has a packet id) is finished.
         #expect(state.sessions.first?.deliveries.map(\.messageID) == [2, 3])
     }
+
+    @Test("packet ids and releases of inline rows across commits, and a packet id made moot by its acknowledgement", arguments: StoreKind.allCases)
+    func inlineUpdatesAcrossCommits(kind: StoreKind) async throws {
+        let h = try StoreHarness(kind)
+        try await h.commit([.saveSession(Sample.session("a"))])
+        try await h.commit([
+            new(1), .enqueue(clientID: "a", delivery: Sample.delivery(1, qos: .exactlyOnce)),
+            new(2), .enqueue(clientID: "a", delivery: Sample.delivery(2)),
+            new(3), .enqueue(clientID: "a", delivery: Sample.delivery(3)),
+        ])
+        // 1: sent, then released in a later commit; 2: sent and acknowledged in one commit;
+        // 3: sent twice (the second id replaces the first: the row was already sent).
+        try await h.commit([
+            .assignPacketID(clientID: "a", messageID: 1, packetID: 11), .assignPacketID(clientID: "a", messageID: 2, packetID: 12),
+            .dequeue(clientID: "a", messageID: 2), .assignPacketID(clientID: "a", messageID: 3, packetID: 13),
+        ])
+        try await h.commit([.markReleased(clientID: "a", messageID: 1), .assignPacketID(clientID: "a", messageID: 3, packetID: 23)])
+        // A second delivery of message 3 to the same session, stored the usual way: the next
+        // packet id goes to it (the first unsent), the next release to the sent one.
+        try await h.commit([.putMessage(Sample.message(3, payload: "body 3")), .enqueue(clientID: "a", delivery: Sample.delivery(3))])
+        try await h.commit([.assignPacketID(clientID: "a", messageID: 3, packetID: 33), .markReleased(clientID: "a", messageID: 3)])
+        let state = try h.reload(now: now)
+        let a = try #require(state.sessions.first)
+        #expect(a.deliveries.map(\.messageID) == [1, 3, 3])
+        #expect(a.deliveries.map(\.packetID) == [11, 23, 33])
+        #expect(a.deliveries.map(\.released) == [true, true, false])
+        // The first delivery in queue order is the one an acknowledgement finishes.
+        try await h.commit([.dequeue(clientID: "a", messageID: 3)])
+        let after = try h.reload(now: now)
+        #expect(after.sessions.first?.deliveries.map(\.packetID) == [11, 33])
+    }
+
+    @Test("inline rows written before the startup load are found again after it moved them", arguments: StoreKind.allCases)
+    func operationsAfterLoad(kind: StoreKind) async throws {
+        let h = try StoreHarness(kind)
+        try await h.commit([.saveSession(Sample.session("a"))])
+        try await h.commit([new(1), .enqueue(clientID: "a", delivery: Sample.delivery(1))])
+        try await h.commit([new(2), .enqueue(clientID: "a", delivery: Sample.delivery(2))])
+        // Load on the open store (as at startup), then keep writing to the same instance.
+        _ = try h.store.load(now: now)
+        try await h.commit([
+            .assignPacketID(clientID: "a", messageID: 1, packetID: 4), .dequeue(clientID: "a", messageID: 2),
+            new(3), .enqueue(clientID: "a", delivery: Sample.delivery(3)),
+        ])
+        try await h.commit([.assignPacketID(clientID: "a", messageID: 3, packetID: 5)])
+        let state = try h.reload(now: now)
+        let a = try #require(state.sessions.first)
+        #expect(a.deliveries.map(\.messageID) == [1, 3])
+        #expect(a.deliveries.map(\.packetID) == [4, 5])
+        #expect(Set(state.messages.keys) == [1, 3])
+    }
 }
