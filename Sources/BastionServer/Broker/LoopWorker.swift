@@ -11,6 +11,8 @@ final class LoopWorker {
     unowned let broker: Broker
     /// Store operations of the current burst (see `PendingStoreWrites`).
     var storeWrites = PendingStoreWrites()
+    /// Completions of this loop's store submissions, waiting to run on it.
+    let committed = CommittedSubmissions()
 
     /// Deliveries for connections on other loops, sent at the end of the burst.
     /// Deliveries for connections on this loop, handed over at the end of the burst.

@@ -1,5 +1,6 @@
 import BastionCore
 import NIOCore
+import Synchronization
 
 /// What runs on a loop once the store has committed (or failed) a batch of its operations.
 enum CommitFollowUp {
@@ -21,6 +22,41 @@ struct PendingStoreWrites {
     var scheduled = false
 
     var isEmpty: Bool { operations.isEmpty && followUps.isEmpty }
+}
+
+/// Completions of a loop's submissions, handed from the store's writer to the loop. One commit
+/// often completes several of a loop's submissions (one per read burst): they are run by one
+/// task, in submission order, with one flush, so a publisher gets its acknowledgements of one
+/// commit in one write and the loop is woken once.
+final class CommittedSubmissions: Sendable {
+    typealias Completion = (followUps: NIOLoopBound<[CommitFollowUp]>, result: Result<Void, StoreError>)
+
+    private struct State {
+        var completions: [Completion] = []
+        var scheduled = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Writer side. True if the caller must schedule a `take` on the loop.
+    func add(_ completion: Completion) -> Bool {
+        state.withLock { s in
+            s.completions.append(completion)
+            if s.scheduled { return false }
+            s.scheduled = true
+            return true
+        }
+    }
+
+    /// Loop side: everything completed so far.
+    func take() -> [Completion] {
+        state.withLock { s in
+            s.scheduled = false
+            var taken: [Completion] = []
+            swap(&taken, &s.completions)
+            return taken
+        }
+    }
 }
 
 extension LoopWorker {
@@ -52,11 +88,10 @@ extension LoopWorker {
         storeWrites.followUps = []
         let loop = eventLoop
         let broker = self.broker
+        let committed = self.committed
         store.submit(operations) { result in
-            loop.execute {
-                broker.storeCompleted(result)
-                broker.worker(on: loop).committed(followUps.value, result)
-            }
+            guard committed.add((followUps, result)) else { return }
+            loop.execute { broker.worker(on: loop).runCommitted() }
         }
     }
 
@@ -73,13 +108,16 @@ extension LoopWorker {
         }
     }
 
-    private func committed(_ followUps: [CommitFollowUp], _ result: Result<Void, StoreError>) {
-        let failure: StoreError? = if case .failure(let error) = result { error } else { nil }
-        for followUp in followUps {
-            switch followUp {
-            case .acknowledgement(let handler, let sequence): handler.acknowledgementCommitted(sequence, failure: failure)
-            case .gatedSend(let handler, let sequence): handler.gatedCommitted(sequence)
-            case .callback(let body): body(result)
+    private func runCommitted() {
+        for (followUps, result) in committed.take() {
+            broker.storeCompleted(result)
+            let failure: StoreError? = if case .failure(let error) = result { error } else { nil }
+            for followUp in followUps.value {
+                switch followUp {
+                case .acknowledgement(let handler, let sequence): handler.acknowledgementCommitted(sequence, failure: failure)
+                case .gatedSend(let handler, let sequence): handler.gatedCommitted(sequence)
+                case .callback(let body): body(result)
+                }
             }
         }
         flush()
