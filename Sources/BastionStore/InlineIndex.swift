@@ -6,8 +6,9 @@ import Synchronization
 /// index, so its rows are found by seq from here (a hash lookup instead of an index entry written
 /// and deleted per message), and packet-id and release updates are decided here and written once
 /// at the end of the transaction, unless the row is deleted first. Owned by the writer thread and
-/// changed as operations are applied; it always matches the table: a rolled-back transaction or a
-/// startup that moved the rows elsewhere (`InlineTableEpoch`) reloads it.
+/// changed as operations are applied; it always matches the table when a transaction starts: a
+/// rolled-back transaction or a startup that moved the rows elsewhere (`InlineTableEpoch`) makes
+/// it reload first.
 final class InlineIndex {
     struct Entry: Sendable {
         var seq: Int64
@@ -23,8 +24,8 @@ final class InlineIndex {
     private var byClient: [String: Set<MessageID>] = [:]
     /// The epoch the rows were read at.
     private var epoch: Int
-
-    var count: Int { rows.count }
+    /// A transaction that changed the rows was rolled back.
+    private var stale = false
 
     init(_ entries: [(MessageID, Entry)], epoch: Int) {
         self.epoch = epoch
@@ -78,18 +79,19 @@ final class InlineIndex {
         return ids.compactMap { rows.removeValue(forKey: $0)?.seq }
     }
 
-    /// Back to the table's rows: after a rollback, or when the table was rewritten since.
-    func reload(_ db: Database, epoch: Int? = nil) throws {
+    /// After a rollback: the rows no longer match the table until `reloadIfNeeded`.
+    func markStale() { stale = true }
+
+    /// Back to the table's rows if a rollback left them stale or the table was rewritten outside
+    /// the writer since they were read. Call before each transaction.
+    func reloadIfNeeded(_ db: Database, _ current: InlineTableEpoch) throws {
+        let now = current.value
+        guard stale || now != epoch else { return }
         rows.removeAll()
         byClient.removeAll()
         for (messageID, entry) in try Self.entries(db) { add(messageID, entry) }
-        if let epoch { self.epoch = epoch }
-    }
-
-    /// Reloads if the table was rewritten outside the writer since the rows were read.
-    func reloadIfRewritten(_ db: Database, _ current: InlineTableEpoch) throws {
-        let now = current.value
-        if now != epoch { try reload(db, epoch: now) }
+        epoch = now
+        stale = false
     }
 
     private func forget(_ messageID: MessageID, _ clientID: String) {

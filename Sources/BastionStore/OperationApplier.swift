@@ -42,6 +42,25 @@ struct OperationApplier {
         return statement.changes > 0
     }
 
+    /// Updates the first delivery of the message to the client that the preferred condition
+    /// selects, else the first one. An inline delivery is the first in queue order: it is checked
+    /// (`preferringInline`) and changed in memory, the deliveries table by the statements.
+    private mutating func updateFirst(
+        _ clientID: String, _ messageID: MessageID, value: Int64?, preferringInline: (InlineIndex.Entry) -> Bool,
+        preferred: BoundStatement, fallback: BoundStatement, inlineChange: (packetID: UInt16?, released: Bool?)
+    ) throws {
+        let entry = inline.entry(messageID, clientID)
+        if let entry, preferringInline(entry) {
+            updateInline(messageID, packetID: inlineChange.packetID, released: inlineChange.released)
+        } else if try updateTable(preferred, clientID, messageID, value: value) {
+            return
+        } else if entry != nil {
+            updateInline(messageID, packetID: inlineChange.packetID, released: inlineChange.released)
+        } else {
+            _ = try updateTable(fallback, clientID, messageID, value: value)
+        }
+    }
+
     /// Writes the packet ids and release flags changed in memory, one update per row still there.
     mutating func writeInlineUpdates() throws {
         guard !inlineUpdates.isEmpty else { return }
@@ -101,32 +120,19 @@ struct OperationApplier {
 
         case .assignPacketID(let clientID, let messageID, let packetID):
             // One client may hold two deliveries of a message (shared and non-shared
-            // subscription): the first one not yet sent gets the id (else the first one). An
-            // inline delivery is the first in queue order. The table statements walk
-            // `deliveries_by_client` in seq order: no sorting.
-            let entry = inline.entry(messageID, clientID)
-            if let entry, entry.packetID == nil {
-                updateInline(messageID, packetID: packetID)
-            } else if try updateTable(statements.assignUnsent(db), clientID, messageID, value: Int64(packetID)) {
-                return
-            } else if entry != nil {
-                updateInline(messageID, packetID: packetID)
-            } else {
-                _ = try updateTable(statements.assignAny(db), clientID, messageID, value: Int64(packetID))
-            }
+            // subscription): the first one not yet sent gets the id (else the first one). The
+            // table statements walk `deliveries_by_client` in seq order: no sorting.
+            try updateFirst(
+                clientID, messageID, value: Int64(packetID), preferringInline: { $0.packetID == nil },
+                preferred: statements.assignUnsent(db), fallback: statements.assignAny(db),
+                inlineChange: (packetID, nil))
 
         case .markReleased(let clientID, let messageID):
             // The first sent and not yet released delivery (else the first one).
-            let entry = inline.entry(messageID, clientID)
-            if let entry, entry.packetID != nil, !entry.released {
-                updateInline(messageID, released: true)
-            } else if try updateTable(statements.releaseSent(db), clientID, messageID, value: nil) {
-                return
-            } else if entry != nil {
-                updateInline(messageID, released: true)
-            } else {
-                _ = try updateTable(statements.releaseAny(db), clientID, messageID, value: nil)
-            }
+            try updateFirst(
+                clientID, messageID, value: nil, preferringInline: { $0.packetID != nil && !$0.released },
+                preferred: statements.releaseSent(db), fallback: statements.releaseAny(db),
+                inlineChange: (nil, true))
 
         case .dequeue(let clientID, let messageID):
             if let entry = inline.entry(messageID, clientID) {
@@ -279,7 +285,7 @@ struct OperationApplier {
 
 /// The statements run once per message, prepared on first use in a transaction.
 private struct PerMessageStatements {
-    private var cache: [BoundStatement?] = Array(repeating: nil, count: 15)
+    private var cache: [BoundStatement?] = Array(repeating: nil, count: 11)
 
     private mutating func statement(_ slot: Int, _ db: Database, _ sql: String) throws -> BoundStatement {
         if let statement = cache[slot] { return statement }
@@ -319,7 +325,7 @@ private struct PerMessageStatements {
     }
 
     mutating func releaseSent(_ db: Database) throws -> BoundStatement {
-        try statement(12, db, """
+        try statement(9, db, """
             UPDATE deliveries SET released = 1 WHERE seq = (
                 SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3
                     AND packet_id IS NOT NULL AND released = 0
@@ -328,7 +334,7 @@ private struct PerMessageStatements {
     }
 
     mutating func releaseAny(_ db: Database) throws -> BoundStatement {
-        try statement(13, db, """
+        try statement(10, db, """
             UPDATE deliveries SET released = 1 WHERE seq = (
                 SELECT seq FROM deliveries WHERE client_id = ?2 AND message_id = ?3 ORDER BY seq LIMIT 1)
             """)

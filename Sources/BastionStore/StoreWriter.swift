@@ -26,8 +26,6 @@ final class StoreWriter {
     /// Where the inline deliveries are.
     private let inline: InlineIndex
     private let inlineEpoch: InlineTableEpoch
-    /// A rollback could not reload `inline`: it is reloaded before the next transaction.
-    private var needsInlineReload = false
     /// Relaxed durability: commits made since the last fsync.
     private var unsynced = false
     private var lastSync = DispatchTime.now()
@@ -129,11 +127,7 @@ final class StoreWriter {
     private func applyInTransaction(_ db: Database, _ batch: [Submission], _ live: [Int]) throws -> (collected: Int, settled: Int) {
         // A ROLLBACK that failed earlier (I/O error) may have left a transaction open.
         if db.isInsideTransaction { try? db.rollback() }
-        if needsInlineReload {
-            try inline.reload(db)
-            needsInlineReload = false
-        }
-        try inline.reloadIfRewritten(db, inlineEpoch)
+        try inline.reloadIfNeeded(db, inlineEpoch)
         try db.beginTransaction(.immediate)
         var settled = 0
         do {
@@ -175,12 +169,7 @@ final class StoreWriter {
             return (collected, settled)
         } catch {
             try? db.rollback()
-            do {
-                try inline.reload(db)
-            } catch {
-                // Unreadable now: fail this batch; the next attempt reloads again.
-                needsInlineReload = true
-            }
+            inline.markStale()
             throw error
         }
     }
