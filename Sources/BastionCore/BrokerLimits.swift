@@ -26,10 +26,27 @@ public struct BrokerLimits: Sendable, Hashable {
     public var maximumTopicLevels: Int = 128
     public var maximumRetainedMessages: Int = 100_000
     public var maximumRetainedBytes: Int = 256 * 1024 * 1024
+    /// Largest first packet before authentication: room for credentials, a JWT and a modest will,
+    /// so an unauthenticated socket cannot make the broker buffer `maximumPacketSize`.
+    public var maximumConnectPacketSize: Int = 16 * 1024
+    /// Slowest a CONNECT may arrive once its first byte is in (after `connectGrace`), so a
+    /// trickled CONNECT does not hold its buffer for the whole connect timeout.
+    public var connectMinimumBytesPerSecond: Int = 1024
+    public var connectGrace: Duration = .seconds(2)
+    public var maximumUsernameLength: Int = 256
+    /// A connection that stays unwritable (its client does not read) this long is closed.
+    public var writeStallTimeout: Duration = .seconds(60)
 
     public init() {}
 
     public var decoderLimits: DecoderLimits {
         DecoderLimits(maximumPacketSize: maximumPacketSize, maximumTopicLength: maximumTopicLength, maximumTopicLevels: maximumTopicLevels)
+    }
+
+    /// The decoder limits before CONNECT: the first packet is capped at `maximumConnectPacketSize`.
+    public var connectDecoderLimits: DecoderLimits {
+        var limits = decoderLimits
+        limits.maximumPacketSize = min(maximumPacketSize, maximumConnectPacketSize)
+        return limits
     }
 }

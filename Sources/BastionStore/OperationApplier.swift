@@ -89,11 +89,11 @@ struct OperationApplier {
         switch operation {
         case .saveSession(let record):
             try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO sessions (client_id, expiry_interval, disconnected_at, subscriptions)
-                VALUES (?, ?, ?, ?)
+                INSERT OR REPLACE INTO sessions (client_id, expiry_interval, disconnected_at, subscriptions, owner)
+                VALUES (?, ?, ?, ?, ?)
                 """).execute(arguments: [
                     record.clientID, Int64(record.expiryInterval), record.disconnectedAt,
-                    RowCoding.subscriptions(record.subscriptions),
+                    RowCoding.subscriptions(record.subscriptions), record.owner,
                 ])
 
         case .deleteSession(let clientID):

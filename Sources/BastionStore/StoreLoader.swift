@@ -122,7 +122,7 @@ enum StoreLoader {
 
         var sessions: [StoredSession] = []
         let sessionRows = try Row.fetchCursor(
-            db, sql: "SELECT client_id, expiry_interval, disconnected_at, subscriptions FROM sessions")
+            db, sql: "SELECT client_id, expiry_interval, disconnected_at, subscriptions, owner FROM sessions")
         while let row = try sessionRows.next() {
             let clientID: String = try row.decode(atIndex: 0)
             guard let interval = UInt32(exactly: try row.decode(Int64.self, atIndex: 1)) else {
@@ -138,7 +138,8 @@ enum StoreLoader {
             let will = wills[clientID]
             sessions.append(StoredSession(
                 record: StoredSessionRecord(
-                    clientID: clientID, expiryInterval: interval, subscriptions: subscriptions, disconnectedAt: disconnectedAt),
+                    clientID: clientID, expiryInterval: interval, subscriptions: subscriptions, disconnectedAt: disconnectedAt,
+                    owner: try row.decode(atIndex: 4)),
                 deliveries: deliveries[clientID] ?? [], inboundQoS2: inbound[clientID] ?? [],
                 pendingWill: will?.0, willPublishAt: will?.1))
         }

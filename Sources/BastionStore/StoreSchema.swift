@@ -114,6 +114,11 @@ enum StoreSchema {
             // written and deleted per message is not worth it.
             try db.execute(sql: "DROP INDEX inline_deliveries_by_client")
         }
+        migrator.registerMigration("v4") { db in
+            // The identity a session belongs to: only it may resume, take over or end the session.
+            // Sessions stored before owners were recorded have '' and are claimed by the next login.
+            try db.execute(sql: "ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 }

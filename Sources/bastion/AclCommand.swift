@@ -75,7 +75,8 @@ extension Acl {
                     throw ExitCode(2)
                 }
             }
-            let identity = Identity(username: user, clientID: client, certificateIdentity: certificate)
+            // As the broker does: client-id grants count only for a client id bound to the identity.
+            let identity = policy.bound(Identity(username: user, clientID: client, certificateIdentity: certificate))
             let decision = policy.decide(identity, op, topic)
             print(decision.description)
             if !decision.allowed { throw ExitCode(1) }

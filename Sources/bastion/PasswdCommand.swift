@@ -9,7 +9,7 @@ import Darwin
 #endif
 
 /// `bastion passwd`: mosquitto_passwd's options and file format; new entries are `$7$` (PBKDF2-SHA512)
-/// with 210,000 iterations, which Mosquitto 2.x reads too.
+/// with 50,000 iterations, which Mosquitto 2.x reads too.
 struct Passwd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passwd",

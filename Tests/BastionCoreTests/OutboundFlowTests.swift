@@ -90,11 +90,11 @@ import Testing
         var flow = OutboundFlow()
         var limits = BrokerLimits()
         limits.maximumQueuedMessages = 2
-        let r12 = flow.enqueue(delivery(1), limits: limits)
+        let r12 = flow.enqueue(delivery(1), limits: limits).queued
         #expect(r12)
-        let r13 = flow.enqueue(delivery(2), limits: limits)
+        let r13 = flow.enqueue(delivery(2), limits: limits).queued
         #expect(r13)
-        let r14 = flow.enqueue(delivery(3), limits: limits)
+        let r14 = flow.enqueue(delivery(3), limits: limits).queued
         #expect(!r14)
         #expect(flow.queue.map { $0.message.topic } == ["t/1", "t/2"])
     }
@@ -105,21 +105,39 @@ import Testing
         limits.maximumQueuedMessages = 2
         limits.queueDropPolicy = .dropOldest
         for n in 1...3 {
-            let ok = flow.enqueue(delivery(n), limits: limits)
-            #expect(ok)
+            let result = flow.enqueue(delivery(n), limits: limits)
+            #expect(result.queued)
+            #expect(result.evicted.map(\.message.topic) == (n == 3 ? ["t/1"] : []))
+            #expect(result.startedDropping == (n == 3))
         }
         #expect(flow.queue.map { $0.message.topic } == ["t/2", "t/3"])
+    }
+
+    @Test func aDropEpisodeStartsOnceAndEndsWhenTheQueueDrains() {
+        var flow = OutboundFlow()
+        var limits = BrokerLimits()
+        limits.maximumQueuedMessages = 1
+        #expect(!flow.enqueue(delivery(1), limits: limits).dropped)
+        let first = flow.enqueue(delivery(2), limits: limits)
+        #expect(first.dropped && first.startedDropping)
+        let second = flow.enqueue(delivery(3), limits: limits)
+        #expect(second.dropped && !second.startedDropping, "one alert per episode")
+        var expired: [Delivery] = []
+        #expect(flow.drain(window: 5, now: now, expired: &expired).count == 1)
+        #expect(!flow.isDropping)
+        _ = flow.enqueue(delivery(4), limits: limits)
+        #expect(flow.enqueue(delivery(5), limits: limits).startedDropping)
     }
 
     @Test func queuedBytesCap() {
         var flow = OutboundFlow()
         var limits = BrokerLimits()
         limits.maximumQueuedBytes = 20  // each delivery is 3 + 7 = 10 bytes
-        let r15 = flow.enqueue(delivery(1), limits: limits)
+        let r15 = flow.enqueue(delivery(1), limits: limits).queued
         #expect(r15)
-        let r16 = flow.enqueue(delivery(2), limits: limits)
+        let r16 = flow.enqueue(delivery(2), limits: limits).queued
         #expect(r16)
-        let r17 = flow.enqueue(delivery(3), limits: limits)
+        let r17 = flow.enqueue(delivery(3), limits: limits).queued
         #expect(!r17)
         #expect(flow.queuedBytes == 20)
     }
@@ -127,10 +145,10 @@ import Testing
     @Test func expiredMessagesAreNotSent() {
         var flow = OutboundFlow()
         let stale = Delivery(message: message("t", qos: .atLeastOnce, expiresAt: now - .seconds(1)), qos: .atLeastOnce, retain: false)
-        guard case .dropped(.expired) = flow.submit(stale, window: 5, limits: BrokerLimits(), now: now) else {
+        guard case .dropped(.expired, _) = flow.submit(stale, window: 5, limits: BrokerLimits(), now: now) else {
             Issue.record("expired message was not dropped"); return
         }
-        let r18 = flow.enqueue(stale, limits: BrokerLimits())
+        let r18 = flow.enqueue(stale, limits: BrokerLimits()).queued
         #expect(r18)
         var expired: [Delivery] = []
         #expect(flow.drain(window: 5, now: now, expired: &expired).isEmpty)

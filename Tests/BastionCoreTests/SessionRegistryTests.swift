@@ -6,10 +6,12 @@ import Testing
 @Suite struct SessionRegistryTests {
     let now = NIODeadline.now()
 
-    private func attach(_ registry: SessionRegistry, _ id: String, clean: Bool, expiry: UInt32, _ conn: FakeConnection)
+    private func attach(_ registry: SessionRegistry, _ id: String, clean: Bool, expiry: UInt32, _ conn: FakeConnection,
+                        owner: String = "user:alice")
         -> (SessionHandle, SessionState, Bool, SessionRegistry.EndedSession?)?
     {
-        if case .attached(let h, let s, let present, let ended) = registry.connect(clientID: id, cleanStart: clean, expiryInterval: expiry, connection: conn) {
+        if case .attached(let h, let s, let present, let ended) = registry.connect(
+            clientID: id, owner: owner, cleanStart: clean, expiryInterval: expiry, connection: conn) {
             return (h, s, present, ended)
         }
         return nil
@@ -54,11 +56,51 @@ import Testing
         #expect(old.isEnded)
     }
 
+    @Test func anotherIdentityCannotResumeTakeOverOrWipeASession() {
+        let registry = SessionRegistry()
+        let c1 = FakeConnection()
+        guard let (handle, state, _, _) = attach(registry, "dev", clean: false, expiry: 60, c1) else { Issue.record("not attached"); return }
+        // While online: no takeover.
+        for clean in [false, true] {
+            guard case .ownedByOther(let owner) = registry.connect(
+                clientID: "dev", owner: "user:mallory", cleanStart: clean, expiryInterval: 60, connection: FakeConnection()) else {
+                Issue.record("takeover by another identity"); return
+            }
+            #expect(owner == "user:alice")
+        }
+        #expect(handle.connection === c1)
+        _ = registry.detach(handle, connection: c1, state: state, pendingWill: nil, now: now)
+        // While offline: no resume and no clean start.
+        for clean in [false, true] {
+            guard case .ownedByOther = registry.connect(
+                clientID: "dev", owner: "user:mallory", cleanStart: clean, expiryInterval: 60, connection: FakeConnection()) else {
+                Issue.record("resume or wipe by another identity"); return
+            }
+        }
+        #expect(!handle.isEnded)
+        #expect(registry.handle(for: "dev") === handle)
+        // The owner resumes it.
+        guard let (again, _, present, _) = attach(registry, "dev", clean: false, expiry: 60, FakeConnection()) else { Issue.record("owner refused"); return }
+        #expect(again === handle && present)
+    }
+
+    @Test func sharingIdentitiesMayTakeOverAndUnownedSessionsAreClaimed() {
+        let registry = SessionRegistry()
+        let c1 = FakeConnection()
+        guard attach(registry, "gw", clean: false, expiry: 60, c1, owner: "user:gw-a") != nil else { return }
+        guard case .mustTakeOver = registry.connect(
+            clientID: "gw", owner: "user:gw-b", mayShare: { $0 == "user:gw-a" }, cleanStart: false, expiryInterval: 60,
+            connection: FakeConnection()) else { Issue.record("fail-over partner refused"); return }
+        let restored = registry.restore(SessionState(clientID: "legacy", expiryInterval: 60), owner: "", disconnectedAt: now)
+        guard attach(registry, "legacy", clean: false, expiry: 60, FakeConnection(), owner: "user:bob") != nil else { return }
+        #expect(restored.owner == "user:bob")
+    }
+
     @Test func secondConnectionMustTakeOver() {
         let registry = SessionRegistry()
         let c1 = FakeConnection()
         guard let (handle, state, _, _) = attach(registry, "dev", clean: true, expiry: 0, c1) else { return }
-        guard case .mustTakeOver(let other) = registry.connect(clientID: "dev", cleanStart: true, expiryInterval: 0, connection: FakeConnection()) else {
+        guard case .mustTakeOver(let other) = registry.connect(clientID: "dev", owner: "user:alice", cleanStart: true, expiryInterval: 0, connection: FakeConnection()) else {
             Issue.record("no takeover"); return
         }
         #expect(other === c1)

@@ -14,7 +14,7 @@ func subscription(_ filter: String, qos: QoS = .exactlyOnce, id: UInt32? = nil, 
 
 /// A subscriber identity for the trie tests: a session handle that is nowhere.
 func Subscriber(_ name: String) -> SessionHandle {
-    SessionHandle(clientID: name, location: .ended, persistent: false)
+    SessionHandle(clientID: name, location: .ended, persistent: false, owner: "")
 }
 
 /// A stand-in for a connection in registry tests.

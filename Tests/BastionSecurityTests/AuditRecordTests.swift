@@ -23,6 +23,9 @@ enum AuditSamples {
         .limitReached(.init(limit: .packetSize, action: .disconnected, peer: peer, clientID: "c", username: nil, value: 300_000, maximum: 262_144)),
         .configReload(.init(outcome: .rejected, path: "/etc/bastion.yaml", error: "limits.max_inflight: 0 is out of range")),
         .alert(.init(Alert(kind: .authFailures, count: 120, threshold: 100, window: .seconds(60)))),
+        .alert(.init(Alert.event(.sessionDropping, subject: "client_id plc-17"))),
+        .banSuppressed(.init(subject: .ip(IPAddress("127.0.0.1")!), origin: .protocolViolations)),
+        .sessionHijackRefused(.init(peer: peer, clientID: "alice-dev", identity: "user:mallory", owner: "user:alice")),
         .recordsDropped(count: 17),
     ]
 }

@@ -7,8 +7,18 @@ struct LintTests {
 
     @Test("a tidy policy has no warnings")
     func clean() throws {
-        let policy = try makePolicy("user bob\ntopic read plant/#\ntopic deny plant/secret/#\npattern write devices/%c/#")
+        let policy = try makePolicy("user bob\ntopic read plant/#\ntopic deny plant/secret/#\npattern write devices/%c/#",
+                                    allowedClients: ["bob": ["gw-*"]])
         #expect(policy.lint(knownUsers: ["bob"]) == [])
+    }
+
+    @Test("client-id grants and %c patterns nothing can bind are reported")
+    func unboundClientIDs() throws {
+        let policy = try makePolicy("pattern write devices/%c/#", native: [rule(.clientID("line1-gw-01"), .publish, "plant/line1/#", 1)])
+        #expect(kinds(policy.lint()) == [.unboundClientID, .unboundClientID])
+        let bound = try makePolicy("pattern write devices/%c/#", native: [rule(.clientID("line1-gw-01"), .publish, "plant/line1/#", 1)],
+                                   allowedClients: ["gw": ["line1-gw-*"]])
+        #expect(!kinds(bound.lint()).contains(.unboundClientID))
     }
 
     @Test("grants of # and of a top-level + are broad")

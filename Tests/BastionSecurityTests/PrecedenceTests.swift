@@ -60,15 +60,13 @@ struct PrecedenceTests {
     @Test("on equal filters, client id > user = certificate > role > all/pattern > anonymous",
           arguments: [
             // (more specific subject, less specific subject)
-            (NativeACLRule.Subject.clientID("gw-1"), NativeACLRule.Subject.user("bob")),
-            (.clientID("gw-1"), .certificate("dev-1")),
-            (.user("bob"), .role("operators")),
+            (NativeACLRule.Subject.user("bob"), NativeACLRule.Subject.role("operators")),
             (.certificate("dev-1"), .role("operators")),
             (.role("operators"), .all),
             (.clientID("gw-1"), .all),
           ])
     func identityRanks(specific: NativeACLRule.Subject, general: NativeACLRule.Subject) throws {
-        let identity = Identity(username: "bob", clientID: "gw-1", certificateIdentity: "dev-1")
+        let identity = Identity(username: "bob", clientID: "gw-1", certificateIdentity: "dev-1", clientIDBound: true)
         let roles = ["operators": ["bob"]]
         // The specific subject denies, the general one allows → deny; and the other way round.
         let denies = try makePolicy(native: [rule(general, .readwrite, "x/y", 0), rule(specific, .deny, "x/y", 1)], roles: roles)
@@ -77,6 +75,46 @@ struct PrecedenceTests {
         let allows = try makePolicy(native: [rule(general, .deny, "x/y", 0), rule(specific, .readwrite, "x/y", 1)], roles: roles)
         #expect(allows.allows(identity, .publish, "x/y"))
         #expect(allows.decide(identity, .publish, "x/y").rule.hasPrefix("config acl[1]"))
+    }
+
+    @Test("a bound client id's deny beats the identity's allow; the identity's deny beats a client-id allow",
+          arguments: [NativeACLRule.Subject.user("bob"), .certificate("dev-1"), .role("operators")])
+    func identityDenyVetoesClientIDAllow(identityRule: NativeACLRule.Subject) throws {
+        let identity = Identity(username: "bob", clientID: "gw-1", certificateIdentity: "dev-1", clientIDBound: true)
+        let roles = ["operators": ["bob"]]
+        let clientDenies = try makePolicy(native: [rule(identityRule, .readwrite, "x/y", 0), rule(.clientID("gw-1"), .deny, "x/y", 1)], roles: roles)
+        #expect(!clientDenies.allows(identity, .publish, "x/y"))
+        #expect(clientDenies.decide(identity, .publish, "x/y").rule.hasPrefix("config acl[1]"))
+        // A user-level deny always beats a client-id allow for that user, even a more specific one.
+        let identityDenies = try makePolicy(native: [rule(identityRule, .deny, "x/#", 0), rule(.clientID("gw-1"), .readwrite, "x/y", 1)], roles: roles)
+        #expect(!identityDenies.allows(identity, .publish, "x/y"))
+        #expect(identityDenies.decide(identity, .publish, "x/y").rule.hasPrefix("config acl[0]"))
+    }
+
+    @Test("client-id grants apply only to bound client ids; client-id denies always apply")
+    func clientIDGrantsNeedABinding() throws {
+        let policy = try makePolicy(native: [rule(.clientID("line1-gw-01"), .publish, "plant/line1/#", 0),
+                                             rule(.clientID("line1-gw-01"), .deny, "plant/line1/secret", 1)],
+                                    allowedClients: ["gw": ["line1-gw-*"]])
+        let mallory = Identity(username: "mallory", clientID: "line1-gw-01")
+        #expect(!policy.allows(policy.bound(mallory), .publish, "plant/line1/valve"))
+        let gateway = policy.bound(Identity(username: "gw", clientID: "line1-gw-01"))
+        #expect(gateway.clientIDBound)
+        #expect(policy.allows(gateway, .publish, "plant/line1/valve"))
+        #expect(!policy.allows(gateway, .publish, "plant/line1/secret"))
+        #expect(!policy.allows(Identity(username: "gw", clientID: "line1-gw-01"), .publish, "plant/line1/secret"))
+        // A certificate identity equal to the client id binds it too.
+        #expect(policy.bound(Identity(username: nil, clientID: "line1-gw-01", certificateIdentity: "line1-gw-01")).clientIDBound)
+        #expect(!policy.bound(Identity(username: nil, clientID: "line1-gw-01", certificateIdentity: "other")).clientIDBound)
+    }
+
+    @Test("a client-id rule that names its user binds the two")
+    func explicitBinding() throws {
+        let gw = try NativeACLRule(user: "gw", clientID: "line1-gw-01", access: "publish", topic: "plant/line1/#", source: "config acl[0]")
+        let policy = try makePolicy(native: [gw])
+        #expect(policy.allows(Identity(username: "gw", clientID: "line1-gw-01"), .publish, "plant/line1/v"))
+        #expect(!policy.allows(Identity(username: "mallory", clientID: "line1-gw-01", clientIDBound: true), .publish, "plant/line1/v"))
+        #expect(!policy.allows(Identity(username: "gw", clientID: "line1-gw-02"), .publish, "plant/line1/v"))
     }
 
     @Test("all/pattern rules outrank anonymous rules for anonymous clients")
@@ -109,8 +147,10 @@ struct PrecedenceTests {
         // A client-id grant on a wide filter loses to a role deny on a narrower one.
         let policy = try makePolicy(native: [rule(.clientID("gw-1"), .readwrite, "a/#"), rule(.role("ops"), .deny, "a/b", 1)],
                                     roles: ["ops": ["bob"]])
-        #expect(!policy.allows(bob, .publish, "a/b"))
-        #expect(policy.allows(bob, .publish, "a/c"))
+        var bound = bob
+        bound.clientIDBound = true
+        #expect(!policy.allows(bound, .publish, "a/b"))
+        #expect(policy.allows(bound, .publish, "a/c"))
     }
 
     @Test("rules granting another operation are not candidates")
@@ -176,8 +216,9 @@ struct PrecedenceTests {
             rule(.clientID("line1-gw-7"), .publish, "plant/line1/#", 0),
             rule(.certificate("CN=dev-9"), .publish, "devices/9/#", 1),
         ])
-        #expect(policy.allows(Identity(username: nil, clientID: "line1-gw-7"), .publish, "plant/line1/a"))
-        #expect(!policy.allows(Identity(username: nil, clientID: "line1-gw-8"), .publish, "plant/line1/a"))
+        #expect(policy.allows(Identity(username: nil, clientID: "line1-gw-7", clientIDBound: true), .publish, "plant/line1/a"))
+        #expect(!policy.allows(Identity(username: nil, clientID: "line1-gw-7"), .publish, "plant/line1/a"), "an unbound client id grants nothing")
+        #expect(!policy.allows(Identity(username: nil, clientID: "line1-gw-8", clientIDBound: true), .publish, "plant/line1/a"))
         #expect(policy.allows(Identity(username: nil, clientID: "x", certificateIdentity: "CN=dev-9"), .publish, "devices/9/t"))
         #expect(!policy.allows(Identity(username: "CN=dev-9", clientID: "x"), .publish, "devices/9/t"))
     }

@@ -74,7 +74,9 @@ struct PatternTests {
         pattern read users/%u/inbox
         pattern write dev-%c/%u-out
         """)
-        let bob = Identity(username: "bob", clientID: "gw-1")
+        let bob = Identity(username: "bob", clientID: "gw-1", clientIDBound: true)
+        #expect(!policy.allows(Identity(username: "bob", clientID: "gw-1"), .publish, "devices/gw-1/temp"), "%c needs a bound client id")
+        #expect(policy.allows(Identity(username: "bob", clientID: "gw-1"), .read, "users/bob/inbox"), "%u does not")
         #expect(policy.allows(bob, .publish, "devices/gw-1/temp"))
         #expect(!policy.allows(bob, .publish, "devices/gw-2/temp"))
         #expect(policy.allows(bob, .read, "users/bob/inbox"))
@@ -89,7 +91,10 @@ struct PatternTests {
     @Test("patterns apply to anonymous clients; %u patterns need a username")
     func anonymousPatterns() throws {
         let policy = try makePolicy("pattern readwrite devices/%c/#\npattern readwrite users/%u/#")
-        #expect(policy.allows(anonymousClient, .publish, "devices/anon-1/x"))
+        var bound = anonymousClient
+        bound.clientIDBound = true
+        #expect(policy.allows(bound, .publish, "devices/anon-1/x"))
+        #expect(!policy.allows(anonymousClient, .publish, "devices/anon-1/x"))
         #expect(!policy.allows(anonymousClient, .publish, "users//x"))
         #expect(!policy.allows(anonymousClient, .publish, "users/%u/x"))
     }
@@ -97,8 +102,8 @@ struct PatternTests {
     @Test("native rules substitute %u and %c for every subject")
     func nativeSubstitution() throws {
         let policy = try makePolicy(native: [rule(.role("devices"), .readwrite, "site/%u/%c/#")], roles: ["devices": ["bob"]])
-        #expect(policy.allows(Identity(username: "bob", clientID: "gw-1"), .publish, "site/bob/gw-1/x"))
-        #expect(!policy.allows(Identity(username: "bob", clientID: "gw-1"), .publish, "site/bob/gw-2/x"))
+        #expect(policy.allows(Identity(username: "bob", clientID: "gw-1", clientIDBound: true), .publish, "site/bob/gw-1/x"))
+        #expect(!policy.allows(Identity(username: "bob", clientID: "gw-1", clientIDBound: true), .publish, "site/bob/gw-2/x"))
     }
 
     @Test("hostile usernames never widen a %u pattern", arguments: ["#", "+", "a/#", "../x", "a\u{0}b", "a/b", "x+", ""])

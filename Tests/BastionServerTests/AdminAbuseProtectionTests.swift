@@ -57,13 +57,14 @@ import Testing
     func peer(_ ip: String) -> AuditPeer { AuditPeer(listener: "mqtt://127.0.0.1:1883", ip: ip, port: 40000) }
 
     @Test func bruteForceBansTheAddressOnlyAndIsAudited() async throws {
-        let f = try fixture("limits: {auth_failures_per_ip: 5, auth_failures_per_user: 0}")
+        let f = try fixture("limits: {auth_failures_per_ip: 5, auth_failures_per_user: 0, trusted_networks: []}")
         defer { try? FileManager.default.removeItem(at: f.dir) }
         let p = f.protection
         for i in 0..<5 {
             #expect(p.admit(remote: try address("127.0.0.1"), listener: "l", listenerIndex: 0))
-            p.authenticationFailed(.init(peer: peer("127.0.0.1"), clientID: "guess\(i)", username: "alice", reason: .badPassword))
-            p.closed(remote: try address("127.0.0.1"), after: .seconds(10))
+            p.authenticationFailed(.init(peer: peer("127.0.0.1"), clientID: "guess\(i)", username: "alice", reason: .badPassword),
+                                   weight: .costly)
+            p.closed(remote: try address("127.0.0.1"))
         }
         #expect(!p.admit(remote: try address("127.0.0.1"), listener: "l", listenerIndex: 0))
         #expect(!p.admit(remote: try address("::ffff:127.0.0.1"), listener: "l", listenerIndex: 0))
@@ -90,28 +91,73 @@ import Testing
         #expect(f.protection.bannedIdentity(username: "mallory", clientID: "x")?.origin == .config)
         #expect(f.protection.bannedIdentity(username: "alice", clientID: "x") == nil)
         for _ in 0..<5 {
-            f.protection.authenticationFailed(.init(peer: peer("127.0.0.9"), clientID: "x", username: "mallory", reason: .banned))
+            f.protection.authenticationFailed(.init(peer: peer("127.0.0.9"), clientID: "x", username: "mallory", reason: .banned),
+                                              weight: .none)
         }
         #expect(f.protection.bans.isBanned(ip: IPAddress("127.0.0.9")!) == nil)
     }
 
-    @Test func closingReleasesTheAddressSlotAndFeedsFlapDetection() async throws {
-        let f = try fixture("limits: {max_connections_per_ip: 1, flap_connections: 3, flap_min_duration: 1}")
+    @Test func closingReleasesTheAddressSlot() async throws {
+        let f = try fixture("limits: {max_connections_per_ip: 1}")
         defer { try? FileManager.default.removeItem(at: f.dir) }
         let p = f.protection
         let a = try address("10.1.1.1")
         #expect(p.admit(remote: a, listener: "l", listenerIndex: 0))
         #expect(!p.admit(remote: a, listener: "l", listenerIndex: 0))
-        p.closed(remote: a, after: .milliseconds(100))
+        p.closed(remote: a)
         #expect(p.admit(remote: a, listener: "l", listenerIndex: 0))
-        p.closed(remote: a, after: .milliseconds(100))
-        #expect(p.admit(remote: a, listener: "l", listenerIndex: 0))
-        p.closed(remote: a, after: .milliseconds(100))
-        // Three short connections: flapping.
-        #expect(!p.admit(remote: a, listener: "l", listenerIndex: 0))
         let records = try await f.records()
-        #expect(records.contains { $0["event"] as? String == "ban" && $0["origin"] as? String == "flapping" })
         #expect(records.contains { $0["event"] as? String == "connection_refused" && $0["reason"] as? String == "too_many_per_address" })
+    }
+
+    @Test func trustedSourcesAreExemptFromPerAddressLimits() async throws {
+        let f = try fixture("limits: {max_connections_per_ip: 1, connect_rate_per_ip: 1, connect_burst_per_ip: 1}")
+        defer { try? FileManager.default.removeItem(at: f.dir) }
+        for _ in 0..<50 { #expect(f.protection.admit(remote: try address("127.0.0.1"), listener: "l", listenerIndex: 0)) }
+        #expect(f.protection.admit(remote: try address("::1"), listener: "l", listenerIndex: 0))
+        #expect(f.protection.admit(remote: try address("127.0.0.3"), listener: "l", listenerIndex: 0))
+        #expect(!f.protection.admit(remote: try address("127.0.0.3"), listener: "l", listenerIndex: 0))
+    }
+
+    @Test func aSuppressedBanOfATrustedAddressIsAuditedCountedAndAlerted() async throws {
+        let f = try fixture("limits: {auth_failures_per_ip: 2}")
+        defer { try? FileManager.default.removeItem(at: f.dir) }
+        for _ in 0..<2 {
+            f.protection.authenticationFailed(.init(peer: peer("127.0.0.1"), clientID: "x", username: "u", reason: .badPassword), weight: .costly)
+        }
+        #expect(f.protection.admit(remote: try address("127.0.0.1"), listener: "l", listenerIndex: 0))
+        let records = try await f.records()
+        #expect(records.contains { $0["event"] as? String == "ban_suppressed" && $0["subject"] as? String == "127.0.0.1" })
+        #expect(records.contains { $0["event"] as? String == "alert" && $0["kind"] as? String == "ban_suppressed" })
+        #expect(!records.contains { $0["event"] as? String == "ban" })
+        #expect(f.alerts.received.withLock { $0.contains { $0.0.kind == .banSuppressed } })
+        #expect(f.metrics.prometheusText().contains("bastion_bans_suppressed_total 1\n"))
+    }
+
+    @Test func aUserIsThrottledForFailingUntrustedSourcesOnly() async throws {
+        let f = try fixture("limits: {auth_failures_per_user: 3, auth_failures_per_ip: 100}")
+        defer { try? FileManager.default.removeItem(at: f.dir) }
+        let p = f.protection
+        for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "127.0.0.1"] {
+            p.authenticationFailed(.init(peer: peer(ip), clientID: "x", username: "alice", reason: .badPassword), weight: .costly)
+        }
+        #expect(p.isThrottled(remote: try address("10.0.0.1"), username: "alice"))
+        #expect(!p.isThrottled(remote: try address("10.0.0.9"), username: "alice"))
+        // A trusted source fronts everyone: throttling it would lock alice out for all of them.
+        #expect(!p.isThrottled(remote: try address("127.0.0.1"), username: "alice"))
+        #expect(f.alerts.received.withLock { $0.contains { $0.0.kind == .userThrottled } })
+    }
+
+    @Test func aFlappingClientIDIsBackedOffNotItsAddress() async throws {
+        let f = try fixture("limits: {flap_connections: 3, flap_min_duration: 1}")
+        defer { try? FileManager.default.removeItem(at: f.dir) }
+        let p = f.protection
+        for _ in 0..<3 { p.sessionEnded(clientID: "twin", duration: .milliseconds(100), clean: false) }
+        #expect(p.bannedIdentity(username: nil, clientID: "twin")?.origin == .flapping)
+        #expect(p.bannedIdentity(username: nil, clientID: "other") == nil)
+        #expect(p.admit(remote: try address("10.9.9.9"), listener: "l", listenerIndex: 0))
+        let records = try await f.records()
+        #expect(records.contains { $0["event"] as? String == "ban" && $0["origin"] as? String == "flapping" && $0["subject"] as? String == "twin" })
     }
 
     @Test func alertsAreAuditedCountedAndHandedOver() async throws {

@@ -27,16 +27,6 @@ MOSQUITTO_LIMITS = {
 }
 
 
-RELAXED_ABUSE_LIMITS = {
-    "connect_rate_per_ip": 100000,
-    "connect_burst_per_ip": 100000,
-    "max_connections_per_ip": 100000,
-    "flap_connections": 0,
-    "auth_failures_per_ip": 0,
-    "auth_failures_per_user": 0,
-}
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,17 +72,14 @@ class Broker:
                     lines.append(f"{MOSQUITTO_LIMITS[key]} {value}")
             conf.write_text("\n".join(lines) + "\n")
             return ["mosquitto", "-c", str(conf)]
-        cmd = [BASTION_BIN, "serve", "--listen", f"mqtt://{self.host}:{self.port}",
-               "--data-dir", str(self.data_dir), "--log-level", "debug"]
+        # A config with its own listeners keeps them (the first must be on `self.port`).
+        listen = [] if "listeners" in self.config else ["--listen", f"mqtt://{self.host}:{self.port}"]
+        cmd = [BASTION_BIN, "serve", *listen, "--data-dir", str(self.data_dir), "--log-level", "debug"]
         if self.anonymous:
             cmd.append("--allow-anonymous")
+        # The abuse limits stay at their defaults: protocol tests open many short connections from
+        # loopback, which a default must never refuse.
         config = dict(self.config)
-        # Protocol tests open many short connections from one address: relax the abuse limits
-        # unless a test sets them itself (test_limits.py does).
-        limits = dict(config.get("limits") or {})
-        for key, value in RELAXED_ABUSE_LIMITS.items():
-            limits.setdefault(key, value)
-        config["limits"] = limits
         path = self.workdir / "bastion.yaml"
         path.write_text(yaml.safe_dump(config))
         cmd += ["--config", str(path)]
@@ -143,8 +130,8 @@ def broker_factory(tmp_path):
     """Start brokers with options: broker_factory(config={...}, args=[...])."""
     started = []
 
-    def make(config=None, args=None, anonymous=True, name=None):
-        b = Broker(tmp_path / (name or f"broker{len(started)}"), config=config, args=args, anonymous=anonymous)
+    def make(config=None, args=None, anonymous=True, name=None, port=None):
+        b = Broker(tmp_path / (name or f"broker{len(started)}"), config=config, args=args, anonymous=anonymous, port=port)
         started.append(b)
         return b
 
@@ -168,3 +155,54 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "bastion_only" in item.keywords:
                 item.add_marker(skip)
+
+
+class EmbeddedDefault:
+    """`bastion serve` with no arguments at all, as a newcomer runs it: loopback 1883 and 8883,
+    authentication required, `data/` in its working directory. `password` is the generated admin
+    password it printed."""
+
+    def __init__(self, workdir):
+        self.workdir = pathlib.Path(workdir)
+        self.host, self.port, self.tls_port = "127.0.0.1", 1883, 8883
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "broker.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BASTION_BIN, "serve"], stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        log.close()
+        wait_for_port(self.host, self.port, self.proc, timeout=30)
+        wait_for_port(self.host, self.tls_port, self.proc, timeout=30)
+        import re
+        found = re.findall(r"password:\s+(\S+)", self.log_text())
+        self.username = "admin"
+        self.password = found[0] if found else None
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+EMBEDDED_LOCK = pathlib.Path("/tmp/bastion-blackbox-embedded-default.lock")
+
+
+@pytest.fixture(scope="module")
+def embedded_default(tmp_path_factory):
+    """The embedded default broker (fixed ports: one at a time across test workers)."""
+    import fcntl
+    with open(EMBEDDED_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        b = EmbeddedDefault(tmp_path_factory.mktemp("embedded"))
+        try:
+            yield b
+        finally:
+            b.stop()
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -13,7 +13,7 @@ import pytest
 import helpers_a as h
 from helpers_sec import (SUBACK_REFUSED, Secured, bastion, close_quietly, mosquitto_passwd, reason, secured,  # noqa: F401
                          suback, unique, write)
-from mqttclient import V5, V311, Client
+from mqttclient import V5, V311, Client, PacketTypes, props
 
 pytestmark = pytest.mark.bastion_only
 
@@ -72,18 +72,23 @@ CONFIG = {
             {"client_id": "gw-1", "access": "readwrite", "topic": "gwa/#"},
             {"role": "operators", "access": "deny", "topic": "gwa/b"},         # filter first
             {"client_id": "gw-1", "access": "readwrite", "topic": "cid/x"},
-            {"user": "dave", "access": "deny", "topic": "cid/x"},              # client id beats user
+            {"user": "dave", "access": "deny", "topic": "cid/x"},              # the user's deny beats its client id's allow
+            {"client_id": "gw-1", "access": "readwrite", "topic": "cid/y"},
             {"client_id": "line1-gw-7", "access": "publish", "topic": "plant/line1/#"},
+            {"client_id": "line1-gw-9", "user": "gw9", "access": "publish", "topic": "plant/line9/#"},  # explicit binding
             {"all": True, "access": "publish", "topic": "telemetry/%u/%c"},
             {"all": True, "access": "deny", "topic": "pa/x"},
             {"anonymous": True, "access": "publish", "topic": "pa/x"},          # all beats anonymous
             {"anonymous": True, "access": "publish", "topic": "public/anon-in"},
             {"role": "operators", "access": "subscribe", "topic": "opsview/+/status"},
         ],
+        # Client-id rules and %c patterns grant only to client ids bound to the identity.
+        "allowed_clients": {"dave": ["gw-1", "t-*"], "gw7": ["line1-gw-7"], "devs": ["dev-*"], "a": ["a", "t-*"]},
     }
 }
 
-USERS = {name: f"{name}-pw-{i}" for i, name in enumerate(["alice", "bob", "carol", "dave", "erin", "feeder", "a"])}
+USERS = {name: f"{name}-pw-{i}" for i, name in enumerate(["alice", "bob", "carol", "dave", "erin", "feeder", "a", "gw7", "gw9",
+                                                         "devs", "mallory"])}
 # Names that could widen a pattern if substituted naively (a '#' name cannot be in a password file:
 # the line would be a comment).
 ODD_USERS = {"+": "plus-pw", "a/b": "slash-pw", "$SYS": "sys-pw"}
@@ -152,12 +157,22 @@ def test_anonymous_rules_apply_only_to_anonymous_clients(clients):
 
 
 def test_client_id_rule(clients):
-    gw = clients(None, client_id="line1-gw-7")
+    gw = clients("gw7", client_id="line1-gw-7")                 # bound by allowed_clients
     assert allowed(pub_reason(gw, "plant/line1/temp"))
     assert pub_reason(gw, "plant/line2/temp") == 0x87
     assert suback(gw, "plant/line1/#") == 0x87                 # publish-only grant
     other = clients(None, client_id="line1-gw-8")
     assert pub_reason(other, "plant/line1/temp") == 0x87
+
+
+def test_a_client_id_rule_grants_nothing_to_whoever_chooses_that_client_id(clients):
+    # Any client may pick any client id: an anonymous client, or another user, calling itself
+    # line1-gw-7 gets none of the gateway's rights.
+    assert pub_reason(clients(None, client_id="line1-gw-7"), "plant/line1/valve") == 0x87
+    mallory = clients("mallory", client_id="line1-gw-9")
+    assert pub_reason(mallory, "plant/line9/valve") == 0x87
+    mallory.disconnect()
+    assert allowed(pub_reason(clients("gw9", client_id="line1-gw-9"), "plant/line9/valve"))
 
 
 def test_role_rules(clients):
@@ -190,7 +205,7 @@ def test_subscribe_grant_also_receives(clients):
 
 def test_client_id_pattern(clients):
     cid = unique("dev")
-    dev = clients(None, client_id=cid)                           # patterns apply to anonymous clients too
+    dev = clients("devs", client_id=cid)                         # dev-* is bound to devs
     assert allowed(pub_reason(dev, f"devices/{cid}/temp"))
     assert pub_reason(dev, f"devices/{cid}x/temp") == 0x87
     assert pub_reason(dev, "devices/other/temp") == 0x87
@@ -210,22 +225,29 @@ def test_username_pattern(clients):
 
 
 def test_native_pattern_substitutes_user_and_client_id(clients):
-    alice = clients("alice", client_id="c-" + uuid.uuid4().hex[:6])
-    cid = alice.client_id
-    assert allowed(pub_reason(alice, f"telemetry/alice/{cid}"))
-    assert pub_reason(alice, f"telemetry/alice/{cid}2") == 0x87
-    assert pub_reason(alice, f"telemetry/bob/{cid}") == 0x87
+    dave = clients("dave")                                        # his t-* client ids are bound to him
+    cid = dave.client_id
+    assert allowed(pub_reason(dave, f"telemetry/dave/{cid}"))
+    assert pub_reason(dave, f"telemetry/dave/{cid}2") == 0x87
+    assert pub_reason(dave, f"telemetry/bob/{cid}") == 0x87
+    alice = clients("alice")
+    assert pub_reason(alice, f"telemetry/alice/{alice.client_id}") == 0x87   # nothing binds alice's client id
     anon = clients(None)
     assert pub_reason(anon, f"telemetry//{anon.client_id}") == 0x87   # no username: %u never becomes ""
 
 
-def test_assigned_client_id_is_used_for_patterns(acl):
+def test_an_unbound_client_id_grants_nothing_through_a_pattern(acl, clients):
+    # An anonymous client (or one with an assigned id) has no binding: %c does not apply.
     c = Client(acl.broker, protocol=V5, client_id="", auto_connect=False)
     _, rc, properties = c.connect()
     assigned = properties.AssignedClientIdentifier
     assert assigned
-    assert allowed(pub_reason(c, f"devices/{assigned}/t"))
+    assert pub_reason(c, f"devices/{assigned}/t") == 0x87
     c.disconnect()
+    anon = clients(None, client_id=unique("dev"))
+    assert pub_reason(anon, f"devices/{anon.client_id}/t") == 0x87
+    # mallory connecting as alice-dev cannot read alice-dev's devices/alice-dev/#.
+    assert suback(clients("mallory", client_id="dev-alice"), "devices/dev-alice/#") == 0x87
 
 
 # ---------------------------------------------------------------- precedence (docs/access-control.md)
@@ -287,9 +309,10 @@ def test_filter_specificity_before_identity(clients):
     assert allowed(pub_reason(gw, "gwa/c"))
 
 
-def test_client_id_beats_user(clients):
-    assert allowed(pub_reason(clients("dave", client_id="gw-1"), "cid/x"))
-    assert pub_reason(clients("dave"), "cid/x") == 0x87
+def test_a_user_deny_beats_its_client_id_allow(clients):
+    assert pub_reason(clients("dave", client_id="gw-1"), "cid/x") == 0x87
+    assert allowed(pub_reason(clients("dave", client_id="gw-1"), "cid/y"))
+    assert pub_reason(clients("dave"), "cid/y") == 0x87
 
 
 def test_all_beats_anonymous(clients):
@@ -473,20 +496,30 @@ def test_queued_messages_are_read_checked_on_resume(acl, clients):
     assert_only(again, [f"plant/open/{tag}"])
 
 
-def test_resumed_session_of_another_user_does_not_leak_queued_messages(acl, clients):
-    """carol resumes alice's persistent session (same client id): she must not receive what was
-    queued for alice, which carol may not read."""
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_another_user_cannot_resume_a_persistent_session(acl, clients, version):
+    """carol asks for alice's persistent session (same client id): she is refused, and alice's
+    queued message is still there for alice."""
     tag = uuid.uuid4().hex[:8]
     cid = unique("shared-id")
-    alice = clients("alice", protocol=V311, client_id=cid, clean=False)
+    expiry = {"properties": props(PacketTypes.CONNECT, SessionExpiryInterval=300)} if version == V5 else {}
+    alice = clients("alice", protocol=version, client_id=cid, clean=False, **expiry)
     assert suback(alice, f"plant/open/{tag}") == 1
     alice.disconnect()
     feeder = clients("feeder")
-    feeder.publish(f"plant/open/{tag}", b"for alice only", qos=1)
-    carol = clients("carol", protocol=V311, client_id=cid, clean=False)
-    carol.expect_no_message(0.5)
-    feeder.publish(f"plant/open/{tag}", b"live", qos=1)
-    carol.expect_no_message(0.3)
+    feeder.publish(f"plant/open/{tag}", b"for alice only", qos=1).wait_for_publish(5)
+    got = h_connack(acl, version, cid, "carol")
+    assert got == (0x87 if version == V5 else 0x05)
+    again = clients("alice", protocol=version, client_id=cid, clean=False, **expiry)
+    assert again.expect_message().payload == b"for alice only"
+
+
+def h_connack(acl, version, client_id, user):
+    """The CONNACK code for a persistent-session CONNECT of `user` with `client_id`."""
+    from helpers_sec import connack
+    got = connack(acl.broker, version, client_id=client_id, username=user, password=USERS[user])
+    assert got is not None, "no CONNACK"
+    return got[1]
 
 
 # ---------------------------------------------------------------- hostile identities
@@ -530,7 +563,7 @@ def test_hostile_client_ids_do_not_widen_patterns(clients, client_id, filters, t
 
 
 def test_ordinary_client_id_control(clients):
-    a = clients(None, client_id="a")
+    a = clients("a", client_id="a")
     assert allowed(pub_reason(a, "devices/a/b/t"))              # the real owner of devices/a/#
     assert allowed(pub_reason(a, "a/status"))
 
@@ -602,7 +635,8 @@ pattern write devices/%c/#
     (["read", "public/x"], 0, "allow (acl.conf:1"),
     (["pub", "public/x"], 1, "deny ("),
     (["--user", "carol", "pub", "devices/d1/t"], 1, "deny ("),          # %c needs --client
-    (["--user", "carol", "--client", "d1", "pub", "devices/d1/t"], 0, "allow (acl.conf:7"),
+    (["--user", "carol", "--client", "d1", "pub", "devices/d1/t"], 1, "deny ("),      # d1 is not bound to carol
+    (["--user", "carol", "--client", "d1", "--cert", "d1", "pub", "devices/d1/t"], 0, "allow (acl.conf:7"),
     (["--user", "carol", "--client", "+", "pub", "devices/x/t"], 1, "deny ("),
     (["--user", "bob", "read", "$SYS/broker/uptime"], 1, "deny ("),
 ])
@@ -646,8 +680,26 @@ def test_acl_check_missing_file_exits_2(tmp_path):
     assert "nope" in err
 
 
-def test_acl_lint_clean_file(tmp_path):
+def test_acl_check_follows_client_id_bindings_of_the_config(tmp_path):
+    write(tmp_path / "acl.conf", CHECK_ACL)
+    write(tmp_path / "bastion.yaml", "auth:\n  acl_file: acl.conf\n  allowed_clients: {carol: [\"d*\"]}\n")
+    rc, out, _ = bastion("acl", "check", "--config", "bastion.yaml", "--user", "carol", "--client", "d1", "pub", "devices/d1/t", cwd=tmp_path)
+    assert rc == 0 and out.startswith("allow (acl.conf:7"), out
+    rc, out, _ = bastion("acl", "check", "--config", "bastion.yaml", "--user", "mallory", "--client", "d1", "pub", "devices/d1/t", cwd=tmp_path)
+    assert rc == 1, out
+
+
+def test_acl_lint_warns_about_client_id_grants_nothing_binds(tmp_path):
     write(tmp_path / "acl.conf", "user bob\ntopic readwrite plant/#\npattern write devices/%c/#\n")
+    rc, out, err = bastion("acl", "lint", "--acl-file", tmp_path / "acl.conf")
+    assert rc == 0, out + err
+    assert "uses %c" in out
+    rc, _, _ = bastion("acl", "lint", "--acl-file", tmp_path / "acl.conf", "--strict")
+    assert rc == 2
+
+
+def test_acl_lint_clean_file(tmp_path):
+    write(tmp_path / "acl.conf", "user bob\ntopic readwrite plant/#\npattern write devices/%u/#\n")
     for extra in ([], ["--strict"]):
         rc, out, err = bastion("acl", "lint", "--acl-file", tmp_path / "acl.conf", *extra)
         assert rc == 0, out + err

@@ -56,7 +56,7 @@ def test_security_events_are_audited_as_json_lines(broker_factory, tmp_path):
     subprocess.run(["mosquitto_passwd", "-b", str(pw), "alice", SECRET], check=True, capture_output=True)
     audit = tmp_path / "audit.log"
     broker = broker_factory(anonymous=False, args=["--password-file", str(pw), "--audit-log", str(audit)],
-                            config={"limits": {"flap_connections": 0}})
+                            config={})
     assert connect_raw(broker, "good", "alice", SECRET) == 0
     assert connect_raw(broker, "bad", "alice", "wrong-" + SECRET) in (4, 5)
     assert broker.stop() == 0
@@ -84,7 +84,7 @@ def test_bans_through_the_cli_are_enforced_and_audited(broker_factory, tmp_path)
     audit = tmp_path / "audit.log"
     admin = f"http://127.0.0.1:{free_port()}"
     broker = broker_factory(args=["--audit-log", str(audit), "--admin-listen", admin],
-                            config={"limits": {"flap_connections": 0}})
+                            config={})
 
     def ban(*args):
         return subprocess.run([BASTION_BIN, "ban", *args, "--admin", admin], capture_output=True, text=True, timeout=30)
@@ -110,8 +110,7 @@ def test_bans_through_the_cli_are_enforced_and_audited(broker_factory, tmp_path)
 
 
 def test_config_bans_refuse_before_mqtt(broker_factory):
-    broker = broker_factory(config={"bans": [{"address": "127.0.0.4/32", "reason": "test"}, {"client_id": "evil"}],
-                                    "limits": {"flap_connections": 0}})
+    broker = broker_factory(config={"bans": [{"address": "127.0.0.4/32", "reason": "test"}, {"client_id": "evil"}]})
     assert connect_raw(broker, "x", source="127.0.0.4") is None
     assert connect_raw(broker, "evil") not in (0, None)
     assert connect_raw(broker, "good") == 0

@@ -127,6 +127,16 @@ def test_sigterm_exits_0(broker):
     assert broker.stop() == 0
 
 
+_held_locks = []
+
+
+@pytest.fixture(autouse=True)
+def _release_embedded_lock():
+    yield
+    while _held_locks:
+        _held_locks.pop().close()
+
+
 def _connack_rc(host, port):
     """Anonymous 3.1.1 CONNECT; returns the CONNACK return code (or None if closed first)."""
     with socket.create_connection((host, port), timeout=5) as s:
@@ -152,6 +162,11 @@ def _non_loopback_address():
 
 
 def test_serve_without_arguments_listens_on_loopback_1883_with_auth(tmp_path):
+    import fcntl
+    from conftest import EMBEDDED_LOCK
+    lock = open(EMBEDDED_LOCK, "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)   # released when the test ends (lock closed by GC)
+    _held_locks.append(lock)
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

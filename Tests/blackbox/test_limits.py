@@ -81,7 +81,7 @@ def test_half_open_sockets_are_closed_after_the_timeout_without_delaying_a_clien
     timeout = 3
     broker = broker_factory(config={"limits": {
         "connect_timeout": timeout, "max_connections_per_ip": 2000,
-        "connect_rate_per_ip": 100000, "connect_burst_per_ip": 100000, "flap_connections": 0}})
+        "connect_rate_per_ip": 100000, "connect_burst_per_ip": 100000}})
     idle = []
     try:
         for _ in range(500):
@@ -120,15 +120,15 @@ def test_half_open_sockets_are_closed_after_the_timeout_without_delaying_a_clien
 def test_wrong_passwords_ban_the_address_but_not_other_clients(broker_factory, tmp_path):
     pw = password_file(tmp_path, {"alice": "correct horse"})
     broker = broker_factory(anonymous=False, args=["--password-file", str(pw)], config={"limits": {
-        "auth_failures_per_ip": 100, "auth_failures_per_user": 0, "flap_connections": 0,
+        "auth_failures_per_ip": 100, "auth_failures_per_user": 0,
         "connect_rate_per_ip": 10000, "connect_burst_per_ip": 10000}})
     for i in range(100):
-        s = open_socket(broker)
+        s = open_socket(broker, source="127.0.0.7")
         code = connack_code(s, client_id=f"guess{i}", username="alice", password="wrong")
         assert code in (4, 5, None), code
         s.close()
     # The address is banned now: even the right password is refused before MQTT.
-    s = open_socket(broker)
+    s = open_socket(broker, source="127.0.0.7")
     assert connack_code(s, client_id="attacker", username="alice", password="correct horse") is None
     s.close()
     # A client from another loopback address is not affected.
@@ -138,7 +138,7 @@ def test_wrong_passwords_ban_the_address_but_not_other_clients(broker_factory, t
 
 
 def test_connections_per_address_are_capped(broker_factory):
-    broker = broker_factory(config={"limits": {"max_connections_per_ip": 3, "flap_connections": 0}})
+    broker = broker_factory(config={"limits": {"max_connections_per_ip": 3}})
     # 127.0.0.5: an address no other socket of this test (or the fixture's port probe) uses.
     held = [open_socket(broker, source="127.0.0.5") for _ in range(3)]
     try:
@@ -156,8 +156,8 @@ def test_connections_per_address_are_capped(broker_factory):
 
 
 def test_connect_rate_per_address_is_limited(broker_factory):
-    broker = broker_factory(config={"limits": {"connect_rate_per_ip": 1, "connect_burst_per_ip": 5, "flap_connections": 0}})
-    sockets = [open_socket(broker) for _ in range(10)]
+    broker = broker_factory(config={"limits": {"connect_rate_per_ip": 1, "connect_burst_per_ip": 5}})
+    sockets = [open_socket(broker, source="127.0.0.6") for _ in range(10)]
     try:
         refused = sum(1 for s in sockets if closed_soon(s, 2))
         assert refused >= 4, f"only {refused} of 10 rapid connections were refused"

@@ -33,13 +33,21 @@ public struct OutboundFlow: Sendable {
 
     public enum SubmitResult: Sendable {
         case send(Outgoing)
-        case queued
-        case dropped(DropReason)
+        /// Queued behind the window; `evicted` older deliveries were dropped for it (`drop_oldest`).
+        case queued(evicted: [Delivery], startedDropping: Bool)
+        case dropped(DropReason, startedDropping: Bool)
     }
 
-    public enum DropReason: Sendable, Hashable {
-        case queueFull
-        case expired
+    /// What queueing did: the message may be in the queue and an older one dropped for it
+    /// (`drop_oldest`), or the message itself dropped (`drop_newest`).
+    public struct EnqueueResult: Sendable {
+        public var queued: Bool
+        /// Deliveries removed to make room (the store must forget them too).
+        public var evicted: [Delivery] = []
+        /// This drop is the session's first since it last had room: worth an alert.
+        public var startedDropping = false
+
+        public var dropped: Bool { !queued || !evicted.isEmpty }
     }
 
     /// In order of first transmission, so redelivery keeps the original order (spec 4.6).
@@ -47,6 +55,8 @@ public struct OutboundFlow: Sendable {
     public private(set) var queue: Deque<Delivery> = []
     public private(set) var queuedBytes = 0
     private var lastPacketID: UInt16 = 0
+    /// Dropping since the queue was last empty (one alert per episode).
+    public private(set) var isDropping = false
 
     public init() {}
 
@@ -55,24 +65,38 @@ public struct OutboundFlow: Sendable {
     /// Offers a QoS 1/2 delivery: sent at once if the window has room, otherwise queued.
     public mutating func submit(_ delivery: Delivery, window: Int, limits: BrokerLimits, now: NIODeadline) -> SubmitResult {
         precondition(delivery.qos != .atMostOnce, "QoS 0 bypasses the flow")
-        if delivery.message.isExpired(at: now) { return .dropped(.expired) }
+        if delivery.message.isExpired(at: now) { return .dropped(.expired, startedDropping: false) }
         if queue.isEmpty, inflight.count < window, let id = nextPacketID() {
             inflight[id] = InflightEntry(delivery: delivery, phase: .awaitingAcknowledgement)
             return .send(Outgoing(delivery: delivery, packetID: id, dup: false))
         }
-        return enqueue(delivery, limits: limits) ? .queued : .dropped(.queueFull)
+        let result = enqueue(delivery, limits: limits)
+        return result.queued
+            ? .queued(evicted: result.evicted, startedDropping: result.startedDropping)
+            : .dropped(.queueFull, startedDropping: result.startedDropping)
     }
 
-    /// Queues without sending (the session is offline). Returns false when the cap dropped it.
-    public mutating func enqueue(_ delivery: Delivery, limits: BrokerLimits) -> Bool {
+    /// Queues without sending (the session is offline), within the caps.
+    public mutating func enqueue(_ delivery: Delivery, limits: BrokerLimits) -> EnqueueResult {
         let size = delivery.message.payload.readableBytes + delivery.message.topic.utf8.count
+        var result = EnqueueResult(queued: true)
         while queue.count >= limits.maximumQueuedMessages || queuedBytes + size > limits.maximumQueuedBytes {
-            guard limits.queueDropPolicy == .dropOldest, let oldest = queue.popFirst() else { return false }
+            guard limits.queueDropPolicy == .dropOldest, let oldest = queue.popFirst() else {
+                result.queued = false
+                break
+            }
             queuedBytes -= oldest.message.payload.readableBytes + oldest.message.topic.utf8.count
+            result.evicted.append(oldest)
         }
-        queue.append(delivery)
-        queuedBytes += size
-        return true
+        if result.queued {
+            queue.append(delivery)
+            queuedBytes += size
+        }
+        if result.dropped {
+            result.startedDropping = !isDropping
+            isDropping = true
+        }
+        return result
     }
 
     /// PUBACK for a QoS 1 message, or PUBREC carrying a failure code (which ends a QoS 2 flow).
@@ -104,6 +128,7 @@ public struct OutboundFlow: Sendable {
         while inflight.count < window, let next = queue.first {
             queue.removeFirst()
             queuedBytes -= next.message.payload.readableBytes + next.message.topic.utf8.count
+            if queue.isEmpty { isDropping = false }
             if next.message.isExpired(at: now) {
                 expired.append(next)
                 continue

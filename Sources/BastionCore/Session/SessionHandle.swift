@@ -39,8 +39,9 @@ public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
 
     public enum OfferResult: Sendable {
         case online(any ConnectionRef)
-        case queued
-        case dropped
+        /// Queued offline; `evicted` older deliveries were dropped for it (`drop_oldest`).
+        case queued(evicted: [Delivery], startedDropping: Bool)
+        case dropped(DropReason, startedDropping: Bool)
         case gone
     }
 
@@ -48,12 +49,22 @@ public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
     let location: Mutex<Location>
     /// Whether the session outlives its connection (expiry > 0): its QoS 1/2 messages are stored.
     private let persistentFlag: Atomic<Bool>
+    /// The identity that created the session (see `SessionOwner`); empty for a session restored
+    /// from a store that did not record owners, until an identity claims it.
+    private let ownerName: Mutex<String>
 
-    init(clientID: String, location: Location, persistent: Bool) {
+    init(clientID: String, location: Location, persistent: Bool, owner: String) {
         self.clientID = clientID
         self.location = Mutex(location)
         self.persistentFlag = Atomic(persistent)
+        self.ownerName = Mutex(owner)
     }
+
+    /// The identity that owns the session.
+    public var owner: String { ownerName.withLock { $0 } }
+
+    /// Claims an unowned session (restored without an owner) for `owner`.
+    func claim(_ owner: String) { ownerName.withLock { if $0.isEmpty { $0 = owner } } }
 
     public var isPersistent: Bool {
         get { persistentFlag.load(ordering: .relaxed) }
@@ -90,12 +101,13 @@ public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
             case .online(let ref):
                 return .online(ref)
             case .offline(var offline):
-                guard delivery.qos != .atMostOnce else { return .dropped }
+                guard delivery.qos != .atMostOnce else { return .dropped(.offline, startedDropping: false) }
                 loc = .ended  // avoid a copy of the state while it is mutated
-                let ok = offline.state.outbound.enqueue(delivery, limits: limits)
-                if !ok { offline.state.droppedMessages += 1 }
+                let result = offline.state.outbound.enqueue(delivery, limits: limits)
                 loc = .offline(offline)
-                return ok ? .queued : .dropped
+                return result.queued
+                    ? .queued(evicted: result.evicted, startedDropping: result.startedDropping)
+                    : .dropped(.queueFull, startedDropping: result.startedDropping)
             case .ended:
                 return .gone
             }
@@ -114,4 +126,18 @@ public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
 
     /// Snapshot for persistence and inspection.
     public var snapshot: Location { location.withLock { $0 } }
+}
+
+/// The identity a session belongs to, as a name stored with the session: `user:NAME` for a user
+/// name (from the password file, a backend, or a certificate identity used as the user name),
+/// `anonymous@LISTENER` for anonymous clients of one listener. A CONNECT by another identity
+/// cannot resume, take over or wipe the session.
+public enum SessionOwner {
+    public static func user(_ name: String) -> String { "user:" + name }
+    public static func anonymous(listener: String) -> String { "anonymous@" + listener }
+
+    /// The user name in an owner name, if it is one.
+    public static func username(of owner: String) -> String? {
+        owner.hasPrefix("user:") ? String(owner.dropFirst(5)) : nil
+    }
 }

@@ -11,6 +11,9 @@ public final class SessionRegistry: Sendable {
         case attached(SessionHandle, SessionState, sessionPresent: Bool, ended: EndedSession?)
         /// Another connection holds the session: it must be closed (0x8E) and detach first.
         case mustTakeOver(any ConnectionRef)
+        /// The session belongs to another identity: refuse the CONNECT (5.0 0x87, 3.1.1 0x05).
+        /// Nothing was touched — no resume, no takeover, no will, no wipe.
+        case ownedByOther(owner: String)
     }
 
     public struct EndedSession: Sendable {
@@ -38,14 +41,23 @@ public final class SessionRegistry: Sendable {
         sessions.withLock { $0[clientID] }
     }
 
-    public func allHandles() -> [SessionHandle] {
-        sessions.withLock { Array($0.values) }
-    }
-
-    /// Attaches `connection` to the session of `clientID` (spec 3.1.2.4 Clean Start).
-    public func connect(clientID: String, cleanStart: Bool, expiryInterval: UInt32, connection: any ConnectionRef) -> ConnectOutcome {
+    /// Attaches `connection` to the session of `clientID` (spec 3.1.2.4 Clean Start) for
+    /// `owner` (a `SessionOwner` name). A session owned by another identity is left alone unless
+    /// `mayShare(existingOwner)` says the two identities share sessions.
+    public func connect(
+        clientID: String, owner: String, mayShare: (String) -> Bool = { _ in false }, cleanStart: Bool, expiryInterval: UInt32,
+        connection: any ConnectionRef
+    ) -> ConnectOutcome {
         sessions.withLock { table in
             var ended: EndedSession?
+            if let existing = table[clientID], !existing.isEnded {
+                let current = existing.owner
+                if current.isEmpty {
+                    existing.claim(owner)
+                } else if current != owner, !mayShare(current) {
+                    return .ownedByOther(owner: current)
+                }
+            }
             if let existing = table[clientID] {
                 // Read and switch the location under one lock: a delivery queued by another loop in
                 // between must land in the state this connection takes over.
@@ -80,7 +92,7 @@ public final class SessionRegistry: Sendable {
                     break
                 }
             }
-            let handle = SessionHandle(clientID: clientID, location: .online(connection), persistent: expiryInterval > 0)
+            let handle = SessionHandle(clientID: clientID, location: .online(connection), persistent: expiryInterval > 0, owner: owner)
             table[clientID] = handle
             return .attached(handle, SessionState(clientID: clientID, expiryInterval: expiryInterval), sessionPresent: false, ended: ended)
         }
@@ -135,10 +147,10 @@ public final class SessionRegistry: Sendable {
     }
 
     /// Restores a session loaded from the durable store at startup.
-    public func restore(_ state: SessionState, disconnectedAt: NIODeadline) -> SessionHandle {
+    public func restore(_ state: SessionState, owner: String, disconnectedAt: NIODeadline) -> SessionHandle {
         let offline = SessionHandle.OfflineSession(
             state: state, disconnectedAt: disconnectedAt, expiresAt: state.expiryDeadline(from: disconnectedAt), pendingWill: nil)
-        let handle = SessionHandle(clientID: state.clientID, location: .offline(offline), persistent: true)
+        let handle = SessionHandle(clientID: state.clientID, location: .offline(offline), persistent: true, owner: owner)
         sessions.withLock { $0[state.clientID] = handle }
         return handle
     }

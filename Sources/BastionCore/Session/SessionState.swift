@@ -14,8 +14,6 @@ public struct SessionState: Sendable {
     /// Inbound QoS 2: PUBREC sent, PUBREL not yet received — a repeated PUBLISH with one of these
     /// ids is not forwarded again (spec 4.3.3).
     public var inboundQoS2: Set<UInt16> = []
-    /// Messages dropped because the queue was full or they expired, for metrics and the log.
-    public var droppedMessages = 0
 
     public static let neverExpires: UInt32 = 0xFFFF_FFFF
 

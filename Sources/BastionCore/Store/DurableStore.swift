@@ -129,12 +129,15 @@ public struct StoredSessionRecord: Sendable, Equatable {
     public var subscriptions: [Subscription]
     /// When the session went offline; nil while a client is connected.
     public var disconnectedAt: WallClock?
+    /// The identity that owns the session (`SessionOwner`); empty when unknown.
+    public var owner: String
 
-    public init(clientID: String, expiryInterval: UInt32, subscriptions: [Subscription], disconnectedAt: WallClock?) {
+    public init(clientID: String, expiryInterval: UInt32, subscriptions: [Subscription], disconnectedAt: WallClock?, owner: String = "") {
         self.clientID = clientID
         self.expiryInterval = expiryInterval
         self.subscriptions = subscriptions
         self.disconnectedAt = disconnectedAt
+        self.owner = owner
     }
 }
 

@@ -19,6 +19,9 @@ public struct LintWarning: Sendable, Hashable, CustomStringConvertible {
         case differsFromMosquitto
         /// A role member or allowlist key that is neither a known user nor a role.
         case unknownName
+        /// A client-id rule or `%c` pattern that no binding can make apply: client ids are chosen
+        /// by clients, so such rules grant only to identities whose client id is bound to them.
+        case unboundClientID
     }
 
     public var kind: Kind
@@ -57,6 +60,14 @@ extension AccessPolicy {
             if rule.origin == .mosquittoPattern, !rule.usesSubstitution {
                 warnings.append(LintWarning(kind: .patternWithoutSubstitution, source: rule.source,
                     message: "pattern '\(rule.filter)' has no %u or %c, so it applies to every client alike"))
+            }
+            if isAllow, rule.binding == nil, case .clientID(let id) = rule.subject, !storage.allowlist.couldBind(clientID: id) {
+                warnings.append(LintWarning(kind: .unboundClientID, source: rule.source,
+                    message: "grants to client id '\(id)', which no allowed_clients entry binds to an identity: the rule applies only to a client whose certificate identity is '\(id)'; bind it with allowed_clients or add user:/role: to the rule"))
+            }
+            if isAllow, rule.usesClientID, !storage.allowlist.couldBindAny {
+                warnings.append(LintWarning(kind: .unboundClientID, source: rule.source,
+                    message: "'\(rule.filter)' uses %c, which applies only to client ids bound to the identity (allowed_clients, require_client_id_equals_username, or a certificate identity equal to the client id)"))
             }
             if rule.filter.hasPrefix("$share/") {
                 warnings.append(LintWarning(kind: .sharedSubscriptionRule, source: rule.source,

@@ -95,6 +95,10 @@ enum RuleOrigin: Sendable, Hashable {
 /// A rule ready for matching.
 struct ACLRule: Sendable {
     let subject: RuleSubject
+    /// For a client-id rule: the user, role or certificate the client id is bound to by the rule
+    /// itself (`{client_id: X, user: U}`). Without it, the rule applies only to identities whose
+    /// client id is bound some other way (`Identity.clientIDBound`).
+    let binding: RuleSubject?
     let effect: RuleEffect
     /// The topic filter as written.
     let filter: String
@@ -107,8 +111,29 @@ struct ACLRule: Sendable {
     /// Position among all rules (file rules first, then native rules).
     let order: Int
 
+    init(subject: RuleSubject, binding: RuleSubject? = nil, effect: RuleEffect, filter: String, levels: [FilterLevel],
+         origin: RuleOrigin, source: String, description: String, order: Int) {
+        self.subject = subject
+        self.binding = binding
+        self.effect = effect
+        self.filter = filter
+        self.levels = levels
+        self.origin = origin
+        self.source = source
+        self.description = description
+        self.order = order
+    }
+
     var usesSubstitution: Bool {
         levels.contains { if case .template = $0 { true } else { false } }
+    }
+
+    /// `%c` appears in the filter: the rule grants by client id.
+    var usesClientID: Bool {
+        levels.contains { level in
+            guard case .template(let parts) = level else { return false }
+            return parts.contains(.clientID)
+        }
     }
 }
 

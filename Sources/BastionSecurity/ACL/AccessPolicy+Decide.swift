@@ -32,29 +32,49 @@ extension AccessPolicy {
         let substitution = FilterCoverage.Substitution(identity)
 
         var best: ACLRule?
-        func consider(_ rules: [ACLRule]) {
+        /// The winning deny among the identity's own rules (user, certificate, roles): it vetoes a
+        /// client-id allow, since a client id is something the client merely claims.
+        var identityDeny: ACLRule?
+        func consider(_ rules: [ACLRule], identityLevel: Bool = false) {
             for rule in rules where rule.effect.applies(to: operation) {
+                // Grants by client id need a bound client id; denies restrict and always apply.
+                if rule.usesClientID, !identity.clientIDBound, !rule.effect.isDeny { continue }
                 guard FilterCoverage.covers(rule.levels, requested, substitution) else { continue }
+                if identityLevel, rule.effect.isDeny, identityDeny.map({ Self.precedes(rule, $0) }) ?? true { identityDeny = rule }
                 if let current = best, !Self.precedes(rule, current) { continue }
                 best = rule
             }
         }
 
         let storage = self.storage
-        if let rules = storage.byClientID[identity.clientID] { consider(rules) }
+        let roles = identity.username.flatMap { storage.rolesOfUser[$0] } ?? []
+        if let rules = storage.byClientID[identity.clientID] {
+            consider(rules.filter { rule in
+                guard let binding = rule.binding else { return identity.clientIDBound || rule.effect.isDeny }
+                switch binding {
+                case .user(let name): return identity.username == name
+                case .certificate(let name): return identity.certificateIdentity == name
+                case .role(let name): return roles.contains(name)
+                case .clientID, .all, .anonymous: return false
+                }
+            })
+        }
         if let username = identity.username {
-            if let rules = storage.byUser[username] { consider(rules) }
-            for role in storage.rolesOfUser[username] ?? [] {
-                if let rules = storage.byRole[role] { consider(rules) }
+            if let rules = storage.byUser[username] { consider(rules, identityLevel: true) }
+            for role in roles {
+                if let rules = storage.byRole[role] { consider(rules, identityLevel: true) }
             }
         }
         if let certificate = identity.certificateIdentity, let rules = storage.byCertificate[certificate] {
-            consider(rules)
+            consider(rules, identityLevel: true)
         }
         consider(storage.everyone)
         if identity.isAnonymous { consider(storage.anonymous) }
 
         guard let best else { return .defaultDeny }
+        if case .clientID = best.subject, !best.effect.isDeny, let identityDeny {
+            return AccessDecision(allowed: false, rule: identityDeny.description)
+        }
         return AccessDecision(allowed: !best.effect.isDeny, rule: best.description)
     }
 

@@ -131,8 +131,11 @@ public struct AccessPolicy: Sendable {
                     throw ACLError(source: "\(native.source).topic", message: "invalid topic filter '\(native.topic)': \(why)")
                 }
             }
+            if case .role(let roleName)? = native.binding, roles[roleName] == nil {
+                throw ACLError(source: native.source, message: "role '\(roleName)' is not defined under roles")
+            }
             rules.append(ACLRule(
-                subject: native.ruleSubject, effect: native.effect, filter: native.topic, levels: levels,
+                subject: native.ruleSubject, binding: native.binding?.ruleSubject, effect: native.effect, filter: native.topic, levels: levels,
                 origin: .native, source: native.source,
                 description: "\(native.source) \(native.subjectText): \(native.access.rawValue) \(native.topic)",
                 order: rules.count))
@@ -153,5 +156,14 @@ public struct AccessPolicy: Sendable {
     /// `require_client_id_equals_username`). See `ClientAllowlist`.
     public func mayConnect(_ identity: Identity) -> AccessDecision {
         storage.allowlist.decide(identity, rolesOfUser: identity.username.flatMap { storage.rolesOfUser[$0] } ?? [])
+    }
+
+    /// `identity` with `clientIDBound` set: the client id equals the certificate identity, or the
+    /// allowlist binds it to the identity (see `ClientAllowlist.binds`).
+    public func bound(_ identity: Identity) -> Identity {
+        var identity = identity
+        identity.clientIDBound = identity.certificateIdentity == identity.clientID
+            || storage.allowlist.binds(identity, rolesOfUser: identity.username.flatMap { storage.rolesOfUser[$0] } ?? [])
+        return identity
     }
 }

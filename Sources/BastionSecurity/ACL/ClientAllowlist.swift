@@ -60,6 +60,38 @@ struct ClientAllowlist: Sendable {
         return AccessDecision(allowed: false, rule: "config allowed_clients.\(names): client id matches no pattern")
     }
 
+    /// Whether the client id is bound to the identity itself: the identity's own entry (user
+    /// name, certificate identity or role — not the `"*"` fallback) names it, or the client id
+    /// must equal the user name and does. The `"*"` entry and "unrestricted" bind nothing: they
+    /// say which ids anyone may use, not whose id it is.
+    func binds(_ identity: Identity, rolesOfUser: [String]) -> Bool {
+        if requireClientIDEqualsUsername, let expected = identity.username ?? identity.certificateIdentity,
+           identity.clientID == expected {
+            return true
+        }
+        var keys: [String] = []
+        if let username = identity.username { keys.append(username) }
+        if let certificate = identity.certificateIdentity, certificate != identity.username { keys.append(certificate) }
+        keys.append(contentsOf: rolesOfUser)
+        for entry in keys.compactMap({ entries[$0] }) {
+            if entry.patterns.contains(where: { Self.glob($0, matches: identity.clientID) }) { return true }
+        }
+        return false
+    }
+
+    /// Whether some identity's own entry could bind `clientID` (for lint).
+    func couldBind(clientID: String) -> Bool {
+        if requireClientIDEqualsUsername { return true }
+        return entries.values.contains { entry in
+            entry.key != Self.defaultKey && entry.patterns.contains { Self.glob($0, matches: clientID) }
+        }
+    }
+
+    /// Whether any client id can be bound other than by certificate (for lint).
+    var couldBindAny: Bool {
+        requireClientIDEqualsUsername || entries.keys.contains { $0 != Self.defaultKey }
+    }
+
     /// `*` matches any run of bytes (including none); every other byte matches itself.
     static func glob(_ pattern: String, matches text: String) -> Bool {
         let p = Array(pattern.utf8)

@@ -15,6 +15,8 @@ public enum AuditEvent: Sendable, Hashable {
     case limitReached(LimitReached)
     case configReload(ConfigReload)
     case alert(AlertRaised)
+    case banSuppressed(BanSuppressed)
+    case sessionHijackRefused(SessionHijackRefused)
     /// Written by the audit log itself when records were lost because its queue was full.
     case recordsDropped(count: Int)
 
@@ -32,6 +34,8 @@ public enum AuditEvent: Sendable, Hashable {
         case .limitReached: "limit_reached"
         case .configReload: "config_reload"
         case .alert: "alert"
+        case .banSuppressed: "ban_suppressed"
+        case .sessionHijackRefused: "session_hijack_refused"
         case .recordsDropped: "audit_dropped"
         }
     }
@@ -155,6 +159,10 @@ extension AuditEvent {
             case unsupportedMethod = "unsupported_method"
             /// The authentication backend failed; the client was refused (fail closed).
             case backendError = "backend_error"
+            /// The user name is throttled for this source after repeated failures.
+            case throttled
+            /// A user name longer than the broker accepts, refused before any lookup.
+            case usernameTooLong = "username_too_long"
         }
 
         public var peer: AuditPeer
@@ -250,6 +258,15 @@ extension AuditEvent {
             case topicLength = "topic_length"
             case topicLevels = "topic_levels"
             case topicAlias = "topic_alias"
+            /// A CONNECT larger than `max_connect_packet_size`.
+            case connectPacketSize = "connect_packet_size"
+            /// A CONNECT arriving slower than the minimum byte rate.
+            case connectRate = "connect_rate"
+            /// Replies and deliveries the client does not read: over the outbound budget or
+            /// unwritable for too long.
+            case outboundBudget = "outbound_budget"
+            /// Topic filter longer than `max_filter_length`.
+            case filterLength = "filter_length"
         }
 
         public enum Action: String, Sendable, Hashable, CaseIterable {
@@ -310,12 +327,45 @@ extension AuditEvent {
         public var count: Int
         public var threshold: Int
         public var windowSeconds: Double
+        public var subject: String?
 
         public init(_ alert: Alert) {
             kind = alert.kind
             count = alert.count
             threshold = alert.threshold
             windowSeconds = alert.window.seconds
+            subject = alert.subject
+        }
+    }
+
+    /// An automatic ban that was not applied because the address is in a trusted network.
+    public struct BanSuppressed: Sendable, Hashable {
+        public var subjectType: String
+        public var subject: String
+        public var origin: BanOrigin
+
+        public init(subject: BanSubject, origin: BanOrigin) {
+            self.subjectType = subject.kind
+            self.subject = subject.value
+            self.origin = origin
+        }
+    }
+
+    /// A CONNECT for a client id whose session belongs to another identity, refused before the
+    /// session was touched.
+    public struct SessionHijackRefused: Sendable, Hashable {
+        public var peer: AuditPeer
+        public var clientID: String
+        /// The identity that tried (user name, certificate identity, or anonymous@LISTENER).
+        public var identity: String
+        /// The identity that owns the session.
+        public var owner: String
+
+        public init(peer: AuditPeer, clientID: String, identity: String, owner: String) {
+            self.peer = peer
+            self.clientID = clientID
+            self.identity = identity
+            self.owner = owner
         }
     }
 }
@@ -326,6 +376,7 @@ extension AuditEvent {
         switch event {
         case .banned(let entry): self = .ban(BanIssued(entry))
         case .unbanned(let subject, let cause): self = .unban(BanLifted(subject: subject, cause: cause))
+        case .suppressed(let subject, let origin): self = .banSuppressed(BanSuppressed(subject: subject, origin: origin))
         }
     }
 }

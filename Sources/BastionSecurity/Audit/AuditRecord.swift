@@ -98,7 +98,13 @@ extension AuditEvent {
             return [("outcome", .string(e.outcome.rawValue)), ("path", .string(e.path)), ("error", .string(e.error))]
         case .alert(let e):
             return [("kind", .string(e.kind.rawValue)), ("count", .int(e.count)), ("threshold", .int(e.threshold)),
-                    ("window_seconds", .number(e.windowSeconds))]
+                    ("window_seconds", .number(e.windowSeconds)), ("subject", .string(e.subject))]
+        case .banSuppressed(let e):
+            return [("subject_type", .string(e.subjectType)), ("subject", .string(e.subject)), ("origin", .string(e.origin.rawValue))]
+        case .sessionHijackRefused(let e):
+            return Self.peerFields(e.peer) + [
+                ("client_id", .string(e.clientID)), ("identity", .string(e.identity)), ("owner", .string(e.owner)),
+            ]
         case .recordsDropped(let count):
             return [("count", .int(count))]
         }

@@ -36,7 +36,7 @@ public enum AuditSchema {
 
     private static let protocols = ["3.1", "3.1.1", "5.0"]
     private static let refusalReasons = ["banned", "too_many_total", "too_many_per_address", "rate_exceeded"]
-    private static let banOrigins = ["config", "manual", "auth_failures", "flapping"]
+    private static let banOrigins = ["config", "manual", "auth_failures", "flapping", "protocol_violations"]
     private static let subjectTypes = ["ip", "cidr", "username", "client_id"]
 
     /// Fields after `ts` and `event`, per event name, in the order they are written.
@@ -84,7 +84,14 @@ public enum AuditSchema {
         ],
         "alert": [
             Field("kind", .string, values: values(Alert.Kind.self)), Field("count", .integer),
-            Field("threshold", .integer), Field("window_seconds", .number),
+            Field("threshold", .integer), Field("window_seconds", .number), Field("subject", .string, nullable: true),
+        ],
+        "ban_suppressed": [
+            Field("subject_type", .string, values: subjectTypes), Field("subject", .string),
+            Field("origin", .string, values: banOrigins),
+        ],
+        "session_hijack_refused": peer + [
+            Field("client_id", .string), Field("identity", .string), Field("owner", .string),
         ],
         "audit_dropped": [Field("count", .integer)],
     ]

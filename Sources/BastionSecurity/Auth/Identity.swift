@@ -8,11 +8,17 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
     public var clientID: String
     /// The identity taken from a verified client certificate (e.g. its subject CN); nil without one.
     public var certificateIdentity: String?
+    /// Whether the client id is bound to this identity (an `allowed_clients` entry of the user,
+    /// its certificate, `require_client_id_equals_username`): only then do client-id rules and
+    /// `%c` patterns grant anything. Any client may choose any client id, so a client id alone
+    /// proves nothing. Set by `AccessPolicy.bound(_:)`.
+    public var clientIDBound: Bool
 
-    public init(username: String?, clientID: String, certificateIdentity: String? = nil) {
+    public init(username: String?, clientID: String, certificateIdentity: String? = nil, clientIDBound: Bool = false) {
         self.username = username
         self.clientID = clientID
         self.certificateIdentity = certificateIdentity
+        self.clientIDBound = clientIDBound
     }
 
     /// Neither a username nor a certificate: rules for `anonymous` apply.

@@ -124,7 +124,7 @@ public struct PasswordFile: Sendable {
 
     // MARK: Editing (used by `bastion passwd`)
 
-    /// A `$7$` entry value (`$7$210000$SALT$HASH`) for `password`, readable by Mosquitto 2.x.
+    /// A `$7$` entry value (`$7$50000$SALT$HASH`) for `password`, readable by Mosquitto 2.x.
     public static func makeEntry(password: String) throws -> String {
         try PasswordHash.make(password: Array(password.utf8)).encoded
     }

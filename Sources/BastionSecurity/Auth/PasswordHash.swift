@@ -23,8 +23,10 @@ public struct PasswordHash: Sendable, Hashable {
     /// The text as read from the file, kept so that rewriting a file leaves other users' lines unchanged.
     public let encoded: String
 
-    /// OWASP's current figure for PBKDF2-HMAC-SHA512.
-    public static let recommendedIterations = 210_000
+    /// What `bastion passwd` and the generated admin entry use: about 50 ms per login on a
+    /// 2-core server (BENCHMARKS.md, "Login cost"), so the bounded hashing pool answers a burst of
+    /// logins within the connect timeout. Higher counts in a file are honoured as they are.
+    public static let recommendedIterations = 50_000
     /// Mosquitto 2.x rejects salts of any other length when it reads a file.
     public static let saltLength = 12
     static let digestLength = 64

@@ -14,6 +14,7 @@ public struct AlertPolicy: Sendable, Hashable {
         case .connectionRate: connections
         case .authFailures: authFailures
         case .aclDenials: aclDenials
+        case .banSuppressed, .userThrottled, .sessionDropping: nil as Int?
         }
         return value.flatMap { $0 > 0 ? $0 : nil }
     }
@@ -25,6 +26,13 @@ public struct Alert: Sendable, Hashable {
         case connectionRate = "connection_rate"
         case authFailures = "auth_failures"
         case aclDenials = "acl_denials"
+        // Raised by one event each, not by a threshold (see `Alert.event`).
+        /// An automatic address ban was not applied: the address is in `trusted_networks`.
+        case banSuppressed = "ban_suppressed"
+        /// A user name reached its failure threshold and is throttled for the failing sources.
+        case userThrottled = "user_throttled"
+        /// A session started dropping messages it could not keep (offline queue full).
+        case sessionDropping = "session_dropping"
     }
 
     public var kind: Kind
@@ -32,12 +40,20 @@ public struct Alert: Sendable, Hashable {
     public var count: Int
     public var threshold: Int
     public var window: Duration
+    /// What the alert is about (an address, a user name, a client id), for event alerts.
+    public var subject: String?
 
-    public init(kind: Kind, count: Int, threshold: Int, window: Duration) {
+    public init(kind: Kind, count: Int, threshold: Int, window: Duration, subject: String? = nil) {
         self.kind = kind
         self.count = count
         self.threshold = threshold
         self.window = window
+        self.subject = subject
+    }
+
+    /// An alert raised by a single event.
+    public static func event(_ kind: Kind, subject: String) -> Alert {
+        Alert(kind: kind, count: 1, threshold: 1, window: .zero, subject: subject)
     }
 }
 

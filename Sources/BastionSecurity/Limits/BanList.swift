@@ -54,8 +54,10 @@ public enum BanOrigin: String, Sendable, Hashable {
     case manual
     /// Too many failed authentications.
     case authFailures = "auth_failures"
-    /// Connect/disconnect loop.
+    /// A client id connecting and dropping in a tight loop.
     case flapping
+    /// Malformed or non-MQTT traffic before CONNECT, or connections that never sent CONNECT.
+    case protocolViolations = "protocol_violations"
 }
 
 public struct BanEntry: Sendable, Hashable {
@@ -97,10 +99,20 @@ public struct BanPolicy: Sendable, Hashable {
     public var initial: Duration = .seconds(60)
     public var maximum: Duration = .seconds(3600)
     public var forgetAfter: Duration = .seconds(24 * 3600)
-    /// Bound on remembered offenders (oldest forgotten first).
+    /// Bound on remembered offenders (oldest forgotten first), and on automatic bans in force.
     public var maximumOffenders: Int = 65_536
+    /// Sources that front other clients or are the host itself (loopback, a local TLS terminator):
+    /// automatic address bans never apply to them, so one misbehaving client behind them cannot
+    /// take every client offline. Operator bans still apply.
+    public var trustedNetworks: [IPRange] = BanPolicy.defaultTrustedNetworks
+
+    public static let defaultTrustedNetworks = [IPRange("127.0.0.1/32")!, IPRange("::1/128")!]
 
     public init() {}
+
+    public func isTrusted(_ address: IPAddress) -> Bool {
+        trustedNetworks.contains { $0.contains(address) }
+    }
 
     /// Duration of the `offence`-th automatic ban (1-based).
     public func duration(forOffence offence: Int) -> Duration {
@@ -121,6 +133,8 @@ public enum UnbanCause: String, Sendable, Hashable {
 public enum BanEvent: Sendable, Hashable {
     case banned(BanEntry)
     case unbanned(BanSubject, UnbanCause)
+    /// An automatic ban that was not applied because the address is in a trusted network.
+    case suppressed(BanSubject, BanOrigin)
 }
 
 public enum UnbanResult: Sendable, Hashable {
@@ -280,6 +294,10 @@ public final class BanList: Sendable {
     @discardableResult
     public func punish(_ subject: BanSubject, origin: BanOrigin) -> BanEntry? {
         locked { state, now, events in
+            if case .address(let range) = subject, state.policy.isTrusted(range.base) {
+                events.append(.suppressed(subject, origin))
+                return nil
+            }
             if state.active(subject, now: now, events: &events) != nil { return nil }
             if case .address(let range) = subject, range.isSingleAddress {
                 for block in state.ranges where block.contains(range.base) {
@@ -295,6 +313,11 @@ public final class BanList: Sendable {
                 for (key, _) in oldest { state.offenders[key] = nil }
             }
             let duration = state.policy.duration(forOffence: offence)
+            if state.dynamic.count >= state.policy.maximumOffenders {
+                // Full of automatic bans (a flood of offenders): the ones ending soonest make room.
+                let automatic = state.dynamic.filter { $0.value.origin != .manual }.sorted { ($0.value.expires ?? now) < ($1.value.expires ?? now) }
+                for (key, _) in automatic.prefix(max(1, automatic.count / 2)) { state.dynamic[key] = nil }
+            }
             let entry = BanEntry(subject: subject, origin: origin, note: nil, since: now, expires: now + duration, offence: offence)
             state.offenders[subject] = (offence, now + duration)
             state.dynamic[subject] = entry

@@ -68,8 +68,10 @@ public final class ConnectionGate: Sendable {
     }
 
     /// Decides whether a new socket from `ip` may proceed. `listenerLimits` overrides the
-    /// thresholds for one listener; counts and rate state are shared across listeners.
-    public func admit(ip: IPAddress, listenerLimits: ConnectionLimits? = nil) -> Admission {
+    /// thresholds for one listener; counts and rate state are shared across listeners. A
+    /// `trusted` source (loopback, a TLS terminator) fronts many clients: only bans and the total
+    /// cap apply to it, not the per-address count and rate.
+    public func admit(ip: IPAddress, listenerLimits: ConnectionLimits? = nil, trusted: Bool = false) -> Admission {
         let now = clock.now()
         if bans?.isBanned(ip: ip) != nil {
             return state.withLock { state in
@@ -83,6 +85,10 @@ public final class ConnectionGate: Sendable {
                 let report = state.lastTotalReport.map { now - $0 >= limits.refusalReportInterval } ?? true
                 if report { state.lastTotalReport = now }
                 return .refused(.tooManyTotal, report: report)
+            }
+            if trusted {
+                state.total += 1
+                return .allowed
             }
             if state.entries[ip] == nil, state.entries.count >= global.maximumTrackedAddresses {
                 Self.evict(&state, now: now)

@@ -1,7 +1,7 @@
 import Synchronization
 
-/// What counts as flapping: `connections` sockets from one address within `window`, each of which
-/// lasted less than `shortSession` (0 connections disables detection).
+/// What counts as flapping: `connections` sessions of one client id within `window` that each
+/// lasted less than `shortSession` and did not end with a DISCONNECT (0 disables detection).
 public struct FlapPolicy: Sendable, Hashable {
     public var connections: Int = 30
     public var window: Duration = .seconds(60)
@@ -11,8 +11,11 @@ public struct FlapPolicy: Sendable, Hashable {
     public init() {}
 }
 
-/// Detects clients that connect and disconnect in a tight loop and bans their address the same
-/// way as brute force (automatic ban, exponential back-off).
+/// Detects a client id that connects and drops in a tight loop (a crashing device, or two devices
+/// configured with one id taking the session from each other) and backs that client id off with
+/// an automatic ban (exponential back-off). Flapping is a property of a client id, not of an
+/// address: many different clients behind one address (a NAT, a TLS terminator, cron jobs) are not
+/// flapping, and a session that ends with a DISCONNECT never counts.
 public final class FlapDetector: Sendable {
     private let bans: BanList
     private let clock: any LimitClock
@@ -20,7 +23,7 @@ public final class FlapDetector: Sendable {
 
     private struct State {
         var policy: FlapPolicy
-        var log: SlidingWindowLog<IPAddress>
+        var log: SlidingWindowLog<FixedKey>
 
         init(policy: FlapPolicy) {
             self.policy = policy
@@ -38,18 +41,23 @@ public final class FlapDetector: Sendable {
         state.withLock { $0 = State(policy: policy) }
     }
 
-    /// A socket admitted from `ip` closed after `duration`. Returns the ban it caused, if any.
+    /// A session of `clientID` (after a successful CONNECT) ended after `duration`; `clean` when
+    /// the client sent DISCONNECT. Returns the ban it caused, if any.
     @discardableResult
-    public func connectionClosed(ip: IPAddress, duration: Duration) -> BanEntry? {
+    public func sessionEnded(clientID: String, duration: Duration, clean: Bool) -> BanEntry? {
+        guard !clean, !clientID.isEmpty else { return nil }
         let now = clock.now()
+        let key = FixedKey(clientID)
         let flapping: Bool = state.withLock { state in
             guard state.policy.connections > 0, duration < state.policy.shortSession else { return false }
-            guard state.log.record(ip, now: now) >= state.policy.connections else { return false }
-            state.log.reset(ip)
+            guard state.log.record(key, now: now) >= state.policy.connections else { return false }
+            state.log.reset(key)
             return true
         }
-        return flapping ? bans.punish(.ip(ip), origin: .flapping) : nil
+        return flapping ? bans.punish(.clientID(clientID), origin: .flapping) : nil
     }
+
+    public var trackedKeys: Int { state.withLock { $0.log.count } }
 
     public func sweep() {
         let now = clock.now()

@@ -1,7 +1,8 @@
 /// Counts events per key in a sliding time window, exactly, in bounded memory: a key keeps only
 /// the times of its last `threshold` events, which is all that is needed to know whether
-/// `threshold` events fell within the window. The number of keys is capped; the least recently
-/// seen keys are forgotten first. Pure value; the shared trackers wrap it in a lock.
+/// `threshold` events fell within the window. The number of keys is capped by count and by
+/// bytes (keys should be fixed-size, see `FixedKey`); the least recently seen keys are forgotten
+/// first. Pure value; the shared trackers wrap it in a lock.
 public struct SlidingWindowLog<Key: Hashable & Sendable>: Sendable {
     public let threshold: Int
     public let window: Duration
@@ -15,13 +16,28 @@ public struct SlidingWindowLog<Key: Hashable & Sendable>: Sendable {
         var lastSeen: MonotonicInstant
     }
 
-    public init(threshold: Int, window: Duration, maximumKeys: Int = 65_536) {
+    public init(threshold: Int, window: Duration, maximumKeys: Int = 65_536, maximumBytes: Int = .max) {
         self.threshold = max(1, threshold)
         self.window = window
-        self.maximumKeys = max(1, maximumKeys)
+        let perKey = Self.bytes(perKeyWithThreshold: max(1, threshold))
+        self.maximumKeys = max(1, min(maximumKeys, maximumBytes / perKey))
     }
 
     public var count: Int { entries.count }
+
+    /// Memory held, estimated from the entry layout (key, times, dictionary slot).
+    public var approximateBytes: Int { entries.count * Self.bytes(perKeyWithThreshold: threshold) }
+
+    static func bytes(perKeyWithThreshold threshold: Int) -> Int {
+        MemoryLayout<Key>.stride + MemoryLayout<Entry>.stride + 32 + threshold * MemoryLayout<MonotonicInstant>.stride + 16
+    }
+
+    /// The number of events of `key` within the window, without recording one.
+    public func count(_ key: Key, now: MonotonicInstant) -> Int {
+        guard let entry = entries[key] else { return 0 }
+        let cutoff = now - window
+        return entry.times.reduce(0) { $0 + ($1 > cutoff ? 1 : 0) }
+    }
 
     /// Records an event; returns the number of events of `key` within the window (capped at
     /// `threshold`). Reaching `threshold` means the limit was hit.

@@ -9,10 +9,12 @@ import Synchronization
 /// | when | call |
 /// |---|---|
 /// | a socket is accepted (before TLS) | `admit(remote:listener:listenerIndex:)`; false → close it |
-/// | that socket closes | `closed(remote:after:)` (exactly once per admitted socket) |
-/// | CONNECT, before authentication | `bannedIdentity(username:clientID:)` |
-/// | authentication fails | `authenticationFailed(_:)` |
-/// | a client is accepted | `connectionAccepted(_:)` |
+/// | that socket closes | `closed(remote:)` (exactly once per admitted socket) |
+/// | bad bytes before CONNECT, no CONNECT in time | `preConnectViolation(remote:)` |
+/// | CONNECT, before authentication | `bannedIdentity(username:clientID:)`, `isThrottled(remote:username:)` |
+/// | authentication fails | `authenticationFailed(_:weight:)` |
+/// | a client is accepted | `connectionAccepted(_:)`, `authenticationSucceeded(remote:username:)` |
+/// | a session's connection ends | `sessionEnded(clientID:duration:clean:)` |
 /// | the ACL denies | `authorizationDenied(_:)` |
 /// | a limit stops something | `limitReached(_:)` |
 /// | a client connects | `publishRateLimiter(listenerIndex:now:)` for its inbound PUBLISH |
@@ -37,6 +39,7 @@ public final class AbuseProtection: Sendable {
         var listenerLimits: [ConnectionLimits?]
         var publishRate: PublishRatePolicy
         var listenerPublishRates: [PublishRatePolicy?]
+        var banPolicy: BanPolicy
     }
 
     /// - Parameter onAlert: receives each alert and its JSON payload (publish it retained-free on
@@ -55,14 +58,26 @@ public final class AbuseProtection: Sendable {
         self.alerts = AlertMonitor(policy: settings.alerts, clock: clock)
         self.policies = Mutex(Policies(
             listenerLimits: settings.listenerConnectionLimits, publishRate: settings.publishRate,
-            listenerPublishRates: settings.listenerPublishRates))
+            listenerPublishRates: settings.listenerPublishRates, banPolicy: settings.banPolicy))
         // Configured bans apply from the first accepted socket; their audit records follow `start`.
         bans.setConfigured(settings.configuredBans)
         metrics?.setActiveBans(bans.activeCount)
-        bans.setEventHandler { [audit, metrics, bans] event in
+        bans.setEventHandler { [audit, metrics, bans, onAlert] event in
             audit.record(AuditEvent(event))
             metrics?.banEvent(event, activeBans: bans.activeCount)
+            if case .suppressed(let subject, _) = event {
+                // Still worth a look: something behind a trusted address is misbehaving.
+                let alert = Alert.event(.banSuppressed, subject: subject.description)
+                audit.record(.alert(.init(alert)))
+                metrics?.alertRaised(alert.kind)
+                onAlert(alert, SysTopics.alertPayload(alert))
+            }
         }
+    }
+
+    /// Whether `ip` is in `trusted_networks`.
+    public func isTrusted(_ ip: IPAddress) -> Bool {
+        policies.withLock { $0.banPolicy.isTrusted(ip) }
     }
 
     // MARK: Accept and close
@@ -71,8 +86,10 @@ public final class AbuseProtection: Sendable {
     /// False: close the socket now; refusal audit and metrics are done.
     public func admit(remote: SocketAddress?, listener: String, listenerIndex: Int) -> Bool {
         guard let ip = IPAddress(remote) else { return true }  // Unix sockets: nothing to key on
-        let listenerLimits = policies.withLock { p in listenerIndex < p.listenerLimits.count ? p.listenerLimits[listenerIndex] : nil }
-        switch gate.admit(ip: ip, listenerLimits: listenerLimits) {
+        let (listenerLimits, trusted) = policies.withLock { p in
+            (listenerIndex < p.listenerLimits.count ? p.listenerLimits[listenerIndex] : nil, p.banPolicy.isTrusted(ip))
+        }
+        switch gate.admit(ip: ip, listenerLimits: listenerLimits, trusted: trusted) {
         case .allowed:
             raise(alerts.record(.connectionRate))
             return true
@@ -86,31 +103,72 @@ public final class AbuseProtection: Sendable {
         }
     }
 
-    /// A socket that `admit` let through closed after `duration`.
-    public func closed(remote: SocketAddress?, after duration: Duration) {
+    /// A socket that `admit` let through closed.
+    public func closed(remote: SocketAddress?) {
         guard let ip = IPAddress(remote) else { return }
         gate.released(ip: ip)
-        flapping.connectionClosed(ip: ip, duration: duration)
+    }
+
+    /// Evidence of an attack before CONNECT: bytes that are not MQTT, a malformed or oversized
+    /// CONNECT, a TLS or WebSocket handshake that failed or stalled, or no CONNECT in time
+    /// (half-open floods). Enough of them ban the address (never a trusted one).
+    public func preConnectViolation(remote: SocketAddress?) {
+        guard let ip = IPAddress(remote) else { return }
+        authFailures.violation(ip: ip)
     }
 
     // MARK: CONNECT
 
     /// A ban on the user name or client id of a CONNECT (address bans were checked at accept).
-    /// Refuse with CONNACK 0x8A (5.0) / 0x05 and report `authenticationFailed(... .banned)`.
+    /// Refuse with CONNACK 0x8A (5.0) / 0x05 — 0x9F / 0x03 for a flapping client id — and report
+    /// `authenticationFailed(... .banned)`.
     public func bannedIdentity(username: String?, clientID: String?) -> BanEntry? {
         bans.isBanned(ip: nil, username: username, clientID: clientID)
     }
 
-    /// Counts towards brute-force bans and alerts, and writes the audit record.
-    public func authenticationFailed(_ failure: AuditEvent.AuthFailure) {
+    /// Whether `username` is throttled for this source after repeated failures (refuse before
+    /// checking the password).
+    /// A trusted source fronts many clients, so it cannot be told apart from the failing ones:
+    /// throttling it would lock the user out for everyone behind it.
+    public func isThrottled(remote: SocketAddress?, username: String?) -> Bool {
+        let ip = IPAddress(remote)
+        if let ip, isTrusted(ip) { return false }
+        return authFailures.isThrottled(ip: ip, username: username)
+    }
+
+    /// Counts towards brute-force bans and alerts (as `weight` says), and writes the audit record.
+    public func authenticationFailed(_ failure: AuditEvent.AuthFailure, weight: AuthFailureWeight) {
         audit.record(.authFailure(failure))
         metrics?.authFailed()
         let ip = failure.peer.ip.flatMap { IPAddress($0) }
-        // A banned identity is not a guess at a password: it does not count towards more bans.
-        if failure.reason != .banned {
-            authFailures.failed(ip: ip, username: failure.username)
+        let outcome = authFailures.failed(ip: ip, username: failure.username, weight: weight)
+        if outcome.userThrottled, let username = failure.username {
+            raise(.event(.userThrottled, subject: "username \(username)"))
         }
         raise(alerts.record(.authFailures))
+        metrics?.failureTracker(authFailures.usage)
+    }
+
+    /// A client authenticated as `username` from `remote`: that source is not throttled for it.
+    public func authenticationSucceeded(remote: SocketAddress?, username: String?) {
+        authFailures.succeeded(ip: IPAddress(remote), username: username)
+    }
+
+    /// A session's connection ended after `duration` (from CONNACK); `clean` when it ended with
+    /// DISCONNECT. A client id that keeps ending short sessions uncleanly is backed off.
+    public func sessionEnded(clientID: String, duration: Duration, clean: Bool) {
+        flapping.sessionEnded(clientID: clientID, duration: duration, clean: clean)
+    }
+
+    /// A session began dropping messages it could not keep.
+    public func sessionDropping(clientID: String) {
+        raise(.event(.sessionDropping, subject: "client_id \(clientID)"))
+    }
+
+    /// Records a refused session takeover by another identity.
+    public func sessionHijackRefused(_ refused: AuditEvent.SessionHijackRefused) {
+        audit.record(.sessionHijackRefused(refused))
+        metrics?.authFailed()
     }
 
     public func connectionAccepted(_ accepted: AuditEvent.ConnectionAccepted) {
@@ -168,7 +226,7 @@ public final class AbuseProtection: Sendable {
         alerts.updatePolicy(settings.alerts)
         policies.withLock {
             $0 = Policies(listenerLimits: settings.listenerConnectionLimits, publishRate: settings.publishRate,
-                          listenerPublishRates: settings.listenerPublishRates)
+                          listenerPublishRates: settings.listenerPublishRates, banPolicy: settings.banPolicy)
         }
         bans.setConfigured(settings.configuredBans)
         audit.record(.configReload(.init(outcome: .success, path: path, error: nil)))
@@ -185,6 +243,7 @@ public final class AbuseProtection: Sendable {
         authFailures.sweep()
         flapping.sweep()
         metrics?.setActiveBans(bans.activeCount)
+        metrics?.failureTracker(authFailures.usage)
     }
 
     private func raise(_ alert: Alert?) {

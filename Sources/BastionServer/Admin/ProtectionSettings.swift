@@ -49,6 +49,15 @@ public struct ProtectionSettings: Sendable {
         var banPolicy = BanPolicy()
         if let v = try seconds(global.ban_initial, "limits.ban_initial", 1...86_400 * 365, file: source) { banPolicy.initial = v }
         if let v = try seconds(global.ban_max, "limits.ban_max", 1...86_400 * 365, file: source) { banPolicy.maximum = v }
+        if let networks = global.trusted_networks {
+            banPolicy.trustedNetworks = try networks.enumerated().map { i, text throws(ConfigError) in
+                guard let range = IPRange(text) else {
+                    throw ConfigError(file: source, key: "limits.trusted_networks[\(i)]", "'\(text)' is not an IP address or CIDR block",
+                                      fix: "write an address like 127.0.0.1 or a block like 10.0.0.0/8; [] trusts nothing")
+                }
+                return range
+            }
+        }
         if banPolicy.maximum < banPolicy.initial {
             throw ConfigError(file: source, key: "limits.ban_max", "is shorter than limits.ban_initial", fix: "make ban_max at least ban_initial")
         }
@@ -57,6 +66,10 @@ public struct ProtectionSettings: Sendable {
         if let v = try count(global.auth_failures_per_ip, "limits.auth_failures_per_ip", 0...1_000_000, file: source) { auth.perAddress = v }
         if let v = try count(global.auth_failures_per_user, "limits.auth_failures_per_user", 0...1_000_000, file: source) { auth.perUsername = v }
         if let v = try seconds(global.auth_failure_window, "limits.auth_failure_window", 1...86_400, file: source) { auth.window = v }
+        if let v = try count(global.protocol_violations_per_ip, "limits.protocol_violations_per_ip", 0...1_000_000, file: source) {
+            auth.protocolViolationsPerAddress = v
+        }
+        auth.userThrottle = banPolicy.initial
 
         var flap = FlapPolicy()
         if let v = try count(global.flap_connections, "limits.flap_connections", 0...1_000_000, file: source) { flap.connections = v }

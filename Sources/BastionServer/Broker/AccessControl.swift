@@ -1,4 +1,5 @@
 import BastionCore
+import BastionSecurity
 import MQTTCodec
 import NIOCore
 
@@ -26,8 +27,31 @@ public struct ConnectCredentials: Sendable {
 
 public enum AuthenticationResult: Sendable, Equatable {
     case accepted(ClientIdentity)
-    /// CONNACK reason (3.1.1 gets the nearest return code) and why, for the log (never the password).
-    case refused(ReasonCode, String)
+    case refused(AuthenticationRefusal)
+
+    /// A refusal that is not evidence of an attack (see `AuthenticationRefusal.weight`).
+    public static func refused(_ reason: ReasonCode, _ detail: String, audit: AuditEvent.AuthFailure.Reason) -> AuthenticationResult {
+        .refused(AuthenticationRefusal(reason: reason, detail: detail, audit: audit, weight: .none))
+    }
+}
+
+/// Why a CONNECT was refused by authentication.
+public struct AuthenticationRefusal: Sendable, Equatable {
+    /// CONNACK reason (3.1.1 gets the nearest return code).
+    public var reason: ReasonCode
+    /// Why, for the log (never the password).
+    public var detail: String
+    /// The audit record's reason.
+    public var audit: AuditEvent.AuthFailure.Reason
+    /// How much the failure counts towards bans and throttles.
+    public var weight: AuthFailureWeight
+
+    public init(reason: ReasonCode, detail: String, audit: AuditEvent.AuthFailure.Reason, weight: AuthFailureWeight) {
+        self.reason = reason
+        self.detail = detail
+        self.audit = audit
+        self.weight = weight
+    }
 }
 
 /// Authentication runs off the event loops; the future completes on `eventLoop`.
@@ -79,7 +103,7 @@ struct AllowAllPolicy: AuthorizationPolicy {
 struct AnonymousAuthenticator: Authenticator {
     func authenticate(_ credentials: ConnectCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationResult> {
         guard credentials.connection.allowAnonymous else {
-            return eventLoop.makeSucceededFuture(.refused(.notAuthorized, "anonymous access is not allowed on \(credentials.connection.listener)"))
+            return eventLoop.makeSucceededFuture(.refused(.notAuthorized, "anonymous access is not allowed on \(credentials.connection.listener)", audit: .anonymousRefused))
         }
         let identity = ClientIdentity(clientID: credentials.clientID, username: credentials.username,
                                       certificateIdentity: credentials.connection.certificateIdentity)

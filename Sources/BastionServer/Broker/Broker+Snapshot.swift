@@ -20,7 +20,7 @@ extension Broker {
             sent.qos0 += t.publishSent0.load(ordering: .relaxed)
             sent.qos1 += t.publishSent1.load(ordering: .relaxed)
             sent.qos2 += t.publishSent2.load(ordering: .relaxed)
-            s.publishDropped += t.dropped.load(ordering: .relaxed)
+            for reason in DropReason.allCases { s.dropped[reason.rawValue] += t.dropped(reason) }
             s.bytesReceived += t.bytesReceived.load(ordering: .relaxed)
             s.bytesSent += t.bytesSent.load(ordering: .relaxed)
         }

@@ -36,20 +36,25 @@ final class Broker: Sendable {
     struct Security {
         var authenticator: any Authenticator
         var authorization: any AuthorizationPolicy
+        var sessionSharing: SessionSharing = .none
         /// Bumped on every policy swap; connections rebuild their authorizer when it changes.
         var generation: Int
     }
 
     /// A connection must complete CONNECT (and authentication) within this of being accepted.
     let connectTimeout: TimeAmount
+    /// Per listener: the largest CONNECT accepted there (nil: `limits.maximumConnectPacketSize`).
+    let listenerConnectPacketSizes: [Int?]
 
     init(
         group: any EventLoopGroup, limits: BrokerLimits, logger: Logger,
         authenticator: any Authenticator = AnonymousAuthenticator(), authorization: any AuthorizationPolicy = AllowAllPolicy(),
         enhancedAuthenticator: (any EnhancedAuthenticator)? = nil, disconnectOnDeniedPublish: Bool = false,
-        store: (any DurableStore)? = nil, protection: AbuseProtection? = nil, connectTimeout: TimeAmount = .seconds(10)
+        store: (any DurableStore)? = nil, protection: AbuseProtection? = nil, connectTimeout: TimeAmount = .seconds(10),
+        sessionSharing: SessionSharing = .none, listenerConnectPacketSizes: [Int?] = []
     ) {
         self.connectTimeout = connectTimeout
+        self.listenerConnectPacketSizes = listenerConnectPacketSizes
         self.store = store
         self.protection = protection
         self.disconnectOnDeniedPublish = disconnectOnDeniedPublish
@@ -67,7 +72,21 @@ final class Broker: Sendable {
         self.workers = workers
         self.loopIndices = indices
         self.traffic = indices.map { _ in TrafficCounters() }
-        self.security = Mutex(Security(authenticator: authenticator, authorization: authorization, generation: 0))
+        self.security = Mutex(Security(authenticator: authenticator, authorization: authorization, sessionSharing: sessionSharing, generation: 0))
+    }
+
+    /// Decoder limits before CONNECT on a listener (see `BrokerLimits.connectDecoderLimits`).
+    func connectDecoderLimits(listenerIndex: Int) -> DecoderLimits {
+        var limits = self.limits.connectDecoderLimits
+        if listenerIndex < listenerConnectPacketSizes.count, let size = listenerConnectPacketSizes[listenerIndex] {
+            limits.maximumPacketSize = min(self.limits.maximumPacketSize, size)
+        }
+        return limits
+    }
+
+    /// Whether `identity` may use the session owned by `owner` (`auth.shared_sessions`).
+    func mayShareSessions(_ identity: String, _ owner: String) -> Bool {
+        security.withLock { $0.sessionSharing }.mayShare(identity, owner)
     }
 
     var authenticator: any Authenticator { security.withLock { $0.authenticator } }
@@ -80,10 +99,11 @@ final class Broker: Sendable {
     var securityGeneration: Int { generation.load(ordering: .acquiring) }
 
     /// Installs a new authenticator and policy (SIGHUP reload).
-    func updateSecurity(authenticator: any Authenticator, authorization: any AuthorizationPolicy) {
+    func updateSecurity(authenticator: any Authenticator, authorization: any AuthorizationPolicy, sessionSharing: SessionSharing = .none) {
         security.withLock {
             $0.authenticator = authenticator
             $0.authorization = authorization
+            $0.sessionSharing = sessionSharing
             $0.generation += 1
             generation.store($0.generation, ordering: .releasing)
         }

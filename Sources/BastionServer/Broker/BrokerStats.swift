@@ -1,3 +1,4 @@
+import BastionCore
 import Synchronization
 
 /// Broker-wide counters for logs, `$SYS` and metrics. Relaxed atomics: totals, not ordering.
@@ -32,7 +33,11 @@ final class TrafficCounters: Sendable {
     let publishSent0 = Atomic<Int>(0)
     let publishSent1 = Atomic<Int>(0)
     let publishSent2 = Atomic<Int>(0)
-    let dropped = Atomic<Int>(0)
+    let droppedQueueFull = Atomic<Int>(0)
+    let droppedSlowConsumer = Atomic<Int>(0)
+    let droppedExpired = Atomic<Int>(0)
+    let droppedTooLarge = Atomic<Int>(0)
+    let droppedOffline = Atomic<Int>(0)
     let queuedOffline = Atomic<Int>(0)
     // Keeps the next loop's counters off this cache line.
     private let padding = (0, 0, 0, 0, 0, 0, 0, 0)
@@ -54,5 +59,23 @@ final class TrafficCounters: Sendable {
         }
     }
 
-    func drop(_ n: Int = 1) { dropped.add(n, ordering: .relaxed) }
+    func drop(_ reason: DropReason, _ n: Int = 1) {
+        switch reason {
+        case .queueFull: droppedQueueFull.add(n, ordering: .relaxed)
+        case .slowConsumer: droppedSlowConsumer.add(n, ordering: .relaxed)
+        case .expired: droppedExpired.add(n, ordering: .relaxed)
+        case .tooLarge: droppedTooLarge.add(n, ordering: .relaxed)
+        case .offline: droppedOffline.add(n, ordering: .relaxed)
+        }
+    }
+
+    func dropped(_ reason: DropReason) -> Int {
+        switch reason {
+        case .queueFull: droppedQueueFull.load(ordering: .relaxed)
+        case .slowConsumer: droppedSlowConsumer.load(ordering: .relaxed)
+        case .expired: droppedExpired.load(ordering: .relaxed)
+        case .tooLarge: droppedTooLarge.load(ordering: .relaxed)
+        case .offline: droppedOffline.load(ordering: .relaxed)
+        }
+    }
 }

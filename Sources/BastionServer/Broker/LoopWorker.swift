@@ -90,20 +90,30 @@ final class LoopWorker {
         }
     }
 
-    /// Sends `message` to every matching session. Returns how many sessions it reached (online or
-    /// queued), which 5.0 reports as 0x10 "no matching subscribers" when zero.
+    /// Where a PUBLISH went: 5.0 publishers learn 0x10 "no matching subscribers" when nothing
+    /// matched, and 0x97 "quota exceeded" when sessions matched but none could keep it.
+    struct RouteOutcome {
+        var matched = 0
+        var reached = 0
+        /// Matched sessions whose queue was full.
+        var queueFull = 0
+    }
+    /// Queue-full drops while routing the current message (read by `route`).
+    private var routingQueueFull = 0
+
+    /// Sends `message` to every matching session.
     @discardableResult
-    func route(_ message: Message, from publisher: SessionHandle?) -> Int {
+    func route(_ message: Message, from publisher: SessionHandle?) -> RouteOutcome {
         var ops: [StoreOperation] = []
-        let reached = route(message, from: publisher, persist: &ops)
+        let outcome = route(message, from: publisher, persist: &ops)
         persist(ops)
-        return reached
+        return outcome
     }
 
     /// Routes and appends the store operations that make the message durable for every persistent
     /// session it reached (the caller acknowledges the publisher once they are committed).
     @discardableResult
-    func route(_ message: Message, from publisher: SessionHandle?, persist: inout [StoreOperation]) -> Int {
+    func route(_ message: Message, from publisher: SessionHandle?, persist: inout [StoreOperation]) -> RouteOutcome {
         let firstOp = persist.count
         matches.removeAll(keepingCapacity: true)
         forEachMatchingEntry(message.topic) { entry in
@@ -125,15 +135,17 @@ final class LoopWorker {
             }
         }
         matchIndex.removeAll(keepingCapacity: true)
-        var reached = 0
+        var outcome = RouteOutcome(matched: matches.count)
+        routingQueueFull = 0
         for match in matches {
-            if deliver(match.delivery, to: match.session, persist: &persist) { reached += 1 }
+            if deliver(match.delivery, to: match.session, persist: &persist) { outcome.reached += 1 }
         }
+        outcome.queueFull = routingQueueFull
         matches.removeAll(keepingCapacity: true)
         if persist.count > firstOp {
             persist.insert(.putMessage(StoreMapping.stored(message), isNew: true), at: firstOp)
         }
-        return reached
+        return outcome
     }
 
     /// Gives a delivery back to its session without storing it again (it was stored when routed):
@@ -160,7 +172,10 @@ final class LoopWorker {
         let result = session.offer(delivery, limits: broker.limits)
         if delivery.qos != .atMostOnce, broker.store != nil, session.isPersistent {
             switch result {
-            case .online, .queued:
+            case .online:
+                persist.append(.enqueue(clientID: session.clientID, delivery: StoreMapping.storedDelivery(delivery)))
+            case .queued(let evicted, _):
+                for old in evicted { persist.append(.dequeue(clientID: session.clientID, messageID: old.message.id)) }
                 persist.append(.enqueue(clientID: session.clientID, delivery: StoreMapping.storedDelivery(delivery)))
             case .dropped, .gone:
                 break
@@ -182,11 +197,15 @@ final class LoopWorker {
                 outboxes[handler.loopIndex].items.append((handler, delivery))
             }
             return true
-        case .queued:
+        case .queued(let evicted, let startedDropping):
             traffic.queuedOffline.add(1, ordering: .relaxed)
+            if !evicted.isEmpty { traffic.drop(.queueFull, evicted.count) }
+            if startedDropping { broker.protection?.sessionDropping(clientID: session.clientID) }
             return true
-        case .dropped:
-            traffic.drop()
+        case .dropped(let reason, let startedDropping):
+            traffic.drop(reason)
+            if reason == .queueFull { routingQueueFull += 1 }
+            if startedDropping { broker.protection?.sessionDropping(clientID: session.clientID) }
             return false
         case .gone:
             return false

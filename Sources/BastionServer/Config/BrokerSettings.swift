@@ -1,4 +1,5 @@
 import BastionCore
+import BastionSecurity
 import Logging
 
 /// Command-line flags of `bastion serve`; they override the configuration file.
@@ -27,6 +28,14 @@ public struct ListenerSettings: Sendable {
     public var allowAnonymous: Bool
     public var tls: TLSConfig?
     public var limits: LimitsConfig?
+    public var proxyProtocol: ProxyProtocolSettings? = nil
+}
+
+/// `listeners[].proxy_protocol`, checked.
+public struct ProxyProtocolSettings: Sendable {
+    public var trustedSources: [IPRange]
+
+    public func trusts(_ address: IPAddress) -> Bool { trustedSources.contains { $0.contains(address) } }
 }
 
 /// Everything the broker runs with, after defaults, file and flags are merged and checked.
@@ -100,7 +109,29 @@ public struct BrokerSettings: Sendable {
                 if options.requireCertificate { t.require_certificate = true }
                 tls = t
             }
-            listeners.append(ListenerSettings(url: url, allowAnonymous: anonymous, tls: tls, limits: config.limits))
+            var proxy: ProxyProtocolSettings?
+            if let p = config.proxy_protocol {
+                let key = "listeners[\(i)].proxy_protocol.trusted_sources"
+                guard !p.trusted_sources.isEmpty else {
+                    throw ConfigError(file: source, key: key, "is empty: no source could send the PROXY header",
+                                      fix: "list the addresses of your load balancers or TLS terminators")
+                }
+                proxy = ProxyProtocolSettings(trustedSources: try p.trusted_sources.enumerated().map { j, text throws(ConfigError) in
+                    guard let range = IPRange(text) else {
+                        throw ConfigError(file: source, key: "\(key)[\(j)]", "'\(text)' is not an IP address or CIDR block",
+                                          fix: "write an address like 10.0.0.5 or a block like 10.0.0.0/24")
+                    }
+                    return range
+                })
+            }
+            if let size = config.limits?.max_connect_packet_size, size > (file.limits?.max_connect_packet_size ?? BrokerLimits().maximumConnectPacketSize),
+               !(tls?.require_certificate ?? false) {
+                throw ConfigError(
+                    file: source, key: "listeners[\(i)].limits.max_connect_packet_size",
+                    "a larger first packet is allowed only where clients are authenticated before CONNECT",
+                    fix: "set tls.require_certificate: true on this listener, or keep the global limit")
+            }
+            listeners.append(ListenerSettings(url: url, allowAnonymous: anonymous, tls: tls, limits: config.limits, proxyProtocol: proxy))
         }
 
         let limitsConfig = file.limits ?? LimitsConfig()
@@ -149,6 +180,17 @@ public struct BrokerSettings: Sendable {
         if let v = try check(c.max_topic_levels, "max_topic_levels", 1...65535) { limits.maximumTopicLevels = v }
         if let v = try check(c.max_retained_messages, "max_retained_messages", 0...Int.max) { limits.maximumRetainedMessages = v }
         if let v = try check(c.max_retained_bytes, "max_retained_bytes", 0...Int.max) { limits.maximumRetainedBytes = v }
+        if let v = try check(c.max_connect_packet_size, "max_connect_packet_size", 64...268_435_460) { limits.maximumConnectPacketSize = v }
+        if let v = try check(c.connect_min_bytes_per_second, "connect_min_bytes_per_second", 0...1_000_000_000) {
+            limits.connectMinimumBytesPerSecond = v
+        }
+        if let v = try check(c.max_username_length, "max_username_length", 1...65535) { limits.maximumUsernameLength = v }
+        if let t = c.write_stall_timeout {
+            guard t.isFinite, t >= 1, t <= 86_400 else {
+                throw ConfigError(file: file, key: "limits.write_stall_timeout", "\(t) is out of range", fix: "use seconds from 1 to 86400")
+            }
+            limits.writeStallTimeout = .milliseconds(Int64(t * 1000))
+        }
         if let policy = c.queue_drop_policy {
             guard let p = BrokerLimits.QueueDropPolicy(rawValue: policy) else {
                 throw ConfigError(file: file, key: "limits.queue_drop_policy", "unknown policy '\(policy)'", fix: "use drop_newest or drop_oldest")

@@ -23,8 +23,18 @@ public struct ListenerConfig: Codable, Sendable, Equatable {
     public var insecure_plaintext: Bool?
     public var tls: TLSConfig?
     public var limits: LimitsConfig?
+    /// Accept the PROXY protocol (v1 and v2) from these sources; the real client address it names
+    /// then feeds limits, bans, logs and the audit trail.
+    public var proxy_protocol: ProxyProtocolConfig?
 
     public init(url: String) { self.url = url }
+}
+
+public struct ProxyProtocolConfig: Codable, Sendable, Equatable {
+    /// Addresses or CIDR blocks of the load balancers / TLS terminators that send the header.
+    public var trusted_sources: [String]
+
+    public init(trusted_sources: [String]) { self.trusted_sources = trusted_sources }
 }
 
 public struct TLSConfig: Codable, Sendable, Equatable {
@@ -66,6 +76,9 @@ public struct AuthConfig: Codable, Sendable, Equatable {
     public var require_client_id_equals_username: Bool?
     /// Disconnect a client whose PUBLISH is denied (default: answer 0x87 / drop QoS 0).
     public var disconnect_on_denied_publish: Bool?
+    /// Groups of identities (user names) that may take over each other's sessions, e.g. a
+    /// fail-over pair sharing one client id. Otherwise a session belongs to the identity that made it.
+    public var shared_sessions: [[String]]?
 
     public init() {}
 }
@@ -102,6 +115,14 @@ public struct LimitsConfig: Codable, Sendable, Equatable {
     public var max_subscriptions_per_client: Int?
     public var max_topic_length: Int?
     public var max_topic_levels: Int?
+    /// Largest first packet (CONNECT) before authentication, bytes; default 16384.
+    public var max_connect_packet_size: Int?
+    /// A CONNECT whose bytes arrive slower than this (after a 2 s grace) is dropped; default 1024.
+    public var connect_min_bytes_per_second: Int?
+    /// Longest user name accepted, bytes; longer ones are refused before any lookup. Default 256.
+    public var max_username_length: Int?
+    /// Seconds a connection may stay unwritable (the client does not read) before it is closed.
+    public var write_stall_timeout: Double?
     public var max_retained_messages: Int?
     public var max_retained_bytes: Int?
     public var max_connections: Int?
@@ -118,13 +139,20 @@ public struct LimitsConfig: Codable, Sendable, Equatable {
     /// backpressure | disconnect
     public var publish_rate_action: String?
     // Brute force and flapping (global `limits` only; ignored on listeners).
+    /// Sources whose addresses are never banned automatically and that are exempt from the
+    /// per-address limits (they front other clients). Default: 127.0.0.1/32 and ::1/128.
+    public var trusted_networks: [String]?
+    /// Protocol violations before CONNECT (and connections that never send CONNECT) from one
+    /// address within auth_failure_window that ban it (0: off).
+    public var protocol_violations_per_ip: Int?
     /// Failed authentications from one address within auth_failure_window that ban it (0: off).
     public var auth_failures_per_ip: Int?
     /// Failed authentications for one user name within auth_failure_window that ban it (0: off).
     public var auth_failures_per_user: Int?
     /// Seconds.
     public var auth_failure_window: Double?
-    /// Short connections from one address within flap_window that ban it (0: off).
+    /// Short sessions of one client id, each ended without DISCONNECT, within flap_window that
+    /// back the client id off (0: off).
     public var flap_connections: Int?
     /// Seconds.
     public var flap_window: Double?

@@ -17,6 +17,7 @@ extension MQTTConnectionHandler {
         }
         // 0x04 asks for the will to be sent; any other reason discards it (spec 3.14.4).
         if packet.reasonCode != .disconnectWithWillMessage { willSuppressed = true }
+        cleanDisconnect = true
         closeReason = version == .v5 ? "client disconnected (\(packet.reasonCode))" : "client disconnected"
         close()
     }
@@ -47,6 +48,8 @@ extension MQTTConnectionHandler {
         guard let session, var state else { return }
         self.state = nil
         broker.stats.clientsConnected.add(-1, ordering: .relaxed)
+        broker.protection?.sessionEnded(
+            clientID: clientID, duration: .nanoseconds((now - acceptedAt).nanoseconds), clean: cleanDisconnect)
 
         // Messages that came through shared subscriptions go to another member of the group.
         let shared = state.outbound.takeSharedDeliveries()
@@ -78,7 +81,7 @@ extension MQTTConnectionHandler {
             broker.end(ended, on: worker.eventLoop)
         case .offline:
             let wallNow = StoreMapping.wallClock()
-            var ops: [StoreOperation] = [.saveSession(StoreMapping.record(state, disconnectedAt: wallNow))]
+            var ops: [StoreOperation] = [.saveSession(StoreMapping.record(state, owner: session.owner, disconnectedAt: wallNow))]
             if let pendingWill {
                 ops.append(.setPendingWill(
                     clientID: clientID, will: StoreMapping.stored(pendingWill.message, now: now, wallNow: wallNow),

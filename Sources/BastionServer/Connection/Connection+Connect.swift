@@ -1,4 +1,5 @@
 import BastionCore
+import BastionSecurity
 import MQTTCodec
 import NIOCore
 
@@ -8,6 +9,12 @@ extension MQTTConnectionHandler {
     func connectReceived(_ connect: ConnectPacket) {
         version = connect.protocolVersion
         decoder.version = version
+        // The small first-packet limit is over; packets after CONNECT may use the full size.
+        decoder.limits = broker.limits.decoderLimits
+        if let rare {
+            rare.firstByteAt = nil
+            rare.preConnectBytes = 0
+        }
         phase = .connecting
         let enhanced = broker.enhancedAuthenticator
         let validation = ConnectValidator.validate(
@@ -28,12 +35,15 @@ extension MQTTConnectionHandler {
                 return authenticationStep(exchange.step(clientData: connect.properties.authenticationData))
             }
             if info.requireClientIDMatch, let identity = info.certificateIdentity, identity != accepted.clientID {
-                auditAuthenticationFailure(.clientIdentifierNotValid, username: connect.username)
+                auditAuthenticationFailure(.clientIDRefused, weight: .none, username: connect.username)
                 return refuseConnect(.clientIdentifierNotValid, "client id must equal the certificate identity")
             }
             if let ban = broker.protection?.bannedIdentity(username: connect.username, clientID: accepted.clientID) {
-                auditAuthenticationFailure(.banned, username: connect.username)
-                return refuseConnect(.banned, "banned (\(ban.subject))")
+                return refuseBanned(ban, username: connect.username)
+            }
+            if broker.protection?.isThrottled(remote: remoteAddress, username: connect.username) == true {
+                auditAuthenticationFailure(.throttled, weight: .addressOnly, username: connect.username)
+                return refuseConnect(.banned, "user name throttled for this source after repeated failures")
             }
             let credentials = ConnectCredentials(
                 clientID: accepted.clientID, username: connect.username, password: connect.password, connection: info)
@@ -43,15 +53,26 @@ extension MQTTConnectionHandler {
                 switch result {
                 case .success(.accepted(let identity)):
                     handler.authenticated(identity, accepted)
-                case .success(.refused(let reason, let why)):
-                    handler.auditAuthenticationFailure(reason, username: connect.username)
-                    handler.refuseConnect(reason, why)
+                case .success(.refused(let refusal)):
+                    handler.auditAuthenticationFailure(refusal.audit, weight: refusal.weight, username: connect.username)
+                    handler.refuseConnect(refusal.reason, refusal.detail)
                 case .failure(let error):
+                    handler.auditAuthenticationFailure(.backendError, weight: .none, username: connect.username)
                     handler.refuseConnect(.serverUnavailable, "authentication failed: \(error)")
                 }
                 handler.worker.flush()
             }
         }
+    }
+
+    /// A banned user name or client id. A client id backed off for flapping is told to slow down
+    /// (5.0 0x9F, 3.1.1 0x03 server unavailable) rather than that it is banned.
+    private func refuseBanned(_ ban: BanEntry, username: String?) {
+        auditAuthenticationFailure(.banned, weight: .none, username: username)
+        if ban.origin == .flapping {
+            return refuseConnect(.connectionRateExceeded, "client id reconnecting too often; retry later")
+        }
+        refuseConnect(.banned, "banned (\(ban.subject))")
     }
 
     func refuseConnect(_ reason: ReasonCode, _ why: String) {
@@ -79,7 +100,7 @@ extension MQTTConnectionHandler {
             authExchange = nil
             finalAuthenticationData = data
             guard case .accepted(let admitted) = broker.authenticator.admit(identity) else {
-                auditAuthenticationFailure(.notAuthorized, username: identity.username)
+                auditAuthenticationFailure(.clientIDRefused, weight: .none, username: identity.username)
                 return refuseConnect(.notAuthorized, "client id not allowed for \(identity.username ?? "this identity")")
             }
             if let accepted = acceptedConnect { authenticated(admitted, accepted) }
@@ -92,7 +113,8 @@ extension MQTTConnectionHandler {
             send(.auth(AuthPacket(reasonCode: .success, properties: properties)))
         case (.failure(let reason), .connecting):
             authExchange = nil
-            auditAuthenticationFailure(reason, username: nil)
+            auditAuthenticationFailure(reason == .badAuthenticationMethod ? .unsupportedMethod : .badPassword,
+                                       weight: reason == .notAuthorized || reason == .badUserNameOrPassword ? .costly : .none, username: nil)
             refuseConnect(reason, "enhanced authentication failed")
         case (.failure(let reason), _):
             authExchange = nil
@@ -103,6 +125,13 @@ extension MQTTConnectionHandler {
 
     private func authenticated(_ identity: ClientIdentity, _ accepted: AcceptedConnect) {
         guard phase == .connecting else { return }
+        // Bans on the resolved identity (a certificate identity used as the user name, a backend's
+        // user name) as well as on what the CONNECT claimed.
+        if let resolved = identity.username,
+           let ban = broker.protection?.bannedIdentity(username: resolved, clientID: nil) {
+            return refuseBanned(ban, username: resolved)
+        }
+        broker.protection?.authenticationSucceeded(remote: remoteAddress, username: identity.username)
         self.identity = identity
         let (policy, generation) = broker.authorization()
         authorizer = policy.authorizer(for: identity)
@@ -113,10 +142,18 @@ extension MQTTConnectionHandler {
     /// Attaches the session; if another connection holds it, that one is closed first (0x8E).
     private func attach(_ accepted: AcceptedConnect, attempt: Int) {
         guard phase == .connecting, let context else { return }
+        let owner = sessionOwner
         switch broker.registry.connect(
-            clientID: accepted.clientID, cleanStart: accepted.cleanStart, expiryInterval: accepted.sessionExpiryInterval,
-            connection: self)
+            clientID: accepted.clientID, owner: owner, mayShare: { [broker] in broker.mayShareSessions(owner, $0) },
+            cleanStart: accepted.cleanStart, expiryInterval: accepted.sessionExpiryInterval, connection: self)
         {
+        case .ownedByOther(let existing):
+            logger.warning("session belongs to another identity; CONNECT refused", metadata: [
+                "client_id": "\(accepted.clientID)", "identity": "\(owner)", "owner": "\(existing)",
+            ])
+            broker.protection?.sessionHijackRefused(AuditEvent.SessionHijackRefused(
+                peer: auditPeer, clientID: accepted.clientID, identity: owner, owner: existing))
+            return refuseConnect(.notAuthorized, "client id \(accepted.clientID) belongs to another identity")
         case .mustTakeOver(let other):
             guard attempt < 3, let other = other as? MQTTConnectionHandler else {
                 return refuseConnect(.serverBusy, "session \(accepted.clientID) is being taken over repeatedly")
@@ -140,7 +177,7 @@ extension MQTTConnectionHandler {
             // cannot deny a session the client was told exists. A will the previous connection
             // left waiting is void now (spec 3.1.3.2.2): a restart must not publish it.
             worker.persist(
-                [.saveSession(StoreMapping.record(state, disconnectedAt: nil)),
+                [.saveSession(StoreMapping.record(state, owner: handle.owner, disconnectedAt: nil)),
                  .setPendingWill(clientID: accepted.clientID, will: nil, publishAt: nil)],
                 then: .callback { [self] _ in
                     guard phase == .connecting else { return }
@@ -152,6 +189,7 @@ extension MQTTConnectionHandler {
     private func connected(sessionPresent: Bool, _ accepted: AcceptedConnect) {
         connectExpiryInterval = accepted.sessionExpiryInterval
         phase = .connected
+        context?.channel.setOption(ChannelOptions.writeBufferWaterMark, value: Self.connectedWaterMark).whenComplete { _ in }
         let limits = broker.limits
         // 3.1.1 has no Receive Maximum to enforce: a client that outruns the store is slowed down
         // instead (see `queueAcknowledgement`).
@@ -206,6 +244,12 @@ extension MQTTConnectionHandler {
         connectionLost(now: .now())
         worker.flush()
         return loop.makeSucceededVoidFuture()
+    }
+
+    /// The identity this connection's session belongs to (see `SessionOwner`).
+    var sessionOwner: String {
+        if let name = identity?.username { return SessionOwner.user(name) }
+        return SessionOwner.anonymous(listener: info.listener)
     }
 
     static func makeClientID() -> String {

@@ -9,18 +9,11 @@ extension MQTTConnectionHandler {
         AuditPeer(listener: info.listener, ip: remoteAddress?.ipAddress, port: remoteAddress?.port)
     }
 
-    func auditAuthenticationFailure(_ reason: ReasonCode, username: String?) {
+    func auditAuthenticationFailure(_ auditReason: AuditEvent.AuthFailure.Reason, weight: AuthFailureWeight, username: String?) {
         guard let protection = broker.protection else { return }
-        let auditReason: AuditEvent.AuthFailure.Reason = switch reason {
-        case .banned: .banned
-        case .badAuthenticationMethod: .unsupportedMethod
-        case .notAuthorized where username == nil && info.certificateIdentity == nil: .anonymousRefused
-        case .notAuthorized: .clientIDRefused
-        case .serverUnavailable, .serverBusy: .backendError
-        default: .badPassword
-        }
         protection.authenticationFailed(AuditEvent.AuthFailure(
-            peer: auditPeer, clientID: clientID, username: username, reason: auditReason, protocolVersion: version.description))
+            peer: auditPeer, clientID: clientID, username: username, reason: auditReason, protocolVersion: version.description),
+            weight: weight)
     }
 
     func auditConnectionAccepted(cleanStart: Bool) {

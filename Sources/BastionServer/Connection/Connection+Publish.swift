@@ -47,12 +47,16 @@ extension MQTTConnectionHandler {
                 ops.append(message.payload.readableBytes == 0 ? .clearRetained(topic: topic) : .setRetained(StoreMapping.stored(message)))
             }
         }
-        let reached = worker.route(message, from: session, persist: &ops)
+        let routed = worker.route(message, from: session, persist: &ops)
         if publish.qos == .exactlyOnce, isPersistent {
             ops.append(.inboundQoS2(clientID: clientID, packetID: publish.packetID, pending: true))
         }
-        let reason: ReasonCode = retainedRefused ? .quotaExceeded : reached == 0 ? .noMatchingSubscribers : .success
-        acknowledge(publish, reason: reason, reasonString: retainedRefused ? "retained message quota exceeded" : nil, after: ops)
+        // Matched, but no subscriber could keep it (their queues are full): say so (0x97) rather
+        // than let the publisher believe it was delivered.
+        let unkept = routed.reached == 0 && routed.queueFull > 0
+        let reason: ReasonCode = retainedRefused || unkept ? .quotaExceeded : routed.reached == 0 ? .noMatchingSubscribers : .success
+        let reasonString = retainedRefused ? "retained message quota exceeded" : unkept ? "no matching subscriber could queue the message" : nil
+        acknowledge(publish, reason: reason, reasonString: reasonString, after: ops)
     }
 
     /// This connection's session outlives it and a durable store is configured.
@@ -203,8 +207,9 @@ extension MQTTConnectionHandler {
             if state != nil {
                 // Not yet acknowledged (CONNACK waits for the store) or closing but not yet
                 // detached: QoS 1/2 wait in the session.
-                if delivery.qos != .atMostOnce, !state!.outbound.enqueue(delivery, limits: broker.limits) {
-                    worker.traffic.drop()
+                if delivery.qos != .atMostOnce {
+                    let result = state!.outbound.enqueue(delivery, limits: broker.limits)
+                    queueDropped(result.queued ? nil : delivery, evicted: result.evicted, startedDropping: result.startedDropping)
                 }
             } else if let session, session.connection !== self {
                 // The session moved on (offline or to another connection): follow it.
@@ -218,18 +223,35 @@ extension MQTTConnectionHandler {
         let now = delivery.message.expiresAt == nil ? Self.noExpiryClock : NIODeadline.now()
         if delivery.qos == .atMostOnce {
             // A subscriber that cannot keep up loses QoS 0 messages rather than growing memory.
-            guard context?.channel.isWritable ?? false else { return worker.traffic.drop() }
-            if delivery.message.isExpired(at: now) { return }
-            if !sendPublish(delivery, packetID: 0, dup: false, now: now) { worker.traffic.drop() }
+            guard context?.channel.isWritable ?? false else { return worker.traffic.drop(.slowConsumer) }
+            if delivery.message.isExpired(at: now) { return worker.traffic.drop(.expired) }
+            if !sendPublish(delivery, packetID: 0, dup: false, now: now) { worker.traffic.drop(.tooLarge) }
             return
         }
         let result = state!.outbound.submit(delivery, window: outboundWindow, limits: broker.limits, now: now)
         switch result {
         case .send(let outgoing): transmit(outgoing, now: now)
-        case .queued: break
-        case .dropped:
-            worker.traffic.drop()
+        case .queued(let evicted, let startedDropping):
+            queueDropped(nil, evicted: evicted, startedDropping: startedDropping)
+        case .dropped(.queueFull, let startedDropping):
+            queueDropped(delivery, evicted: [], startedDropping: startedDropping)
+        case .dropped(let reason, _):
+            worker.traffic.drop(reason)
             forget(delivery)
+        }
+    }
+
+    /// Messages the session's queue could not keep: counted, forgotten by the store, and the
+    /// first drop of an episode raises an alert.
+    private func queueDropped(_ dropped: Delivery?, evicted: [Delivery], startedDropping: Bool) {
+        let count = evicted.count + (dropped == nil ? 0 : 1)
+        guard count > 0 else { return }
+        worker.traffic.drop(.queueFull, count)
+        for delivery in evicted { forget(delivery) }
+        if let dropped { forget(dropped) }
+        if startedDropping {
+            logger.warning("session queue full; dropping messages", metadata: ["client_id": "\(clientID)"])
+            broker.protection?.sessionDropping(clientID: clientID)
         }
     }
 
@@ -260,7 +282,7 @@ extension MQTTConnectionHandler {
     /// Writes a QoS 1/2 PUBLISH; one too large for the client is discarded as if delivered.
     func emit(_ outgoing: OutboundFlow.Outgoing, now: NIODeadline) {
         guard !sendPublish(outgoing.delivery, packetID: outgoing.packetID, dup: outgoing.dup, now: now) else { return }
-        worker.traffic.drop()
+        worker.traffic.drop(.tooLarge)
         if state != nil {
             _ = state!.outbound.acknowledged(outgoing.packetID)
         }
@@ -303,7 +325,7 @@ extension MQTTConnectionHandler {
         let now = NIODeadline.now()
         var expired: [Delivery] = []
         let ready = state!.outbound.drain(window: outboundWindow, now: now, expired: &expired)
-        if !expired.isEmpty { worker.traffic.drop(expired.count) }
+        if !expired.isEmpty { worker.traffic.drop(.expired, expired.count) }
         for delivery in expired { forget(delivery) }
         for outgoing in ready { transmit(outgoing, now: now) }
         // Discarded oversize messages free window slots; keep going until the window is full.

@@ -52,7 +52,7 @@ extension MQTTConnectionHandler {
         guard changed, isPersistent else { return loop.makeSucceededVoidFuture() }
         let promise = loop.makePromise(of: Void.self)
         let logger = self.logger
-        worker.persist([.saveSession(StoreMapping.record(state, disconnectedAt: nil))], then: .callback { result in
+        worker.persist([.saveSession(StoreMapping.record(state, owner: session?.owner ?? "", disconnectedAt: nil))], then: .callback { result in
             if case .failure(let error) = result { logger.error("subscriptions not stored: \(error)") }
             promise.succeed()
         })

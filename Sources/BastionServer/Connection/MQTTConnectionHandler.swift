@@ -16,6 +16,11 @@ enum GatedSend {
 }
 
 final class RareConnectionState {
+    /// Before CONNECT: when its first byte arrived and how many bytes came (the rate floor).
+    var firstByteAt: NIODeadline?
+    var preConnectBytes = 0
+    /// When the socket last became unwritable (the client stopped reading); nil while writable.
+    var unwritableSince: NIODeadline?
     var pendingPackets: [MQTTPacket] = []
     var authExchange: (any AuthenticationExchange)?
     var authMethod: String?
@@ -168,6 +173,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Reading stopped because too many acknowledgements wait for the store.
     var pausedForAcknowledgements = false
     var willSuppressed = false
+    /// The client ended the session with DISCONNECT (it does not count as flapping).
+    var cleanDisconnect = false
+    /// A read was asked for while the socket was unwritable; it is issued once writable again.
+    var heldRead = false
     /// On plain listeners the handler, not a close-future callback, tells the abuse gate the
     /// connection is gone (one allocation less per connection).
     let reportsCloseToProtection: Bool
@@ -183,7 +192,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.listenerSlot = UInt16(clamping: listenerIndex)
         self.remoteAddress = remoteAddress
         self.acceptedAt = acceptedAt
-        self.decoder = MQTTPacketDecoder(limits: broker.limits.decoderLimits)
+        self.decoder = MQTTPacketDecoder(limits: broker.connectDecoderLimits(listenerIndex: listenerIndex))
     }
 
     // MARK: ConnectionRef (read from any loop)
@@ -211,18 +220,33 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         worker.unregister(self)
         self.context = nil
         if reportsCloseToProtection, let protection = broker.protection {
-            protection.closed(remote: remoteAddress, after: .nanoseconds((NIODeadline.now() - acceptedAt).nanoseconds))
+            protection.closed(remote: remoteAddress)
         }
     }
 
     /// Called by the loop's periodic sweep (every connection's timers in one pass, rather than a
     /// scheduled task per connection): the CONNECT deadline and keep alive (spec 3.1.2.10).
     func checkDeadlines(now: NIODeadline) {
+        if let since = rare?.unwritableSince, phase != .closed, now - since >= TimeAmount(broker.limits.writeStallTimeout) {
+            logger.notice("client has not read what it was sent for the write stall timeout; closing")
+            auditLimit(.outboundBudget, .disconnected)
+            closeReason = "write stall timeout"
+            return close()
+        }
         switch phase {
         case .awaitingConnect, .connecting:
+            if phase == .awaitingConnect, connectTooSlow(now: now) {
+                logger.notice("CONNECT arriving slower than the minimum rate; closing")
+                auditLimit(.connectRate, .disconnected, value: rare?.preConnectBytes, maximum: broker.limits.connectMinimumBytesPerSecond)
+                broker.protection?.preConnectViolation(remote: remoteAddress)
+                closeReason = "connect too slow"
+                return close()
+            }
             guard now >= acceptedAt + broker.connectTimeout else { return }
             logger.notice("no CONNECT within the connect timeout; closing")
             auditLimit(.connectTimeout, .disconnected)
+            // Waiting for our own authentication is not the client's fault; silence is.
+            if phase == .awaitingConnect { broker.protection?.preConnectViolation(remote: remoteAddress) }
             closeReason = "connect timeout"
             close()
         case .connected:
@@ -233,6 +257,35 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .closed:
             break
         }
+    }
+
+    /// The rate floor before CONNECT: once its first byte is in and the grace has passed, the
+    /// CONNECT must keep arriving at `connectMinimumBytesPerSecond` (up to its announced size).
+    private func connectTooSlow(now: NIODeadline) -> Bool {
+        let limits = broker.limits
+        guard limits.connectMinimumBytesPerSecond > 0, let first = rare?.firstByteAt else { return false }
+        let elapsed = Double((now - first).nanoseconds) / 1e9 - limits.connectGrace.seconds
+        guard elapsed > 0 else { return false }
+        var required = Int(elapsed * Double(limits.connectMinimumBytesPerSecond))
+        if let inbound, case .value(let remaining, let count)? = try? VariableByteInteger.peek(inbound, at: 1) {
+            required = min(required, 1 + count + remaining)
+        }
+        return (rare?.preConnectBytes ?? 0) < required
+    }
+
+    /// Tracks whether the client reads what it is sent (see `checkDeadlines` for the stall limit;
+    /// `BackPressureHandler` in front of the pipeline stops reading while unwritable).
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            if rare?.unwritableSince != nil { rare?.unwritableSince = nil }
+            if heldRead {
+                heldRead = false
+                context.read()
+            }
+        } else {
+            rareState().unwritableSince = .now()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -261,6 +314,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard phase != .closed else { return }
         lastActivity = .now()
         worker.traffic.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
+        if phase == .awaitingConnect {
+            let rare = rareState()
+            if rare.firstByteAt == nil { rare.firstByteAt = lastActivity }
+            rare.preConnectBytes += bytes.readableBytes
+        }
         if inbound == nil || inbound!.readableBytes == 0 {
             inbound = bytes
         } else {
@@ -294,6 +352,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         switch phase {
         case .awaitingConnect:
             guard case .connect(let connect) = packet else {
+                broker.protection?.preConnectViolation(remote: remoteAddress)
                 return protocolViolation(.protocolError, "first packet must be CONNECT")
             }
             connectReceived(connect)
@@ -347,7 +406,28 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             close()
             return
         }
+        if phase == .awaitingConnect {
+            broker.protection?.preConnectViolation(remote: remoteAddress)
+            if case .packetTooLarge(let announced, let maximum) = error {
+                logger.notice("CONNECT larger than max_connect_packet_size; closing", metadata: ["size": "\(announced)"])
+                auditLimit(.connectPacketSize, .disconnected, value: announced, maximum: maximum)
+                // A 5.0 client learns why (CONNACK 0x95) when its header shows the version.
+                if announcedProtocolLevel() == ProtocolVersion.v5.rawValue {
+                    send(.connack(ConnackPacket(reasonCode: .packetTooLarge)), version: .v5)
+                }
+                closeReason = "CONNECT too large"
+                return close()
+            }
+        }
         protocolViolation(error.reasonCode, error.description)
+    }
+
+    /// The protocol level byte of a CONNECT at the start of `inbound`, if it is there yet.
+    private func announcedProtocolLevel() -> UInt8? {
+        guard let inbound, case .value(_, let count)? = try? VariableByteInteger.peek(inbound, at: 1) else { return nil }
+        let nameLengthAt = inbound.readerIndex + 1 + count
+        guard let nameLength = inbound.getInteger(at: nameLengthAt, as: UInt16.self), nameLength <= 6 else { return nil }
+        return inbound.getInteger(at: nameLengthAt + 2 + Int(nameLength), as: UInt8.self)
     }
 
     // MARK: Outbound
@@ -396,6 +476,21 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         context.write(data, promise: promise)
     }
+
+    /// Every reply the broker owes comes from reading: while the client does not read what it is
+    /// sent (the socket is over its high-water mark), nothing more is read from it, so replies
+    /// (PINGRESP, acknowledgements, WebSocket pongs) cannot pile up in memory.
+    func read(context: ChannelHandlerContext) {
+        guard context.channel.isWritable else {
+            heldRead = true
+            return
+        }
+        context.read()
+    }
+
+    /// Outbound memory per connection: pending writes stop reading above `high` (see `read`).
+    static let preConnectWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 16 * 1024, high: 64 * 1024)
+    static let connectedWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024)
 
     /// Reason string for a failure acknowledgement, unless the client asked for no problem
     /// information (spec 3.1.2.11.7) or it would push the packet past the client's maximum.

@@ -1,3 +1,4 @@
+import BastionCore
 import BastionSecurity
 import CoreMetrics
 import Prometheus
@@ -18,7 +19,7 @@ public final class BrokerMetrics: Sendable {
     private let connectionsTotal: CoreMetrics.Counter
     private let received: [CoreMetrics.Counter]
     private let sent: [CoreMetrics.Counter]
-    private let dropped: CoreMetrics.Counter
+    private let dropped: [CoreMetrics.Counter]
     private let bytesReceived: CoreMetrics.Counter
     private let bytesSent: CoreMetrics.Counter
     private let sessions: Meter
@@ -33,6 +34,9 @@ public final class BrokerMetrics: Sendable {
     private let aclDenials: [AuditEvent.AuthorizationDenied.Operation: CoreMetrics.Counter]
     private let bans: [BanOrigin: CoreMetrics.Counter]
     private let bansActive: Meter
+    private let bansSuppressed: CoreMetrics.Counter
+    private let failureTrackerKeys: Meter
+    private let failureTrackerBytes: Meter
     private let refused: [RefusalReason: CoreMetrics.Counter]
     private let limits: [AuditEvent.LimitReached.Limit: CoreMetrics.Counter]
     private let throttled: CoreMetrics.Counter
@@ -47,7 +51,7 @@ public final class BrokerMetrics: Sendable {
         var connections = 0
         var received = [0, 0, 0]
         var sent = [0, 0, 0]
-        var dropped = 0
+        var dropped = Array(repeating: 0, count: DropReason.allCases.count)
         var bytesReceived = 0
         var bytesSent = 0
         var auditDropped = 0
@@ -85,7 +89,9 @@ public final class BrokerMetrics: Sendable {
         connectionsTotal = counter(N.connectionsTotal, "Network connections accepted since start.")
         received = (0...2).map { counter(N.messagesReceived, "PUBLISH packets received from clients.", [("qos", "\($0)")]) }
         sent = (0...2).map { counter(N.messagesSent, "PUBLISH packets sent to clients.", [("qos", "\($0)")]) }
-        dropped = counter(N.messagesDropped, "Messages dropped (full queues, expiry, QoS 0 to offline sessions).")
+        dropped = DropReason.allCases.map {
+            counter(N.messagesDropped, "Messages accepted but not delivered to a subscriber, by reason.", [("reason", $0.name)])
+        }
         bytesReceived = counter(N.bytesReceived, "Bytes received from clients.")
         bytesSent = counter(N.bytesSent, "Bytes sent to clients.")
         sessions = gauge(N.sessions, "Sessions, connected and persistent offline.")
@@ -99,9 +105,12 @@ public final class BrokerMetrics: Sendable {
         aclDenials = Dictionary(uniqueKeysWithValues: [AuditEvent.AuthorizationDenied.Operation.publish, .subscribe, .receive].map {
             ($0, counter(N.aclDenials, "Operations refused by the ACL.", [("operation", $0.rawValue)]))
         })
-        bans = Dictionary(uniqueKeysWithValues: [BanOrigin.config, .manual, .authFailures, .flapping].map {
+        bans = Dictionary(uniqueKeysWithValues: [BanOrigin.config, .manual, .authFailures, .flapping, .protocolViolations].map {
             ($0, counter(N.bans, "Bans issued.", [("origin", $0.rawValue)]))
         })
+        bansSuppressed = counter(N.bansSuppressed, "Automatic bans not applied because the address is in trusted_networks.")
+        failureTrackerKeys = gauge(N.failureTrackerKeys, "Keys held by the failed-authentication and flapping counters.")
+        failureTrackerBytes = gauge(N.failureTrackerBytes, "Estimated memory held by the failed-authentication counters.")
         bansActive = gauge(N.bansActive, "Bans in force.")
         refused = Dictionary(uniqueKeysWithValues: [RefusalReason.banned, .tooManyTotal, .tooManyPerAddress, .rateExceeded].map {
             ($0, counter(N.connectionsRefused, "Sockets closed at accept time.", [("reason", $0.rawValue)]))
@@ -147,7 +156,9 @@ public final class BrokerMetrics: Sendable {
                 advance(received[qos], &last.received[qos], stats.publishReceived[qos])
                 advance(sent[qos], &last.sent[qos], stats.publishSent[qos])
             }
-            advance(dropped, &last.dropped, stats.publishDropped)
+            for reason in DropReason.allCases {
+                advance(dropped[reason.rawValue], &last.dropped[reason.rawValue], stats.dropped[reason.rawValue])
+            }
             advance(bytesReceived, &last.bytesReceived, stats.bytesReceived)
             advance(bytesSent, &last.bytesSent, stats.bytesSent)
             if let auditDroppedTotal { advance(auditDropped, &last.auditDropped, auditDroppedTotal) }
@@ -170,8 +181,17 @@ public final class BrokerMetrics: Sendable {
 
     /// Counts ban list changes and refreshes the active-bans gauge.
     public func banEvent(_ event: BanEvent, activeBans: Int) {
-        if case .banned(let entry) = event { bans[entry.origin]?.increment() }
+        switch event {
+        case .banned(let entry): bans[entry.origin]?.increment()
+        case .suppressed: bansSuppressed.increment()
+        case .unbanned: break
+        }
         bansActive.set(activeBans)
+    }
+
+    public func failureTracker(_ usage: (keys: Int, bytes: Int)) {
+        failureTrackerKeys.set(usage.keys)
+        failureTrackerBytes.set(usage.bytes)
     }
 
     public func setActiveBans(_ count: Int) { bansActive.set(count) }

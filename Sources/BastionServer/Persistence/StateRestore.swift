@@ -25,7 +25,7 @@ enum StateRestore {
             let state = StoreMapping.sessionState(stored, messages: messages, limits: broker.limits)
             // A session whose client was connected when the broker stopped counts as disconnected now.
             let disconnectedAt = StoreMapping.deadline(stored.record.disconnectedAt, now: now, wallNow: wallNow) ?? now
-            let handle = broker.registry.restore(state, disconnectedAt: disconnectedAt)
+            let handle = broker.registry.restore(state, owner: stored.record.owner, disconnectedAt: disconnectedAt)
             if let will = stored.pendingWill {
                 let publishAt = StoreMapping.deadline(stored.willPublishAt, now: now, wallNow: wallNow) ?? now
                 _ = handle.withOfflineState {

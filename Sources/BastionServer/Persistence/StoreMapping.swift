@@ -37,10 +37,11 @@ enum StoreMapping {
             packetID: packetID, released: released)
     }
 
-    static func record(_ state: SessionState, disconnectedAt: WallClock?) -> StoredSessionRecord {
+    static func record(_ state: SessionState, owner: String, disconnectedAt: WallClock?) -> StoredSessionRecord {
         StoredSessionRecord(
             clientID: state.clientID, expiryInterval: state.expiryInterval,
-            subscriptions: state.subscriptions.values.sorted { $0.filter < $1.filter }, disconnectedAt: disconnectedAt)
+            subscriptions: state.subscriptions.values.sorted { $0.filter < $1.filter }, disconnectedAt: disconnectedAt,
+            owner: owner)
     }
 
     /// Rebuilds a session's live state: sent messages go back in flight with their packet ids

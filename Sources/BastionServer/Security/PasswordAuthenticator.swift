@@ -5,24 +5,31 @@ import NIOPosix
 import Synchronization
 
 /// Authenticates CONNECT: anonymous access where the listener allows it, a verified client
-/// certificate, and/or a password checked against the password file. Password hashing (PBKDF2,
-/// ~100 ms) runs on a small bounded thread pool, never on an event loop; when the pool's queue is
-/// full, further CONNECTs are answered "server busy" instead of waiting.
+/// certificate, and/or a password checked against the password file. Password hashing runs on a
+/// small bounded thread pool, never on an event loop; when the pool's queue is full, further
+/// CONNECTs are answered "server busy" (0x89 / 0x03) instead of waiting.
 ///
-/// Unknown user and wrong password take the same time and get the same answer (spec: 5.0 0x86,
-/// 3.1.1 0x04); a refused anonymous client gets "not authorized" (0x87 / 0x05).
+/// Every refusal of a claimed user name costs one hash on the same pool, whether the user exists
+/// or not and whether a password was sent or not: unknown user, wrong password and missing
+/// password take the same time and get the same answer (5.0 0x86, 3.1.1 0x04), so timing does not
+/// tell which user names exist. A refused anonymous client gets "not authorized" (0x87 / 0x05).
 final class PasswordAuthenticator: Authenticator {
     let passwordFile: PasswordFile?
     let policy: AccessPolicy?
     let pool: NIOThreadPool
     private let pending = Atomic<Int>(0)
     let maximumPending: Int
+    let maximumUsernameLength: Int
+    /// Recent successful logins, checked before the pool: a reconnect costs one HMAC, not a KDF.
+    let verified = VerifiedCredentialCache()
 
-    init(passwordFile: PasswordFile?, policy: AccessPolicy?, pool: NIOThreadPool, maximumPending: Int = 256) {
+    init(passwordFile: PasswordFile?, policy: AccessPolicy?, pool: NIOThreadPool, maximumPending: Int = 64,
+         maximumUsernameLength: Int = 256) {
         self.passwordFile = passwordFile
         self.policy = policy
         self.pool = pool
         self.maximumPending = maximumPending
+        self.maximumUsernameLength = maximumUsernameLength
     }
 
     func authenticate(_ credentials: ConnectCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationResult> {
@@ -30,41 +37,54 @@ final class PasswordAuthenticator: Authenticator {
         let certificate = info.certificateIdentity
         let username = credentials.username.flatMap { $0.isEmpty ? nil : $0 }
 
+        if let username, username.utf8.count > maximumUsernameLength {
+            return eventLoop.makeSucceededFuture(.refused(AuthenticationRefusal(
+                reason: .badUserNameOrPassword, detail: "user name longer than \(maximumUsernameLength) bytes",
+                audit: .usernameTooLong, weight: .addressOnly)))
+        }
         // A certificate identity is the username unless the listener also wants a password.
         if let certificate, !info.requirePassword {
             return eventLoop.makeSucceededFuture(allowlisted(ClientIdentity(clientID: credentials.clientID, username: certificate, certificateIdentity: certificate)))
         }
-        guard let username, let password = credentials.password else {
-            if credentials.password != nil || username != nil || info.requirePassword {
-                // Half of a credential pair, or a two-factor listener without a password.
-                return eventLoop.makeSucceededFuture(.refused(.badUserNameOrPassword, "incomplete credentials"))
-            }
+        if username == nil, credentials.password == nil, !info.requirePassword {
             guard info.allowAnonymous else {
-                return eventLoop.makeSucceededFuture(.refused(.notAuthorized, "anonymous access is not allowed on \(info.listener)"))
+                return eventLoop.makeSucceededFuture(.refused(.notAuthorized, "anonymous access is not allowed on \(info.listener)", audit: .anonymousRefused))
             }
             return eventLoop.makeSucceededFuture(allowlisted(ClientIdentity(clientID: credentials.clientID, username: nil)))
         }
         guard let passwordFile else {
             // Without a password file a claimed user name cannot be trusted: anonymous rules apply.
-            guard info.allowAnonymous else {
-                return eventLoop.makeSucceededFuture(.refused(.badUserNameOrPassword, "no password file is configured"))
+            guard info.allowAnonymous, !info.requirePassword else {
+                return eventLoop.makeSucceededFuture(.refused(AuthenticationRefusal(
+                    reason: .badUserNameOrPassword, detail: "no password file is configured", audit: .noCredentials, weight: .addressOnly)))
             }
             return eventLoop.makeSucceededFuture(allowlisted(ClientIdentity(clientID: credentials.clientID, username: nil)))
         }
-        if info.requirePassword, let certificate, certificate != username {
-            return eventLoop.makeSucceededFuture(.refused(.notAuthorized, "user name does not match the client certificate"))
+        if info.requirePassword, let certificate, let username, certificate != username {
+            return eventLoop.makeSucceededFuture(.refused(AuthenticationRefusal(
+                reason: .notAuthorized, detail: "user name does not match the client certificate", audit: .clientIDRefused, weight: .addressOnly)))
+        }
+        let complete = username != nil && credentials.password != nil
+        let bytes = credentials.password.map { Array($0.readableBytesView) }
+        if complete, let username, let bytes, verified.contains(username: username, password: bytes) {
+            return eventLoop.makeSucceededFuture(allowlisted(ClientIdentity(clientID: credentials.clientID, username: username, certificateIdentity: certificate)))
         }
         guard pending.add(1, ordering: .relaxed).newValue <= maximumPending else {
             pending.subtract(1, ordering: .relaxed)
-            return eventLoop.makeSucceededFuture(.refused(.serverBusy, "too many authentications in progress"))
+            return eventLoop.makeSucceededFuture(.refused(.serverBusy, "too many authentications in progress", audit: .backendError))
         }
-        let bytes = Array(password.readableBytesView)
+        // Half a credential pair is checked against the dummy hash like an unknown user, so it
+        // answers in the same time as a wrong password; it is not a password guess for the user.
         let clientID = credentials.clientID
         return pool.runIfActive(eventLoop: eventLoop) { [self] in
             defer { pending.subtract(1, ordering: .relaxed) }
-            guard passwordFile.verify(username: username, password: bytes) else {
-                return .refused(.badUserNameOrPassword, "bad user name or password")
+            guard complete, let username, passwordFile.verify(username: username, password: bytes) else {
+                if !complete { _ = passwordFile.verify(username: "", password: bytes) }
+                return .refused(AuthenticationRefusal(
+                    reason: .badUserNameOrPassword, detail: complete ? "bad user name or password" : "incomplete credentials",
+                    audit: complete ? .badPassword : .noCredentials, weight: complete ? .costly : .addressOnly))
             }
+            if let bytes { verified.insert(username: username, password: bytes) }
             return allowlisted(ClientIdentity(clientID: clientID, username: username, certificateIdentity: certificate))
         }
     }
@@ -75,7 +95,7 @@ final class PasswordAuthenticator: Authenticator {
     private func allowlisted(_ identity: ClientIdentity) -> AuthenticationResult {
         if let policy {
             let decision = policy.mayConnect(identity.securityIdentity)
-            guard decision.allowed else { return .refused(.notAuthorized, "client id not allowed: \(decision.rule)") }
+            guard decision.allowed else { return .refused(.notAuthorized, "client id not allowed: \(decision.rule)", audit: .clientIDRefused) }
         }
         return .accepted(identity)
     }

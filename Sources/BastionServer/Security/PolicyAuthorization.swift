@@ -11,7 +11,7 @@ struct PolicyAuthorization: AuthorizationPolicy {
 
     func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer {
         guard let policy else { return OpenAuthorizer.shared }
-        return PolicyAuthorizer(policy: policy, cache: AuthorizationCache(identity: identity.securityIdentity), logger: logger)
+        return PolicyAuthorizer(policy: policy, cache: AuthorizationCache(identity: policy.bound(identity.securityIdentity)), logger: logger)
     }
 }
 

@@ -11,6 +11,8 @@ struct SecurityMaterial: Sendable {
     /// `PolicyAuthorization`).
     var hasTopicRules: Bool
     var warnings: [LintWarning]
+    /// Identities that may take over each other's sessions.
+    var sessionSharing: SessionSharing = .none
 
     /// The policy topic access is decided by; nil when no topic rule is configured.
     var topicPolicy: AccessPolicy? { hasTopicRules ? policy : nil }
@@ -49,7 +51,14 @@ struct SecurityMaterial: Sendable {
         }
         let hasTopicRules = auth.acl_file != nil || !native.isEmpty
         let warnings = hasTopicRules ? policy?.lint(knownUsers: passwordFile?.usernames ?? []) ?? [] : []
-        return SecurityMaterial(passwordFile: passwordFile, policy: policy, hasTopicRules: hasTopicRules, warnings: warnings)
+        let sharing: SessionSharing
+        do {
+            sharing = try SessionSharing(groups: auth.shared_sessions ?? [])
+        } catch {
+            throw ConfigError(file: configPath, key: "auth.shared_sessions", "\(error)")
+        }
+        return SecurityMaterial(passwordFile: passwordFile, policy: policy, hasTopicRules: hasTopicRules, warnings: warnings,
+                                sessionSharing: sharing)
     }
 }
 

@@ -74,10 +74,14 @@ public final class BrokerService: Service {
         self.authPool.start()
         let broker = Broker(
             group: group, limits: settings.limits, logger: logger,
-            authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
+            authenticator: PasswordAuthenticator(
+                passwordFile: material.passwordFile, policy: material.policy, pool: authPool,
+                maximumUsernameLength: settings.limits.maximumUsernameLength),
             authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
             disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false,
-            store: store, protection: protection, connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)))
+            store: store, protection: protection, connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)),
+            sessionSharing: material.sessionSharing,
+            listenerConnectPacketSizes: settings.listeners.map { $0.limits?.max_connect_packet_size })
         self.broker = broker
         brokerBox.set(broker)
         if let adminSettings = settings.protection.admin {
@@ -272,8 +276,11 @@ public final class BrokerService: Service {
             let material = try SecurityMaterial.load(auth: auth, configPath: settings.configPath, generation: UInt64(broker.securityGeneration + 1))
             Self.report(material, logger: logger)
             broker.updateSecurity(
-                authenticator: PasswordAuthenticator(passwordFile: material.passwordFile, policy: material.policy, pool: authPool),
-                authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger))
+                authenticator: PasswordAuthenticator(
+                    passwordFile: material.passwordFile, policy: material.policy, pool: authPool,
+                    maximumUsernameLength: settings.limits.maximumUsernameLength),
+                authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
+                sessionSharing: material.sessionSharing)
             protection.reload(protectionSettings, path: settings.configPath)
             logger.notice("configuration reloaded", metadata: ["users": "\(material.passwordFile?.usernames.count ?? 0)",
                                                                  "acl_rules": "\(material.policy?.ruleCount ?? 0)"])

@@ -1,3 +1,5 @@
+import BastionCore
+
 /// Counts by QoS level.
 public struct QoSCounts: Sendable, Hashable {
     public var qos0 = 0
@@ -43,8 +45,10 @@ public struct BrokerStatsSnapshot: Sendable, Hashable {
     public var publishReceived = QoSCounts()
     /// PUBLISH packets sent to clients, by QoS.
     public var publishSent = QoSCounts()
-    /// Messages dropped (full queues, expired, QoS 0 to offline sessions).
-    public var publishDropped = 0
+    /// Messages dropped, indexed by `DropReason.rawValue`.
+    public var dropped = Array(repeating: 0, count: DropReason.allCases.count)
+    /// Messages dropped for any reason (full queues, slow consumers, expiry, size, QoS 0 offline).
+    public var publishDropped: Int { dropped.reduce(0, +) }
     public var bytesReceived = 0
     public var bytesSent = 0
     public var subscriptions = 0

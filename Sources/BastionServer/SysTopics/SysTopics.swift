@@ -1,3 +1,4 @@
+import BastionCore
 import BastionSecurity
 import Foundation
 
@@ -44,7 +45,7 @@ public enum SysTopics {
             m("bytes/sent", stats.bytesSent),
             m("subscriptions/count", stats.subscriptions),
             m("retained messages/count", stats.retainedMessages),
-        ]
+        ] + DropReason.allCases.map { m("publish/messages/dropped/\($0.name)", stats.dropped[$0.rawValue]) }
     }
 
     /// The JSON published on `$SYS/bastion/alerts` (same fields as the audit `alert` record).

@@ -37,6 +37,7 @@ public func installTransport(
     handshakeTimeout: TimeAmount,
     listenerName: String? = nil,
     webSocketMaxFrameSize: Int = TransportDefaults.webSocketMaxFrameSize,
+    remoteAddress: SocketAddress? = nil,
     onRejection: (@Sendable (TransportRejection) -> Void)? = nil,
     installMQTT: @escaping @Sendable (any Channel, TransportInfo) -> EventLoopFuture<Void>
 ) -> EventLoopFuture<Void> {
@@ -50,6 +51,7 @@ public func installTransport(
         logger: logger,
         handshakeTimeout: handshakeTimeout,
         webSocketMaxFrameSize: webSocketMaxFrameSize,
+        remoteAddress: remoteAddress,
         onRejection: onRejection,
         installMQTT: installMQTT
     )
@@ -68,6 +70,8 @@ struct TransportSetup: Sendable {
     var logger: Logger
     var handshakeTimeout: TimeAmount
     var webSocketMaxFrameSize: Int
+    /// The client's address when a PROXY header named it (else the socket's).
+    var remoteAddress: SocketAddress?
     var onRejection: (@Sendable (TransportRejection) -> Void)?
     var installMQTT: @Sendable (any Channel, TransportInfo) -> EventLoopFuture<Void>
 
@@ -80,12 +84,13 @@ struct TransportSetup: Sendable {
     func install(on channel: any Channel) -> EventLoopFuture<Void> {
         var logger = self.logger
         logger[metadataKey: "listener"] = "\(listenerName)"
-        logger[metadataKey: "remote"] = "\(remoteAddressString(of: channel))"
+        let remote = remoteAddress?.bastionDescription ?? remoteAddressString(of: channel)
+        logger[metadataKey: "remote"] = "\(remote)"
         let info = TransportInfo(
             listenerName: listenerName,
             listener: listener,
             transport: listener.scheme.isWebSocket ? .ws : .mqtt,
-            remoteAddress: remoteAddressString(of: channel)
+            remoteAddress: remote
         )
         do {
             switch listener.scheme {
@@ -346,7 +351,7 @@ struct SetupDeadline: Sendable {
     private let scheduled: Scheduled<Void>
 
     init(channel: any Channel, timeout: TimeAmount, logger: Logger, phase: String, setup: TransportSetup) {
-        let remote = remoteAddressString(of: channel)
+        let remote = setup.remoteAddress?.bastionDescription ?? remoteAddressString(of: channel)
         scheduled = channel.eventLoop.scheduleTask(in: timeout) {
             let detail = "\(phase) timed out after \(Self.seconds(timeout)) s"
             logger.notice("\(detail); closing connection", metadata: ["reason": "handshake_timeout"])
