@@ -274,7 +274,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     /// Tracks whether the client reads what it is sent (see `checkDeadlines` for the stall limit;
-    /// `BackPressureHandler` in front of the pipeline stops reading while unwritable).
+    /// `read(context:)` holds reads while unwritable).
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             if rare?.unwritableSince != nil { rare?.unwritableSince = nil }
