@@ -42,6 +42,15 @@ enum AuditSamples {
         #expect(String(decoding: line, as: UTF8.self) == "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"event\":\"audit_dropped\",\"count\":3}\n")
     }
 
+    @Test func clientChosenStringsAreCutSoARecordStaysSmall() {
+        let long = String(repeating: "x", count: 60_000)
+        let event = AuditEvent.authFailure(.init(peer: AuditSamples.peer, clientID: long, username: long + "é", reason: .badPassword))
+        let line = String(decoding: AuditRecord(timestamp: 0, event: event).jsonLine(), as: UTF8.self)
+        #expect(line.utf8.count < 3 * 1024)
+        #expect(line.contains("…[+58976]"))
+        #expect(AuditSchema.validate(line: String(line.dropLast())) == [])
+    }
+
     @Test(arguments: AuditSamples.all)
     func everyEventMatchesItsSchema(_ event: AuditEvent) throws {
         let line = String(decoding: AuditRecord(timestamp: 1_714_566_896_789, event: event).jsonLine(), as: UTF8.self)

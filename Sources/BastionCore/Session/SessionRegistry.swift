@@ -41,6 +41,22 @@ public final class SessionRegistry: Sendable {
         sessions.withLock { $0[clientID] }
     }
 
+    /// One line per session, for the admin API: who owns it and whether it is connected.
+    public struct Summary: Sendable, Hashable, Codable {
+        public var clientID: String
+        public var owner: String
+        public var connected: Bool
+        public var persistent: Bool
+    }
+
+    /// At most `limit` sessions, ordered by client id (the table can be large).
+    public func summaries(limit: Int = 10_000) -> [Summary] {
+        let handles = sessions.withLock { Array($0.values) }
+        return handles.sorted { $0.clientID < $1.clientID }.prefix(limit).map {
+            Summary(clientID: $0.clientID, owner: $0.owner, connected: $0.connection != nil, persistent: $0.isPersistent)
+        }
+    }
+
     /// Attaches `connection` to the session of `clientID` (spec 3.1.2.4 Clean Start) for
     /// `owner` (a `SessionOwner` name). A session owned by another identity is left alone unless
     /// `mayShare(existingOwner)` says the two identities share sessions.

@@ -39,7 +39,9 @@ public struct AuditLogError: Error, CustomStringConvertible, Sendable {
 /// by size) and/or stdout, so no event loop ever waits for a disk.
 public final class AuditLog: Sendable {
     private enum Item: Sendable {
-        case record(AuditRecord)
+        /// An encoded line: the queue holds bytes bounded per record (`JSONText.maximumStringBytes`
+        /// per field), never the client-chosen strings an event was built from.
+        case record([UInt8])
         case barrier(CheckedContinuation<Void, Never>)
     }
 
@@ -112,7 +114,7 @@ public final class AuditLog: Sendable {
     /// Queues an event with the current time. Never blocks on IO.
     public func record(_ event: AuditEvent) {
         guard isEnabled else { return }
-        let record = AuditRecord(timestamp: clock(), event: event)
+        let record = AuditRecord(timestamp: clock(), event: event).jsonLine()
         let (signal, lost) = queue.withLock { q -> (Bool, Bool) in
             guard !q.closed else { return (false, false) }
             guard q.items.count < capacity else {
@@ -222,8 +224,8 @@ public final class AuditLog: Sendable {
             }
             for item in items {
                 switch item {
-                case .record(let record):
-                    lines.append(record.jsonLine())
+                case .record(let line):
+                    lines.append(line)
                 case .barrier(let continuation):
                     written.add(writer.write(lines), ordering: .relaxed)
                     lines = []

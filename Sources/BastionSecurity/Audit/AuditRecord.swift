@@ -150,9 +150,20 @@ enum JSONText {
 
     private static let hex = Array("0123456789abcdef".utf8)
 
+    /// Longest field value written (in UTF-8 bytes of the source text): client ids, user names
+    /// and topics are client-chosen, and a record must stay small whatever a client sends. Longer
+    /// values end with "…" (`…[+N]` says how much was cut).
+    static let maximumStringBytes = 1024
+
     static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        var written = 0
         for scalar in s.unicodeScalars {
+            written += scalar.utf8.count
+            if written > maximumStringBytes {
+                out.append(contentsOf: "…[+\(s.utf8.count - written + scalar.utf8.count)]".utf8)
+                break
+            }
             switch scalar.value {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])
             case 0x5C: out.append(contentsOf: [0x5C, 0x5C])

@@ -1,3 +1,4 @@
+import BastionCore
 import BastionSecurity
 import Foundation
 import Hummingbird
@@ -17,6 +18,8 @@ public struct AdminSources: Sendable {
     public var isReady: @Sendable () -> Bool
     public var bans: BanList?
     public var audit: AuditLog?
+    /// Sessions with their owners (`GET /sessions`).
+    public var sessions: (@Sendable () -> [SessionRegistry.Summary])? = nil
     /// Monotonic and wall clocks for ban expiry times (tests inject).
     public var clock: any LimitClock
     public var wallClock: @Sendable () -> Int64
@@ -134,6 +137,14 @@ public final class AdminServer: Service, Sendable {
             var headers = HTTPFields()
             headers[.contentType] = BrokerMetrics.contentType
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.prometheusText())))
+        }
+        router.get("sessions") { request, _ -> Response in
+            guard authorized(request) else { return unauthorized() }
+            struct Session: Encodable {
+                var client_id: String, owner: String, connected: Bool, persistent: Bool
+            }
+            let list = sources.sessions?() ?? []
+            return json(.ok, list.map { Session(client_id: $0.clientID, owner: $0.owner, connected: $0.connected, persistent: $0.persistent) })
         }
         router.get("bans") { request, _ -> Response in
             guard authorized(request) else { return unauthorized() }

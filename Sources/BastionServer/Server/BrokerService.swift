@@ -86,12 +86,14 @@ public final class BrokerService: Service {
         brokerBox.set(broker)
         if let adminSettings = settings.protection.admin {
             let listening = self.listening
+            var sources = AdminSources(
+                metrics: metrics, stats: { broker.snapshot() },
+                isReady: { listening.value && broker.storeHealthy },
+                bans: protection.bans, audit: audit)
+            sources.sessions = { broker.registry.summaries() }
             admin = AdminServer(
                 settings: adminSettings,
-                sources: AdminSources(
-                    metrics: metrics, stats: { broker.snapshot() },
-                    isReady: { listening.value && broker.storeHealthy },
-                    bans: protection.bans, audit: audit),
+                sources: sources,
                 logger: logger, eventLoopGroup: group)
         } else {
             admin = nil
