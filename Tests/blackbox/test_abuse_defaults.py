@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 import raw
-from conftest import free_port
+from conftest import free_port, wait_for_port
 from helpers_sec import mosquitto_passwd, unique
 from mqttclient import V5, V311, Client, PacketTypes, props
 
@@ -248,6 +248,7 @@ def proxied(broker_factory, tmp_path):
     })
     b.proxy_port = port
     b.audit = audit
+    wait_for_port(b.host, port, b.proc)
     return b
 
 

@@ -214,3 +214,21 @@ def test_long_user_names_do_not_grow_the_failure_tracker(site):
     # 10,000 distinct user names (13 MB sent as names) from 10,000 addresses: what stays is the
     # fixed-size address counters (under 16 MiB in all), not the names.
     assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+
+
+def test_the_admin_api_shows_who_owns_each_session(tmp_path):
+    import json
+    import urllib.request
+    from conftest import free_port
+    admin = free_port()
+    s = Secured(tmp_path, USERS, acl=ACL, config=CONFIG, args=["--admin-listen", f"http://127.0.0.1:{admin}"])
+    try:
+        cid = unique("alice-dev")
+        persistent(s, "alice", cid, V5).disconnect()
+        live = s.client("mallory")
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/sessions", timeout=5) as r:
+            sessions = {e["client_id"]: e for e in json.load(r)}
+        assert sessions[cid] == {"client_id": cid, "owner": "user:alice", "connected": False, "persistent": True}
+        assert sessions[live.client_id]["owner"] == "user:mallory" and sessions[live.client_id]["connected"]
+    finally:
+        s.stop()
