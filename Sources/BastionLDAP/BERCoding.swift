@@ -46,7 +46,11 @@ enum BERField {
     }
 
     /// LDAPString and LDAPDN are UTF-8 (RFC 4511 §4.1.2); anything else is refused rather than repaired.
-    static func string(of node: ASN1Node, _ identifier: ASN1Identifier = .octetString, _ what: String) throws -> String {
+    static func string(of node: ASN1Node, _ what: String) throws -> String {
+        try string(of: node, .octetString, what)
+    }
+
+    static func string(of node: ASN1Node, _ identifier: ASN1Identifier, _ what: String) throws -> String {
         let bytes = try octets(of: node, identifier, what)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw BERShapeError("\(what): not valid UTF-8")

@@ -21,7 +21,12 @@ struct LDAPConnectionStateMachine {
     }
 
     private var state = State.idle
-    private var nextMessageID: Int32 = 1
+    private var nextMessageID: Int32
+
+    /// `firstMessageID` lets tests start near the wrap-around.
+    init(firstMessageID: Int32 = 1) {
+        nextMessageID = firstMessageID
+    }
 
     enum SendAction: Hashable {
         /// Write the message and start the operation's timer.

@@ -77,7 +77,7 @@ public struct LDAPDirectoryAuthenticator: Sendable {
         if configuration.startTLS, let tls = validated.tls {
             try await connection.startTLS(configuration: tls)
         }
-        let userDN: String
+        var userDN: String
         var userEntry: LDAPEntry?
         switch validated.userLookup {
         case .template(let template):
@@ -110,22 +110,32 @@ public struct LDAPDirectoryAuthenticator: Sendable {
         let bind = try await connection.simpleBind(dn: userDN, password: password)
         if let refusal = refusal(of: bind, dn: userDN) { return refusal }
 
+        if userEntry == nil {
+            // The directory matches names by its own rules (usually ignoring case and surrounding
+            // spaces), so "ALICE " may have bound as uid=alice. Report the entry's DN as the server
+            // spells it, so that callers see one identity per entry.
+            do {
+                var attributes = ["1.1"]
+                if case .userAttribute(let attribute) = validated.groupLookup { attributes = [attribute] }
+                userEntry = try await connection.search(
+                    base: userDN, scope: .baseObject, filter: .present(attribute: "objectClass"), attributes: attributes,
+                    limits: LDAPSearchLimits(maximumEntries: 1)
+                ).first
+            } catch {
+                // Users who may not read their own entry keep the DN they bound with.
+                guard case .result(let result) = error, [.noSuchObject, .insufficientAccessRights].contains(result.resultCode) else {
+                    throw error
+                }
+            }
+            if let userEntry { userDN = userEntry.dn }
+        }
+
         let groups: [String]
         switch validated.groupLookup {
         case .none:
             groups = []
         case .userAttribute(let attribute):
-            let entry: LDAPEntry
-            if let userEntry {
-                entry = userEntry
-            } else {
-                let entries = try await connection.search(
-                    base: userDN, scope: .baseObject, filter: .present(attribute: "objectClass"), attributes: [attribute],
-                    limits: LDAPSearchLimits(maximumEntries: 1)
-                )
-                guard let first = entries.first else { return .unavailable("the user entry \(userDN) could not be read") }
-                entry = first
-            }
+            guard let entry = userEntry else { return .unavailable("the user entry \(userDN) could not be read") }
             let values = entry.stringValues(of: attribute)
             guard values.count <= configuration.maximumGroups else {
                 return .unavailable("\(userDN) has more than \(configuration.maximumGroups) groups")

@@ -45,41 +45,105 @@ public enum LDAPResultCode: Sendable, Hashable, CustomStringConvertible {
     /// A code outside RFC 4511's list (vendor or later-RFC codes).
     case unknown(Int)
 
-    private static let known: [(LDAPResultCode, Int, String)] = [
-        (.success, 0, "success"), (.operationsError, 1, "operationsError"), (.protocolError, 2, "protocolError"),
-        (.timeLimitExceeded, 3, "timeLimitExceeded"), (.sizeLimitExceeded, 4, "sizeLimitExceeded"),
-        (.compareFalse, 5, "compareFalse"), (.compareTrue, 6, "compareTrue"),
-        (.authMethodNotSupported, 7, "authMethodNotSupported"), (.strongerAuthRequired, 8, "strongerAuthRequired"),
-        (.referral, 10, "referral"), (.adminLimitExceeded, 11, "adminLimitExceeded"),
-        (.unavailableCriticalExtension, 12, "unavailableCriticalExtension"),
-        (.confidentialityRequired, 13, "confidentialityRequired"), (.saslBindInProgress, 14, "saslBindInProgress"),
-        (.noSuchAttribute, 16, "noSuchAttribute"), (.undefinedAttributeType, 17, "undefinedAttributeType"),
-        (.inappropriateMatching, 18, "inappropriateMatching"), (.constraintViolation, 19, "constraintViolation"),
-        (.attributeOrValueExists, 20, "attributeOrValueExists"), (.invalidAttributeSyntax, 21, "invalidAttributeSyntax"),
-        (.noSuchObject, 32, "noSuchObject"), (.aliasProblem, 33, "aliasProblem"), (.invalidDNSyntax, 34, "invalidDNSyntax"),
-        (.aliasDereferencingProblem, 36, "aliasDereferencingProblem"),
-        (.inappropriateAuthentication, 48, "inappropriateAuthentication"), (.invalidCredentials, 49, "invalidCredentials"),
-        (.insufficientAccessRights, 50, "insufficientAccessRights"), (.busy, 51, "busy"), (.unavailable, 52, "unavailable"),
-        (.unwillingToPerform, 53, "unwillingToPerform"), (.loopDetect, 54, "loopDetect"),
-        (.namingViolation, 64, "namingViolation"), (.objectClassViolation, 65, "objectClassViolation"),
-        (.notAllowedOnNonLeaf, 66, "notAllowedOnNonLeaf"), (.notAllowedOnRDN, 67, "notAllowedOnRDN"),
-        (.entryAlreadyExists, 68, "entryAlreadyExists"), (.objectClassModsProhibited, 69, "objectClassModsProhibited"),
-        (.affectsMultipleDSAs, 71, "affectsMultipleDSAs"), (.other, 80, "other"),
-    ]
-
     public init(rawValue: Int) {
-        self = Self.known.first { $0.1 == rawValue }?.0 ?? .unknown(rawValue)
+        switch rawValue {
+        case 0: self = .success
+        case 1: self = .operationsError
+        case 2: self = .protocolError
+        case 3: self = .timeLimitExceeded
+        case 4: self = .sizeLimitExceeded
+        case 5: self = .compareFalse
+        case 6: self = .compareTrue
+        case 7: self = .authMethodNotSupported
+        case 8: self = .strongerAuthRequired
+        case 10: self = .referral
+        case 11: self = .adminLimitExceeded
+        case 12: self = .unavailableCriticalExtension
+        case 13: self = .confidentialityRequired
+        case 14: self = .saslBindInProgress
+        case 16: self = .noSuchAttribute
+        case 17: self = .undefinedAttributeType
+        case 18: self = .inappropriateMatching
+        case 19: self = .constraintViolation
+        case 20: self = .attributeOrValueExists
+        case 21: self = .invalidAttributeSyntax
+        case 32: self = .noSuchObject
+        case 33: self = .aliasProblem
+        case 34: self = .invalidDNSyntax
+        case 36: self = .aliasDereferencingProblem
+        case 48: self = .inappropriateAuthentication
+        case 49: self = .invalidCredentials
+        case 50: self = .insufficientAccessRights
+        case 51: self = .busy
+        case 52: self = .unavailable
+        case 53: self = .unwillingToPerform
+        case 54: self = .loopDetect
+        case 64: self = .namingViolation
+        case 65: self = .objectClassViolation
+        case 66: self = .notAllowedOnNonLeaf
+        case 67: self = .notAllowedOnRDN
+        case 68: self = .entryAlreadyExists
+        case 69: self = .objectClassModsProhibited
+        case 71: self = .affectsMultipleDSAs
+        case 80: self = .other
+        default: self = .unknown(rawValue)
+        }
+    }
+
+    /// Wire value and RFC 4511 name of a named code.
+    private var known: (code: Int, name: String)? {
+        switch self {
+        case .success: (0, "success")
+        case .operationsError: (1, "operationsError")
+        case .protocolError: (2, "protocolError")
+        case .timeLimitExceeded: (3, "timeLimitExceeded")
+        case .sizeLimitExceeded: (4, "sizeLimitExceeded")
+        case .compareFalse: (5, "compareFalse")
+        case .compareTrue: (6, "compareTrue")
+        case .authMethodNotSupported: (7, "authMethodNotSupported")
+        case .strongerAuthRequired: (8, "strongerAuthRequired")
+        case .referral: (10, "referral")
+        case .adminLimitExceeded: (11, "adminLimitExceeded")
+        case .unavailableCriticalExtension: (12, "unavailableCriticalExtension")
+        case .confidentialityRequired: (13, "confidentialityRequired")
+        case .saslBindInProgress: (14, "saslBindInProgress")
+        case .noSuchAttribute: (16, "noSuchAttribute")
+        case .undefinedAttributeType: (17, "undefinedAttributeType")
+        case .inappropriateMatching: (18, "inappropriateMatching")
+        case .constraintViolation: (19, "constraintViolation")
+        case .attributeOrValueExists: (20, "attributeOrValueExists")
+        case .invalidAttributeSyntax: (21, "invalidAttributeSyntax")
+        case .noSuchObject: (32, "noSuchObject")
+        case .aliasProblem: (33, "aliasProblem")
+        case .invalidDNSyntax: (34, "invalidDNSyntax")
+        case .aliasDereferencingProblem: (36, "aliasDereferencingProblem")
+        case .inappropriateAuthentication: (48, "inappropriateAuthentication")
+        case .invalidCredentials: (49, "invalidCredentials")
+        case .insufficientAccessRights: (50, "insufficientAccessRights")
+        case .busy: (51, "busy")
+        case .unavailable: (52, "unavailable")
+        case .unwillingToPerform: (53, "unwillingToPerform")
+        case .loopDetect: (54, "loopDetect")
+        case .namingViolation: (64, "namingViolation")
+        case .objectClassViolation: (65, "objectClassViolation")
+        case .notAllowedOnNonLeaf: (66, "notAllowedOnNonLeaf")
+        case .notAllowedOnRDN: (67, "notAllowedOnRDN")
+        case .entryAlreadyExists: (68, "entryAlreadyExists")
+        case .objectClassModsProhibited: (69, "objectClassModsProhibited")
+        case .affectsMultipleDSAs: (71, "affectsMultipleDSAs")
+        case .other: (80, "other")
+        case .unknown: nil
+        }
     }
 
     public var rawValue: Int {
         if case .unknown(let value) = self { return value }
-        return Self.known.first { $0.0 == self }!.1
+        return known!.code
     }
 
     public var description: String {
-        if case .unknown(let value) = self { return "resultCode \(value)" }
-        let entry = Self.known.first { $0.0 == self }!
-        return "\(entry.2) (\(entry.1))"
+        guard let known else { return "resultCode \(rawValue)" }
+        return "\(known.name) (\(known.code))"
     }
 
     // `unknown(49)` and `.invalidCredentials` must compare equal: compare by wire value.

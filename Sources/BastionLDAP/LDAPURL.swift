@@ -23,11 +23,13 @@ public struct LDAPURL: Sendable, Hashable, CustomStringConvertible {
 
     public init(parsing text: String) throws(LDAPError) {
         func invalid(_ why: String) -> LDAPError { .invalidURL("\(text): \(why)") }
-        guard let separator = text.range(of: "://") else { throw invalid("expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]") }
-        guard let scheme = Scheme(rawValue: text[..<separator.lowerBound].lowercasedASCII()) else {
+        guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") else {
+            throw invalid("expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
+        }
+        guard let scheme = Scheme(rawValue: String(text[..<colon]).lowercasedASCII()) else {
             throw invalid("scheme must be ldap or ldaps")
         }
-        var rest = text[separator.upperBound...]
+        var rest = text[colon...].dropFirst(3)
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         guard !rest.contains("/"), !rest.contains("?"), !rest.contains("#") else {
             throw invalid("a path, base DN or filter is not supported in the URL")

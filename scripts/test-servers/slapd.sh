@@ -30,8 +30,10 @@
 # everything except userPassword.
 #
 # `certs DIR` writes ca.pem/ca.key (test CA), server.pem/server.key (issued by it, for
-# IP:127.0.0.1 and DNS:localhost), client.pem/client.key (issued by it, CN=bastion-client) and
-# other-ca.pem (an unrelated CA, for negative tests). Keys are P-256, valid for 2 days.
+# IP:127.0.0.1 and DNS:localhost), localhost.pem/localhost.key (issued by it, DNS:localhost only:
+# a client that connects to 127.0.0.1 must refuse it), client.pem/client.key (issued by it,
+# CN=bastion-client) and other-ca.pem (an unrelated CA, for negative tests). Keys are P-256,
+# valid for 2 days.
 set -euo pipefail
 
 SUFFIX="dc=bastion,dc=test"
@@ -66,6 +68,7 @@ cmd_certs() {
         rm -f "$1.csr" "$1.ext"
     }
     issue server "/CN=127.0.0.1" "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+    issue localhost "/CN=localhost" "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
     issue client "/CN=bastion-client" "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
     rm -f ca.srl
 }
