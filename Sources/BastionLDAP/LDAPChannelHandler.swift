@@ -102,13 +102,22 @@ final class LDAPChannelHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        run(machine.channelInactive(), context: context)
+        connectionEnded(context: context)
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         // The pipeline is torn down: nothing may stay waiting.
-        run(machine.channelInactive(), context: context)
+        connectionEnded(context: context)
+    }
+
+    private func connectionEnded(context: ChannelHandlerContext) {
+        // A close the client asked for (LDAPConnection.close) is reported as such.
+        if let reason = closeReason.value {
+            run(machine.errorCaught(reason), context: context)
+        } else {
+            run(machine.channelInactive(), context: context)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -87,6 +87,15 @@ public struct LDAPDirectoryConfiguration: Sendable, Hashable {
     }
 }
 
+extension LDAPDirectoryConfiguration: CustomStringConvertible {
+    /// Everything but the service account's password, which is never printed.
+    public var description: String {
+        "LDAPDirectoryConfiguration(url: \(url), startTLS: \(startTLS), userLookup: \(userLookup), "
+            + "serviceBindDN: \(serviceBindDN ?? "none"), serviceBindPassword: \(serviceBindPassword == nil ? "none" : "<redacted>"), "
+            + "groupLookup: \(groupLookup), tls: \(tls))"
+    }
+}
+
 /// A configuration refused by `LDAPDirectoryConfiguration.validate()`.
 public struct LDAPConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The setting at fault, as spelled in the configuration file (`url`, `start_tls`, `tls.ca`, …).

@@ -90,6 +90,12 @@ struct ConfigurationTests {
         #expect(refusal(try config(tls: .init(caFile: notPEM.path)))?.key == "tls.ca")
     }
 
+    @Test func descriptionHidesTheServicePassword() throws {
+        let configuration = try config(bindDN: "cn=reader", bindPassword: "s3cret-value")
+        #expect(!configuration.description.contains("s3cret-value"))
+        #expect(configuration.description.contains("cn=reader"))
+    }
+
     @Test func authenticatorRefusesAnInvalidConfiguration() throws {
         #expect(throws: LDAPConfigurationError.self) { try LDAPDirectoryAuthenticator(configuration: try config("ldap://dir.example.org")) }
     }

@@ -208,6 +208,17 @@ struct ConnectionTests {
         }
     }
 
+    @Test func closeFailsTheOperationInFlight() async throws {
+        let server = try await FakeLDAPServer.start(.silent)
+        defer { Task { await server.stop() } }
+        let connection = try await LDAPConnection.connect(to: server.url, operationTimeout: .seconds(30))
+        let bind = Task { () async throws(LDAPError) -> LDAPResult in try await connection.simpleBind(dn: "cn=x", password: "pw") }
+        // Whether the bind is already in flight or not yet sent, it fails with the close's reason.
+        try await Task.sleep(for: .milliseconds(100))
+        await connection.close()
+        await #expect(throws: LDAPError.connectionClosed("closed by the client")) { try await bind.value }
+    }
+
     @Test func operationAfterCloseFails() async throws {
         let server = try await FakeLDAPServer.start(.silent)
         defer { Task { await server.stop() } }
