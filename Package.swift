@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
         .library(name: "BastionCore", targets: ["BastionCore"]),
         .library(name: "BastionSecurity", targets: ["BastionSecurity"]),
+        .library(name: "BastionLDAP", targets: ["BastionLDAP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -57,6 +58,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "BastionLDAP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -122,6 +134,17 @@ let package = Package(
         .testTarget(
             name: "BastionSecurityTests",
             dependencies: ["BastionSecurity", "BastionCore", "MQTTCodec"]
+        ),
+        .testTarget(
+            name: "BastionLDAPTests",
+            dependencies: ["BastionLDAP",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "NIOTestUtils", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "SwiftASN1", package: "swift-asn1"),
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "BastionStoreTests",
