@@ -224,11 +224,6 @@ public struct SparkplugInventory: Sendable {
                 return false
             }
             evictEdge(victim)
-            // Evicting the group's last edge node may have freed the group slot, never taken one.
-            if groupEdgeCounts[key.group] == nil, groupEdgeCounts.count >= limits.maximumGroups {
-                anomalies.append(.notTracked(.groups))
-                return false
-            }
         }
         groupEdgeCounts[key.group, default: 0] += 1
         return true
