@@ -135,8 +135,8 @@ public enum SparkplugTopic: Sendable, Hashable {
         self = topic
     }
 
-    /// Topics that begin with neither `s` nor `$` are answered from their first byte, without
-    /// allocating; Sparkplug topics allocate only their id Strings.
+    /// Topics that begin with neither `s` nor `$` are answered from their first byte; other native
+    /// Strings are walked in place, so only a Sparkplug topic's id Strings are allocated.
     public static func classify(_ topicName: String) -> SparkplugTopicClassification {
         let utf8 = topicName.utf8
         guard let first = utf8.first, first == UInt8(ascii: "s") || first == UInt8(ascii: "$") else {
@@ -148,6 +148,8 @@ public enum SparkplugTopic: Sendable, Hashable {
         return Array(utf8).withUnsafeBufferPointer { classify(bytes: $0) }
     }
 
+    /// The topic this value was parsed from; `.serverNamespace` keeps no topic and gives the
+    /// namespace root, `$sparkplug`.
     public var topicName: String {
         switch self {
         case .edge(let topic): topic.topicName
