@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "BastionCore", targets: ["BastionCore"]),
         .library(name: "BastionSecurity", targets: ["BastionSecurity"]),
         .library(name: "BastionLDAP", targets: ["BastionLDAP"]),
+        .library(name: "Sparkplug", targets: ["Sparkplug"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -72,6 +74,17 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Sparkplug",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            // The schema and the notes on how the Swift code was generated from it; the protobuf
+            // plugin is not part of the build.
+            exclude: ["Generated/sparkplug_b.proto", "Generated/README.md"],
             swiftSettings: strict
         ),
         .target(
@@ -145,6 +158,12 @@ let package = Package(
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "SwiftASN1", package: "swift-asn1"),
                            .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "SparkplugTests",
+            dependencies: ["Sparkplug", "MQTTCodec",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "BastionStoreTests",
