@@ -27,6 +27,9 @@ final class ConnectionCore {
     }
     private(set) var state = State.idle
     private var closing = false
+    /// Why the connection ended when the caller did not close it (reconnect attempts exhausted);
+    /// iterations of subscriptions end with it.
+    private var abandonedWith: NATSError?
     private var closePromises: [EventLoopPromise<Void>] = []
     private var everConnected = false
     private var reconnectAttempt = 0
@@ -335,6 +338,7 @@ final class ConnectionCore {
         if let max = configuration.maxReconnectAttempts, reconnectAttempt >= max {
             logger.error("NATS reconnect attempts exhausted")
             closing = true
+            abandonedWith = .noServersAvailable(lastError: "reconnect attempts exhausted")
             finishClose()
             return
         }
@@ -532,7 +536,7 @@ final class ConnectionCore {
         state = .closed
         pingTask?.cancel()
         outbound.setMode(.closed)
-        for record in subscriptions.values { record.finish(NATSError.connectionClosed) }
+        for record in subscriptions.values { record.finish(abandonedWith) }
         subscriptions.removeAll()
         requests.failAll(NATSError.connectionClosed)
         emit(.closed)
