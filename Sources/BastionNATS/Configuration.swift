@@ -1,3 +1,4 @@
+import Foundation
 import NIOSSL
 
 /// A server address: `nats://HOST:PORT` (plain, upgraded to TLS when the server requires it) or

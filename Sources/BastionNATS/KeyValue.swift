@@ -316,7 +316,7 @@ public struct KVWatcher: AsyncSequence, Sendable {
     }
 
     public func next(timeout: Duration) async throws -> KVEntry? {
-        try await consumer.next(timeout: timeout).map(bucket.entry)
+        try await consumer.next(timeout: timeout).map { bucket.entry($0) }
     }
 
     public func stop() async { await consumer.stop() }

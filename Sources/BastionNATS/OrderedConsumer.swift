@@ -34,10 +34,12 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
 
     /// Deletes the consumer and ends iteration.
     public func stop() async {
-        let name = try? await state.eventLoop.submit { [state] in state.value.stop() }.get()
-        if let name, let (js, stream) = try? await state.eventLoop.submit({ [state] in (state.value.js, state.value.stream) }).get() {
-            try? await js.deleteConsumer(stream: stream, name: name)
-        }
+        let state = self.state
+        guard let stopped = try? await state.eventLoop.submit({ () -> (String?, JetStreamContext, String) in
+            let s = state.value
+            return (s.stop(), s.js, s.stream)
+        }).get(), let name = stopped.0 else { return }
+        try? await stopped.1.deleteConsumer(stream: stopped.2, name: name)
     }
 }
 

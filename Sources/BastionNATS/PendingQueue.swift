@@ -124,7 +124,7 @@ final class PendingQueue<Element: Sendable>: Sendable {
                 if let immediate { continuation.resume(with: immediate) }
             }
         } onCancel: {
-            let waiter = state.withLock { s in
+            let waiter = self.state.withLock { s in
                 defer { s.waiter = nil }
                 return s.waiter
             }

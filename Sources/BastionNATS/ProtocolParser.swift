@@ -89,7 +89,8 @@ public struct NATSProtocolParser: Sendable {
         let verbAndTokens: (Verb, Tokens)? = buffer.withUnsafeReadableBytes { raw in
             Self.split(UnsafeRawBufferPointer(rebasing: raw[0..<lineLength]))
         }
-        guard let (verb, tokens) = verbAndTokens else { throw .unknownOperation }
+        guard let verbAndTokens else { throw .unknownOperation }
+        let (verb, tokens) = verbAndTokens
         let limit = verb == .info ? limits.maxInfoLine : limits.maxControlLine
         guard lineLength <= limit else { throw .controlLineTooLong(limit: limit) }
         let lineEnd = newline + 1
@@ -122,7 +123,7 @@ public struct NATSProtocolParser: Sendable {
                 throw .malformedControlLine
             }
             let total = try Self.size(buffer, base, tokens.range(tokens.count - 1))
-            let headerLength = hasHeaders ? try Self.size(buffer, base, tokens.range(tokens.count - 2)) : 0
+            let headerLength = try hasHeaders ? Self.size(buffer, base, tokens.range(tokens.count - 2)) : 0
             guard total <= limits.maxPayload else { throw .payloadTooLarge(announced: total, limit: limits.maxPayload) }
             guard headerLength <= total else { throw .headerSizeExceedsTotal }
             let sid = try Self.sid(buffer, base, tokens.range(1))
@@ -158,7 +159,7 @@ public struct NATSProtocolParser: Sendable {
     private static func split(_ line: UnsafeRawBufferPointer) -> (Verb, Tokens)? {
         var i = 0
         while i < line.count, !isSpace(line[i]) { i += 1 }
-        guard let verb = verb(UnsafeRawBufferPointer(rebasing: line[0..<i])) else { return nil }
+        guard let verb = verbNamed(UnsafeRawBufferPointer(rebasing: line[0..<i])) else { return nil }
         var tokens = Tokens()
         tokens.restStart = i
         // INFO and -ERR carry free text, not tokens.
@@ -173,7 +174,7 @@ public struct NATSProtocolParser: Sendable {
         return (verb, tokens)
     }
 
-    private static func verb(_ bytes: UnsafeRawBufferPointer) -> Verb? {
+    private static func verbNamed(_ bytes: UnsafeRawBufferPointer) -> Verb? {
         func equals(_ name: StaticString) -> Bool {
             guard bytes.count == name.utf8CodeUnitCount else { return false }
             return name.withUTF8Buffer { expected in

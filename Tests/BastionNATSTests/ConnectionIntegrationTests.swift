@@ -23,6 +23,13 @@ func waitForEvent(_ events: AsyncStream<NATSEvent>, timeout: Duration = .seconds
     }
 }
 
+/// A value behind a mutex that escaping closures can capture.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+}
+
 @Suite("Connection against nats-server")
 struct ConnectionIntegrationTests {
     @Test func pubSubRoundTripWithHeaders() async throws {
@@ -51,7 +58,7 @@ struct ConnectionIntegrationTests {
     @Test func queueGroupsShareMessages() async throws {
         try await withServer { server in
             try await withConnection(server.configuration()) { nats in
-                let counts = Mutex([0, 0, 0])
+                let counts = Locked([0, 0, 0])
                 let a = try await nats.subscribe("jobs", queue: "workers") { _ in counts.withLock { $0[0] += 1 } }
                 _ = try await nats.subscribe("jobs", queue: "workers") { _ in counts.withLock { $0[1] += 1 } }
                 _ = try await nats.subscribe("jobs") { _ in counts.withLock { $0[2] += 1 } }
@@ -69,7 +76,7 @@ struct ConnectionIntegrationTests {
     @Test func callbacksRunOnTheConnectionsEventLoop() async throws {
         try await withServer { server in
             try await withConnection(server.configuration()) { nats in
-                let onLoop = Mutex<Bool?>(nil)
+                let onLoop = Locked<Bool?>(nil)
                 let loop = nats.eventLoop
                 _ = try await nats.subscribe("cb") { _ in onLoop.withLock { $0 = loop.inEventLoop } }
                 try nats.publish("cb", payload: "x")

@@ -9,6 +9,7 @@
 #       --name NAME                    server name (default: the DIR's base name)
 #       --cluster-name C --cluster-port P [--routes HOST:PORT,...]
 #       --no-jetstream                 core NATS only
+#       --tls CERT KEY                 require TLS with this certificate (see certs)
 #       --ttl SECONDS                  watchdog timeout (default 600)
 #   nats.sh stop DIR                   SIGTERM, wait for exit, stop the watchdog
 #   nats.sh kill DIR                   SIGKILL (a crash), the watchdog keeps watching
@@ -18,6 +19,8 @@
 #                                      their client ports; returns once JetStream answers on each
 #   nats.sh cluster-stop DIR
 #   nats.sh port DIR                   the client port of the server in DIR
+#   nats.sh certs DIR                  a test CA (ca.pem) and a server certificate for localhost and
+#                                      127.0.0.1 (server.pem, server.key) signed by it
 set -euo pipefail
 
 die() { echo "nats.sh: $*" >&2; exit 2; }
@@ -79,6 +82,7 @@ cmd_start() {
     [ $# -ge 2 ] || die "usage: nats.sh start DIR PORT [options]"
     local dir=$1 port=$2; shift 2
     local user=bastion pass=bastion-test token="" nkey="" auth=user name="" cname="" cport="" routes="" js=1 ttl=600
+    local tls_cert="" tls_key=""
     while [ $# -gt 0 ]; do
         case $1 in
             --user) user=$2; shift ;;
@@ -91,6 +95,7 @@ cmd_start() {
             --cluster-port) cport=$2; shift ;;
             --routes) routes=$2; shift ;;
             --no-jetstream) js=0 ;;
+            --tls) tls_cert=$2; tls_key=$3; shift 2 ;;
             --ttl) ttl=$2; shift ;;
             *) die "unknown option $1" ;;
         esac
@@ -115,6 +120,9 @@ cmd_start() {
             nkey) echo "authorization { users: [ { nkey: \"$nkey\" } ] }" ;;
             none) ;;
         esac
+        if [ -n "$tls_cert" ]; then
+            echo "tls { cert_file: \"$tls_cert\", key_file: \"$tls_key\", timeout: 5 }"
+        fi
         if [ -n "$cname" ]; then
             echo "cluster {"
             echo "  name: \"$cname\""
@@ -188,6 +196,22 @@ cmd_cluster_start() {
     echo "$p1 $p2 $p3"
 }
 
+cmd_certs() {
+    local dir=$1
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \
+            -days 2 -subj /CN=bastion-test-ca 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr \
+            -subj /CN=localhost 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+            -extfile server.ext 2>/dev/null
+        rm -f server.csr server.ext ca.srl
+    )
+}
+
 cmd_cluster_stop() {
     local dir=$1 i
     for i in 1 2 3; do [ -d "$dir/n$i" ] && cmd_stop "$dir/n$i"; done
@@ -204,5 +228,6 @@ case $command in
     cluster-start) cmd_cluster_start "$@" ;;
     cluster-stop) cmd_cluster_stop "$1" ;;
     port) cat "$1/port" ;;
+    certs) cmd_certs "$1" ;;
     *) die "unknown command $command" ;;
 esac
