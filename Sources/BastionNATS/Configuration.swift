@@ -84,7 +84,7 @@ public struct NATSTLSConfiguration: Sendable {
         if let certificateFile {
             config.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
         }
-        if let privateKeyFile { config.privateKey = .file(privateKeyFile) }
+        if let privateKeyFile { config.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem)) }
         config.certificateVerification = verifyHostname ? .fullVerification : .noHostnameVerification
         return try NIOSSLContext(configuration: config)
     }

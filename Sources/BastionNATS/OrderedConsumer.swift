@@ -61,10 +61,11 @@ extension JetStreamContext {
         config.memoryStorage = true
         config.replicas = 1
         config.inactiveThreshold = .seconds(300)
+        let template = config
         let queue = PendingQueue<JetStreamMessage>(limits: .init(messages: pendingLimit, bytes: 256 * 1024 * 1024))
         let js = self
         let state = try await connection.submit { core in
-            NIOLoopBound(OrderedConsumerState(js: js, stream: stream, template: config, queue: queue, core: core), eventLoop: core.eventLoop)
+            NIOLoopBound(OrderedConsumerState(js: js, stream: stream, template: template, queue: queue, core: core), eventLoop: core.eventLoop)
         }
         let info = try await OrderedConsumerState.create(state)
         try await connection.submit { _ in state.value.startHeartbeatWatch(state) }

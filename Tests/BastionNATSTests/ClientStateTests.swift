@@ -19,11 +19,13 @@ struct ClientStateTests {
     @Test func serverPoolRotatesAndLearns() throws {
         var pool = ServerPool([try NATSServerURL("nats://127.0.0.1:4222"), try NATSServerURL("127.0.0.1:4222")])
         #expect(pool.count == 1)
-        #expect(pool.learn(["127.0.0.1:4223", "127.0.0.1:4222", "[::1]:4224"], requiresTLS: true))
+        let added = pool.learn(["127.0.0.1:4223", "127.0.0.1:4222", "[::1]:4224"], requiresTLS: true)
+        #expect(added)
         #expect(pool.count == 3)
         #expect(pool.servers[1].requiresTLS)
         #expect(pool.servers[2].host == "::1")
-        #expect(!pool.learn(["127.0.0.1:4223"], requiresTLS: false))
+        let addedAgain = pool.learn(["127.0.0.1:4223"], requiresTLS: false)
+        #expect(!addedAgain)
         let order = (0..<4).map { _ in pool.nextServer().port }
         #expect(order == [4222, 4223, 4224, 4222])
     }

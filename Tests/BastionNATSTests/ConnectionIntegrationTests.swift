@@ -123,7 +123,7 @@ struct ConnectionIntegrationTests {
     }
 
     @Test func wrongPasswordFails() async throws {
-        try await withServer { server in
+        _ = try await withServer { server in
             await #expect {
                 _ = try await NATSConnection.connect(server.configuration(authentication: .userPassword(user: "bastion", password: "wrong")))
             } throws: { error in
