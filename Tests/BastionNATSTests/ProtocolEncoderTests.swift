@@ -50,7 +50,7 @@ struct ProtocolEncoderTests {
         let line = encoded { NATSProtocolEncoder.writeConnect(options, to: &$0) }
         #expect(line.hasPrefix("CONNECT {"))
         #expect(line.hasSuffix("}\r\n"))
-        let json = try JSONSerialization.jsonObject(with: Data(line.dropFirst(8).dropLast(2).utf8)) as! [String: Any]
+        let json = try JSONSerialization.jsonObject(with: Data(line.dropFirst(8).dropLast(1).utf8)) as! [String: Any]
         #expect(json["verbose"] as? Bool == false)
         #expect(json["pedantic"] as? Bool == false)
         #expect(json["headers"] as? Bool == true)
