@@ -16,27 +16,50 @@ enum TestServerScript {
         return root.appendingPathComponent("scripts/test-servers/nats.sh").path
     }()
 
-    /// Runs the script without blocking a task thread while it waits for the server.
+    /// Runs the script without blocking a task thread while it waits for the server. Output goes
+    /// to files, not pipes: the servers it starts in the background inherit the descriptors, and a
+    /// pipe would not reach end-of-file before they exit.
     static func run(_ arguments: [String]) async throws -> String {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [path] + arguments
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = FileHandle.nullDevice
-            process.terminationHandler = { process in
-                let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                if process.terminationStatus == 0 {
-                    continuation.resume(returning: stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-                } else {
-                    continuation.resume(throwing: ScriptError(description: "nats.sh \(arguments.first ?? "") failed (\(process.terminationStatus)): \(stderr)"))
-                }
+        let base = NSTemporaryDirectory() + "nats-sh-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: base + ".out")
+            try? FileManager.default.removeItem(atPath: base + ".err")
+        }
+        let status = try await spawnAndWait(["/bin/bash", path] + arguments, stdout: base + ".out", stderr: base + ".err")
+        let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+        guard status == 0 else {
+            throw ScriptError(description: "nats.sh \(arguments.first ?? "") failed (\(status)): \(stderr)")
+        }
+        return stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// posix_spawn and a blocking waitpid on a thread of its own: Foundation's Process does not
+    /// reap its child in this test process, and a task thread must not block.
+    static func spawnAndWait(_ argv: [String], stdout: String, stderr: String) async throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var cArgs = argv.map { strdup($0) } + [nil]
+        defer { for arg in cArgs { free(arg) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+        guard result == 0 else { throw ScriptError(description: "posix_spawn failed: \(result)") }
+        let child = pid
+        return await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) == -1, errno == EINTR {}
+                // WEXITSTATUS, or 128 + signal.
+                let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+                continuation.resume(returning: code)
             }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
+            thread.start()
         }
     }
 
