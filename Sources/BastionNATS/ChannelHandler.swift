@@ -41,11 +41,6 @@ final class NATSChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         core.received(unwrapInboundIn(data), on: attempt)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        core.readComplete(on: attempt)
-        context.fireChannelReadComplete()
-    }
-
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         core.writabilityChanged(context.channel.isWritable, on: attempt)
         context.fireChannelWritabilityChanged()

@@ -293,8 +293,6 @@ final class ConnectionCore {
         }
     }
 
-    func readComplete(on attempt: ConnectionAttempt) {}
-
     func writabilityChanged(_ writable: Bool, on attempt: ConnectionAttempt) {
         guard case .connected(let current) = state, current === attempt else { return }
         outbound.setMode(.connected(writable: writable))
@@ -380,8 +378,14 @@ final class ConnectionCore {
             outbound.drainSkipped()
             return
         }
-        if let buffer = outbound.take() { channel.writeAndFlush(buffer, promise: nil) }
+        if let buffer = outbound.take() {
+            writes += 1
+            channel.writeAndFlush(buffer, promise: nil)
+        }
     }
+
+    /// Writes of queued publishes handed to the channel (each one flush), for measurements.
+    private(set) var writes = 0
 
     /// Writes a control op after everything published before it.
     private func writeNow(_ attempt: ConnectionAttempt, _ body: (inout ByteBuffer) -> Void) {

@@ -26,10 +26,11 @@ struct PublishBenchmarkTests {
                     }
                 }
                 try await nats.flush()
+                let writes = try await nats.submit { $0.writes }
                 let elapsed = clock.now - start
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 let rate = Double(count) / seconds
-                print("NATS publish: \(count) × 128 B in \(elapsed): \(Int(rate)) msg/s, \(Int(rate * 128 / 1_000_000)) MB/s payload; back-pressure retries \(backPressured)")
+                print("NATS publish: \(count) × 128 B in \(elapsed): \(Int(rate)) msg/s, \(Int(rate * 128 / 1_000_000)) MB/s payload; back-pressure retries \(backPressured), \(writes) socket writes")
             }
         }
     }
