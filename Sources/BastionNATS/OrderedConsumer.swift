@@ -99,6 +99,8 @@ final class OrderedConsumerState {
     }
 
     /// Subscribes a new inbox and creates a consumer delivering to it (from the loop, then async).
+    /// Messages on the new inbox are accepted from the start: the consumer may deliver before its
+    /// creation is confirmed.
     static func create(_ state: NIOLoopBound<OrderedConsumerState>) async throws -> ConsumerInfo {
         let (js, stream, config) = try await state.eventLoop.submit { () -> (JetStreamContext, String, ConsumerConfig) in
             let s = state.value
@@ -148,7 +150,7 @@ final class OrderedConsumerState {
             }
             return
         }
-        guard !resetting, let jsMessage = JetStreamMessage(message, connection: js.connection) else { return }
+        guard let jsMessage = JetStreamMessage(message, connection: js.connection) else { return }
         guard jsMessage.metadata.consumerSequence == expectedConsumerSequence else {
             reset(bound, reason: "gap: expected \(expectedConsumerSequence), got \(jsMessage.metadata.consumerSequence)")
             return
@@ -158,8 +160,10 @@ final class OrderedConsumerState {
             expectedConsumerSequence += 1
             lastStreamSequence = jsMessage.metadata.streamSequence
         case .dropped:
-            // Start again after the last message the reader got, once it had time to catch up.
+            // Start again after the last message the reader got, once it had time to catch up;
+            // nothing more from this delivery may reach the reader.
             resetting = true
+            detach()
             let loop = core.eventLoop
             loop.scheduleTask(in: .seconds(1)) { bound.value.reset(bound, reason: "reader fell behind", force: true) }
         case .finished:
@@ -176,6 +180,8 @@ final class OrderedConsumerState {
     private func reset(_ bound: NIOLoopBound<OrderedConsumerState>, reason: String, force: Bool = false) {
         guard !stopped, force || !resetting else { return }
         resetting = true
+        // Messages still on their way from the old consumer would arrive out of order.
+        detach()
         core.logger.debug("recreating ordered consumer", metadata: ["stream": "\(stream)", "reason": "\(reason)"])
         let old = consumerName
         let js = self.js
@@ -196,6 +202,13 @@ final class OrderedConsumerState {
                 }
             }
         }
+    }
+
+    var currentConsumerName: String? { consumerName }
+
+    private func detach() {
+        if let sid { core.removeSubscription(sid) }
+        sid = nil
     }
 
     /// Ends delivery; returns the consumer's name for deletion.

@@ -151,6 +151,27 @@ struct JetStreamIntegrationTests {
     }
 }
 
+extension JetStreamIntegrationTests {
+    @Test func orderedConsumerRecoversWhenItsConsumerVanishes() async throws {
+        try await withJetStream { js, _ in
+            _ = try await js.createStream(StreamConfig(name: "RECOVER", subjects: ["recover"]))
+            for i in 1...5 { _ = try await js.publish("recover", payload: "\(i)") }
+            let consumer = try await js.orderedConsumer(stream: "RECOVER", idleHeartbeat: .seconds(1))
+            var seen: [UInt64] = []
+            for _ in 1...5 { seen.append(try #require(try await consumer.next(timeout: .seconds(10))).metadata.streamSequence) }
+            // The server loses the consumer: heartbeats stop, and the client recreates it after the
+            // last sequence it delivered.
+            let state = consumer.state
+            let name = try #require(try await state.eventLoop.submit { state.value.currentConsumerName }.get())
+            try await js.deleteConsumer(stream: "RECOVER", name: name)
+            for i in 6...8 { _ = try await js.publish("recover", payload: "\(i)") }
+            for _ in 6...8 { seen.append(try #require(try await consumer.next(timeout: .seconds(30))).metadata.streamSequence) }
+            #expect(seen == Array(1...8))
+            await consumer.stop()
+        }
+    }
+}
+
 extension PubAck {
     static func make(stream: String, sequence: UInt64) -> PubAck {
         try! JSONDecoder().decode(PubAck.self, from: Data(#"{"stream":"\#(stream)","seq":\#(sequence)}"#.utf8))

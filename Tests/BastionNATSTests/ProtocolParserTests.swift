@@ -165,4 +165,30 @@ struct ProtocolParserTests {
             inputOutputPairs: cases.map { (buffer($0.0), $0.1) },
             decoderFactory: { NATSFrameDecoder() })
     }
+
+    /// Random and mutated inputs: the parser returns, waits or throws, and never traps or consumes
+    /// bytes it did not parse.
+    @Test func randomInputsNeverTrap() {
+        var rng = SystemRandomNumberGenerator()
+        let seeds = ["MSG a 1 3\r\nabc\r\n", "HMSG a 1 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n", "PING\r\n", "INFO {}\r\n", "-ERR 'x'\r\n"]
+        for _ in 0..<3000 {
+            var bytes = Array(seeds.randomElement(using: &rng)!.utf8)
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let i = Int.random(in: 0..<bytes.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: bytes[i] = UInt8.random(in: 0...255, using: &rng)
+                case 1: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: i)
+                default: if bytes.count > 1 { bytes.remove(at: i) }
+                }
+            }
+            var parser = NATSProtocolParser(limits: NATSParserLimits(maxControlLine: 64, maxInfoLine: 128, maxPayload: 64))
+            var buffer = ByteBuffer(bytes: bytes)
+            while true {
+                let before = buffer.readableBytes
+                guard let op = try? parser.parse(&buffer) else { break }
+                _ = op
+                #expect(buffer.readableBytes < before)
+            }
+        }
+    }
 }
