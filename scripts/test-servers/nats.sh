@@ -69,7 +69,10 @@ launch() { # DIR
 start_watchdog() { # DIR TTL
     local dir=$1 ttl=$2
     nohup bash -c '
-        sleep "$1"
+        # stop kills this shell: take the sleep along.
+        trap "kill \$s 2>/dev/null; exit 0" TERM
+        sleep "$1" & s=$!
+        wait $s
         [ -f "$2/nats.pid" ] && kill -TERM "$(cat "$2/nats.pid")" 2>/dev/null
         sleep 5
         [ -f "$2/nats.pid" ] && kill -KILL "$(cat "$2/nats.pid")" 2>/dev/null
