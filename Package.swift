@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "BastionSecurity", targets: ["BastionSecurity"]),
         .library(name: "BastionLDAP", targets: ["BastionLDAP"]),
         .library(name: "Sparkplug", targets: ["Sparkplug"]),
+        .library(name: "BastionNATS", targets: ["BastionNATS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -99,6 +100,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BastionNATS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BastionServer",
             dependencies: [
                 "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore",
@@ -174,6 +188,17 @@ let package = Package(
             dependencies: ["bastion", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .testTarget(
+            name: "BastionNATSTests",
+            dependencies: ["BastionNATS",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "NIOTestUtils", package: "swift-nio"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "BastionServerTests",
