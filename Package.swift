@@ -58,6 +58,7 @@ let package = Package(
             name: "BastionSecurity",
             dependencies: [
                 "MQTTCodec", "BastionCore",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

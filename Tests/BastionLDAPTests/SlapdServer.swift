@@ -74,7 +74,7 @@ struct SlapdServer: Sendable {
         }
         let pid = try spawn(["/bin/bash", script.path] + arguments, stdout: outPath, stderr: errPath)
         let watchdog = Task {
-            try await Task.sleep(for: .seconds(60))
+            try await Task.sleep(for: .seconds(180))
             kill(pid, SIGKILL)
         }
         let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in

@@ -57,14 +57,20 @@ import Testing
 /// A two-step challenge/response method for the hook tests.
 struct ChallengeAuthenticator: EnhancedAuthenticator {
     func supports(method: String) -> Bool { method == "TEST-CHALLENGE" }
-    func begin(method: String, clientID: String, connection: ConnectionInfo) -> any AuthenticationExchange { Exchange(clientID: clientID) }
+    func begin(method: String, clientID: String, username: String?, connection: ConnectionInfo) -> any AuthenticationExchange {
+        Exchange(clientID: clientID)
+    }
 
     final class Exchange: AuthenticationExchange {
         let clientID: String
         var challenged = false
         init(clientID: String) { self.clientID = clientID }
 
-        func step(clientData: ByteBuffer?) -> AuthenticationStep {
+        func step(clientData: ByteBuffer?, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationStep> {
+            eventLoop.makeSucceededFuture(answer(clientData))
+        }
+
+        private func answer(_ clientData: ByteBuffer?) -> AuthenticationStep {
             if !challenged {
                 challenged = true
                 return .continue(ByteBuffer(string: "challenge"))

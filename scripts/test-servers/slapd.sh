@@ -194,7 +194,7 @@ LDIF
     echo "$pid" > "$dir/slapd.pid"
 
     local answered=""
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 30 "$dir/slapd.log" >&2
             die "slapd exited during startup"
@@ -208,7 +208,7 @@ LDIF
     if [ -z "$answered" ]; then
         kill "$pid" 2>/dev/null || true
         tail -n 30 "$dir/slapd.log" >&2
-        die "slapd did not answer on port $port within 10 s"
+        die "slapd did not answer on port $port within 30 s"
     fi
     ldapadd -x -H "ldap://127.0.0.1:$port" -D "$ROOT_DN" -w "$ROOT_PW" -f "$dir/groups.ldif" >"$dir/ldapadd.log" 2>&1 ||
         { cat "$dir/ldapadd.log" >&2; kill "$pid"; die "adding the groups failed"; }

@@ -1,3 +1,5 @@
+import BastionCore
+
 /// One security event for the audit log. Each case encodes to a flat JSON object with `ts`,
 /// `event` and the fields documented in docs/audit-log.md (the schema is `AuditSchema`).
 ///
@@ -143,27 +145,7 @@ extension AuditEvent {
     }
 
     public struct AuthFailure: Sendable, Hashable {
-        public enum Reason: String, Sendable, Hashable, CaseIterable {
-            /// CONNECT without user name (or certificate) where one is required.
-            case noCredentials = "no_credentials"
-            case unknownUser = "unknown_user"
-            case badPassword = "bad_password"
-            case anonymousRefused = "anonymous_refused"
-            case certificateRequired = "certificate_required"
-            case certificateRejected = "certificate_rejected"
-            /// Client id not allowed for this identity (allowlist, id must equal user name, ...).
-            case clientIDRefused = "client_id_refused"
-            /// A banned user name or client id (address bans are refused earlier).
-            case banned
-            /// 5.0 enhanced authentication with a method the broker does not support.
-            case unsupportedMethod = "unsupported_method"
-            /// The authentication backend failed; the client was refused (fail closed).
-            case backendError = "backend_error"
-            /// The user name is throttled for this source after repeated failures.
-            case throttled
-            /// A user name longer than the broker accepts, refused before any lookup.
-            case usernameTooLong = "username_too_long"
-        }
+        public typealias Reason = AuthenticationFailureReason
 
         public var peer: AuditPeer
         public var clientID: String?

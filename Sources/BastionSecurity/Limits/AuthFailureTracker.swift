@@ -1,3 +1,4 @@
+import BastionCore
 import Synchronization
 
 /// Thresholds for failed authentications and other evidence of attack (0 disables a counter).
@@ -21,20 +22,6 @@ public struct AuthFailurePolicy: Sendable, Hashable {
     public var maximumBytes: Int = 16 * 1024 * 1024
 
     public init() {}
-}
-
-/// How much a failed authentication tells about an attack.
-public enum AuthFailureWeight: Sendable, Hashable {
-    /// The broker did real work on a guess: a password was hashed (wrong password, or an unknown
-    /// user checked against the dummy hash), or a certificate was rejected. Counts per address and
-    /// per user name.
-    case costly
-    /// Cheap to refuse but still a failed login attempt (a user name without a password, a
-    /// throttled source): counts per address only.
-    case addressOnly
-    /// Not evidence of an attack (anonymous client refused, client id not allowed for a valid
-    /// identity, a banned identity, a backend failure): counted in metrics only.
-    case none
 }
 
 /// Counts failed authentications and pre-CONNECT violations per source address and per user name

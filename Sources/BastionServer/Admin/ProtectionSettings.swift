@@ -19,6 +19,21 @@ public struct ProtectionSettings: Sendable {
     public var audit: AuditSinkConfiguration
     public var admin: AdminSettings?
 
+    /// The part abuse protection runs with.
+    public var policy: ProtectionPolicy {
+        var p = ProtectionPolicy()
+        p.connectionLimits = connectionLimits
+        p.listenerConnectionLimits = listenerConnectionLimits
+        p.publishRate = publishRate
+        p.listenerPublishRates = listenerPublishRates
+        p.banPolicy = banPolicy
+        p.authFailures = authFailures
+        p.flapping = flapping
+        p.configuredBans = configuredBans
+        p.alerts = alerts
+        return p
+    }
+
     public static func resolve(file: ConfigFile, options: ServeOptions) throws(ConfigError) -> ProtectionSettings {
         let source = options.configPath
         let global = file.limits ?? LimitsConfig()
@@ -177,5 +192,16 @@ public struct ProtectionSettings: Sendable {
             throw ConfigError(file: file, key: key, "\(value) is out of range", fix: "use seconds from \(range.lowerBound) to \(range.upperBound)")
         }
         return .clampedSeconds(value)
+    }
+}
+
+extension AbuseProtection {
+    public convenience init(settings: ProtectionSettings, audit: AuditLog, metrics: BrokerMetrics?, clock: any LimitClock = SystemLimitClock(),
+                            onAlert: @escaping @Sendable (Alert, _ payload: String) -> Void = { _, _ in }) {
+        self.init(settings: settings.policy, audit: audit, metrics: metrics, clock: clock, onAlert: onAlert)
+    }
+
+    public func reload(_ settings: ProtectionSettings, path: String?) {
+        reload(settings.policy, path: path)
     }
 }

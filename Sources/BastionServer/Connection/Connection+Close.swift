@@ -31,12 +31,12 @@ extension MQTTConnectionHandler {
         switch packet.reasonCode {
         case .continueAuthentication:
             guard let exchange = authExchange else { return protocolViolation(.protocolError, "AUTH 0x18 with no exchange running") }
-            authenticationStep(exchange.step(clientData: packet.properties.authenticationData))
+            runAuthenticationStep(exchange, packet.properties.authenticationData)
         case .reAuthenticate where phase == .connected && authExchange == nil:
             guard let enhanced = broker.enhancedAuthenticator else { return protocolViolation(.protocolError, "re-authentication unavailable") }
-            let exchange = enhanced.begin(method: method, clientID: clientID, connection: info)
+            let exchange = enhanced.begin(method: method, clientID: clientID, username: identity?.username, connection: info)
             authExchange = exchange
-            authenticationStep(exchange.step(clientData: packet.properties.authenticationData))
+            runAuthenticationStep(exchange, packet.properties.authenticationData)
         default:
             protocolViolation(.protocolError, "unexpected AUTH \(packet.reasonCode)")
         }

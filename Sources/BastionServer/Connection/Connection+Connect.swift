@@ -30,9 +30,9 @@ extension MQTTConnectionHandler {
             acceptedConnect = accepted
             if let method = accepted.authenticationMethod, let enhanced {
                 authMethod = method
-                let exchange = enhanced.begin(method: method, clientID: accepted.clientID, connection: info)
+                let exchange = enhanced.begin(method: method, clientID: accepted.clientID, username: connect.username, connection: info)
                 authExchange = exchange
-                return authenticationStep(exchange.step(clientData: connect.properties.authenticationData))
+                return runAuthenticationStep(exchange, connect.properties.authenticationData)
             }
             if info.requireClientIDMatch, let identity = info.certificateIdentity, identity != accepted.clientID {
                 auditAuthenticationFailure(.clientIDRefused, weight: .none, username: connect.username)
@@ -86,6 +86,27 @@ extension MQTTConnectionHandler {
         closeReason = "connect refused: \(reason.name)"
         willSuppressed = true
         close()
+    }
+
+    /// Feeds the client's data to the exchange and acts on its answer when it comes (a step may
+    /// wait for a lookup). The client must not send AUTH while a step is pending.
+    func runAuthenticationStep(_ exchange: any AuthenticationExchange, _ data: ByteBuffer?) {
+        guard let context else { return }
+        guard rare?.authStepPending != true else {
+            return protocolViolation(.protocolError, "AUTH before the previous AUTH was answered")
+        }
+        rareState().authStepPending = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        exchange.step(clientData: data, on: context.eventLoop).whenComplete { result in
+            let handler = loopBound.value
+            handler.rare?.authStepPending = false
+            guard handler.phase != .closed else { return }
+            switch result {
+            case .success(let step): handler.authenticationStep(step)
+            case .failure: handler.authenticationStep(.failure(.unspecifiedError))
+            }
+            handler.worker.flush()
+        }
     }
 
     /// Acts on one step of an enhanced authentication exchange (spec 4.12).

@@ -23,6 +23,8 @@ final class RareConnectionState {
     var unwritableSince: NIODeadline?
     var pendingPackets: [MQTTPacket] = []
     var authExchange: (any AuthenticationExchange)?
+    /// An enhanced-authentication step is waiting for its answer.
+    var authStepPending = false
     var authMethod: String?
     var acceptedConnect: AcceptedConnect?
     var finalAuthenticationData: ByteBuffer?

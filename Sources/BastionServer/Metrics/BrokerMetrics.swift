@@ -10,7 +10,7 @@ import Synchronization
 /// already counts them, and `observe(_:)` advances these counters from a `BrokerStatsSnapshot`
 /// just before each scrape. Rare security events (auth failures, ACL denials, bans, refusals,
 /// alerts) are counted directly through the methods below.
-public final class BrokerMetrics: Sendable {
+public final class BrokerMetrics: ProtectionMetrics {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
 

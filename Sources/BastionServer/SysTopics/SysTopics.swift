@@ -50,10 +50,7 @@ public enum SysTopics {
 
     /// The JSON published on `$SYS/bastion/alerts` (same fields as the audit `alert` record).
     public static func alertPayload(_ alert: Alert, timestamp: Int64 = RFC3339.nowMilliseconds()) -> String {
-        let record = AuditRecord(timestamp: timestamp, event: .alert(.init(alert)))
-        var line = record.jsonLine()
-        if line.last == UInt8(ascii: "\n") { line.removeLast() }
-        return String(decoding: line, as: UTF8.self)
+        alert.payload(timestamp: timestamp)
     }
 }
 

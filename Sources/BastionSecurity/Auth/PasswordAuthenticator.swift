@@ -1,7 +1,6 @@
-import BastionSecurity
+import BastionCore
 import MQTTCodec
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// Authenticates CONNECT: anonymous access where the listener allows it, a verified client
@@ -13,17 +12,17 @@ import Synchronization
 /// or not and whether a password was sent or not: unknown user, wrong password and missing
 /// password take the same time and get the same answer (5.0 0x86, 3.1.1 0x04), so timing does not
 /// tell which user names exist. A refused anonymous client gets "not authorized" (0x87 / 0x05).
-final class PasswordAuthenticator: Authenticator {
+public final class PasswordAuthenticator: Authenticator {
     let passwordFile: PasswordFile?
     let policy: AccessPolicy?
-    let pool: NIOThreadPool
+    let pool: any BlockingWorkPool
     private let pending = Atomic<Int>(0)
     let maximumPending: Int
     let maximumUsernameLength: Int
     /// Recent successful logins, checked before the pool: a reconnect costs one HMAC, not a KDF.
     let verified = VerifiedCredentialCache()
 
-    init(passwordFile: PasswordFile?, policy: AccessPolicy?, pool: NIOThreadPool, maximumPending: Int = 64,
+    public init(passwordFile: PasswordFile?, policy: AccessPolicy?, pool: any BlockingWorkPool, maximumPending: Int = 64,
          maximumUsernameLength: Int = 256) {
         self.passwordFile = passwordFile
         self.policy = policy
@@ -32,7 +31,7 @@ final class PasswordAuthenticator: Authenticator {
         self.maximumUsernameLength = maximumUsernameLength
     }
 
-    func authenticate(_ credentials: ConnectCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationResult> {
+    public func authenticate(_ credentials: ConnectCredentials, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationResult> {
         let info = credentials.connection
         let certificate = info.certificateIdentity
         let username = credentials.username.flatMap { $0.isEmpty ? nil : $0 }
@@ -76,7 +75,7 @@ final class PasswordAuthenticator: Authenticator {
         // Half a credential pair is checked against the dummy hash like an unknown user, so it
         // answers in the same time as a wrong password; it is not a password guess for the user.
         let clientID = credentials.clientID
-        return pool.runIfActive(eventLoop: eventLoop) { [self] in
+        return pool.run(on: eventLoop) { [self] in
             defer { pending.subtract(1, ordering: .relaxed) }
             guard complete, let username, passwordFile.verify(username: username, password: bytes) else {
                 if !complete { _ = passwordFile.verify(username: "", password: bytes) }
@@ -89,7 +88,7 @@ final class PasswordAuthenticator: Authenticator {
         }
     }
 
-    func admit(_ identity: ClientIdentity) -> AuthenticationResult { allowlisted(identity) }
+    public func admit(_ identity: ClientIdentity) -> AuthenticationResult { allowlisted(identity) }
 
     /// The device allowlist (which client ids a user may connect with).
     private func allowlisted(_ identity: ClientIdentity) -> AuthenticationResult {
@@ -102,7 +101,7 @@ final class PasswordAuthenticator: Authenticator {
 }
 
 extension ClientIdentity {
-    var securityIdentity: Identity {
+    public var securityIdentity: Identity {
         Identity(username: username, clientID: clientID, certificateIdentity: certificateIdentity)
     }
 }

@@ -1,4 +1,4 @@
-import BastionSecurity
+import BastionCore
 import Foundation
 import NIOCore
 import Synchronization
@@ -30,7 +30,7 @@ public final class AbuseProtection: Sendable {
     public let flapping: FlapDetector
     public let alerts: AlertMonitor
     public let audit: AuditLog
-    public let metrics: BrokerMetrics?
+    public let metrics: (any ProtectionMetrics)?
     private let clock: any LimitClock
     private let onAlert: @Sendable (Alert, _ payload: String) -> Void
     private let policies: Mutex<Policies>
@@ -43,8 +43,8 @@ public final class AbuseProtection: Sendable {
     }
 
     /// - Parameter onAlert: receives each alert and its JSON payload (publish it retained-free on
-    ///   `SysTopics.alertsTopic`). Called on the thread that recorded the triggering event.
-    public init(settings: ProtectionSettings, audit: AuditLog, metrics: BrokerMetrics?, clock: any LimitClock = SystemLimitClock(),
+    ///   `$SYS/bastion/alerts`). Called on the thread that recorded the triggering event.
+    public init(settings: ProtectionPolicy, audit: AuditLog, metrics: (any ProtectionMetrics)?, clock: any LimitClock = SystemLimitClock(),
                 onAlert: @escaping @Sendable (Alert, _ payload: String) -> Void = { _, _ in }) {
         self.clock = clock
         self.audit = audit
@@ -70,7 +70,7 @@ public final class AbuseProtection: Sendable {
                 let alert = Alert.event(.banSuppressed, subject: subject.description)
                 audit.record(.alert(.init(alert)))
                 metrics?.alertRaised(alert.kind)
-                onAlert(alert, SysTopics.alertPayload(alert))
+                onAlert(alert, alert.payload())
             }
         }
     }
@@ -218,7 +218,7 @@ public final class AbuseProtection: Sendable {
     }
 
     /// Applies a new configuration's policies and configured bans (counters and dynamic bans stay).
-    public func reload(_ settings: ProtectionSettings, path: String?) {
+    public func reload(_ settings: ProtectionPolicy, path: String?) {
         bans.updatePolicy(settings.banPolicy)
         gate.updateLimits(settings.connectionLimits)
         authFailures.updatePolicy(settings.authFailures)
@@ -250,6 +250,6 @@ public final class AbuseProtection: Sendable {
         guard let alert else { return }
         audit.record(.alert(.init(alert)))
         metrics?.alertRaised(alert.kind)
-        onAlert(alert, SysTopics.alertPayload(alert))
+        onAlert(alert, alert.payload())
     }
 }

@@ -1,15 +1,20 @@
-import BastionSecurity
+import BastionCore
 import Logging
 import MQTTCodec
 
 /// Authorization from the access policy, with a per-connection decision cache. With no ACL
 /// configured at all, every authenticated client may publish and subscribe anywhere except
 /// `$SYS` (readable only through an explicit grant), and the broker says so at startup.
-struct PolicyAuthorization: AuthorizationPolicy {
+public struct PolicyAuthorization: AuthorizationPolicy {
     let policy: AccessPolicy?
     let logger: Logger
 
-    func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer {
+    public init(policy: AccessPolicy?, logger: Logger) {
+        self.policy = policy
+        self.logger = logger
+    }
+
+    public func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer {
         guard let policy else { return OpenAuthorizer.shared }
         return PolicyAuthorizer(policy: policy, cache: AuthorizationCache(identity: policy.bound(identity.securityIdentity)), logger: logger)
     }
@@ -46,9 +51,9 @@ final class PolicyAuthorizer: ClientAuthorizer {
 }
 
 /// No ACL configured: everything but `$SYS`, which only an explicit grant opens.
-final class OpenAuthorizer: ClientAuthorizer {
+public final class OpenAuthorizer: ClientAuthorizer {
     /// Stateless, so every connection shares one.
-    nonisolated(unsafe) static let shared = OpenAuthorizer()
+    nonisolated(unsafe) public static let shared = OpenAuthorizer()
 
     private static func isSys(_ topicOrFilter: String) -> Bool {
         guard topicOrFilter.utf8.first == UInt8(ascii: "$") else { return false }
@@ -56,7 +61,7 @@ final class OpenAuthorizer: ClientAuthorizer {
         return plain == "$SYS" || plain.hasPrefix("$SYS/")
     }
 
-    func mayPublish(_ topic: String) -> Bool { !Self.isSys(topic) }
-    func maySubscribe(_ filter: String) -> Bool { !Self.isSys(filter) }
-    func mayReceive(_ topic: String) -> Bool { !Self.isSys(topic) }
+    public func mayPublish(_ topic: String) -> Bool { !Self.isSys(topic) }
+    public func maySubscribe(_ filter: String) -> Bool { !Self.isSys(filter) }
+    public func mayReceive(_ topic: String) -> Bool { !Self.isSys(topic) }
 }

@@ -1,4 +1,3 @@
-import BastionCore
 import MQTTCodec
 import NIOCore
 
@@ -9,7 +8,8 @@ public protocol EnhancedAuthenticator: Sendable {
     /// Whether this authenticator implements `method` (e.g. "SCRAM-SHA-256").
     func supports(method: String) -> Bool
     /// Starts an exchange for a connection; the returned exchange lives on that connection's loop.
-    func begin(method: String, clientID: String, connection: ConnectionInfo) -> any AuthenticationExchange
+    /// `username` is the CONNECT's user name field, when it has one.
+    func begin(method: String, clientID: String, username: String?, connection: ConnectionInfo) -> any AuthenticationExchange
 }
 
 public enum AuthenticationStep: Sendable, Equatable {
@@ -20,7 +20,9 @@ public enum AuthenticationStep: Sendable, Equatable {
     case failure(ReasonCode)
 }
 
-/// One authentication exchange: fed the client's data, answers with the next step.
+/// One authentication exchange, used on its connection's event loop only: fed the client's data,
+/// it answers with the next step. A step may need
+/// a lookup (stored keys in a database), so it completes on `eventLoop` when ready.
 public protocol AuthenticationExchange: AnyObject {
-    func step(clientData: ByteBuffer?) -> AuthenticationStep
+    func step(clientData: ByteBuffer?, on eventLoop: any EventLoop) -> EventLoopFuture<AuthenticationStep>
 }

@@ -1,4 +1,3 @@
-import BastionSecurity
 import NIOCore
 
 extension IPAddress {
