@@ -2,6 +2,7 @@
 import MQTTCodec
 import NIOCore
 import NIOEmbedded
+import Synchronization
 
 func message(_ topic: String, _ payload: String = "x", qos: QoS = .atLeastOnce, retain: Bool = false, from publisher: String = "pub", expiresAt: NIODeadline? = nil) -> Message {
     Message(topic: topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, publisherClientID: publisher, expiresAt: expiresAt)
@@ -17,7 +18,14 @@ func Subscriber(_ name: String) -> SessionHandle {
     SessionHandle(clientID: name, location: .ended, persistent: false, owner: "")
 }
 
-/// A stand-in for a connection in registry tests.
+/// A stand-in for a connection in registry and router tests: records what it is given.
 final class FakeConnection: ConnectionRef {
     let eventLoop: any EventLoop = EmbeddedEventLoop()
+    let loopIndex: Int
+    private let received = Mutex<[Delivery]>([])
+
+    init(loopIndex: Int = 0) { self.loopIndex = loopIndex }
+
+    func deliver(_ delivery: Delivery) { received.withLock { $0.append(delivery) } }
+    var deliveries: [Delivery] { received.withLock { $0 } }
 }

@@ -2,11 +2,6 @@ import MQTTCodec
 import NIOCore
 import Synchronization
 
-/// Where a connected session's connection lives; the server implements it for its channel handler.
-public protocol ConnectionRef: AnyObject, Sendable {
-    var eventLoop: any EventLoop { get }
-}
-
 /// A will waiting for its delay (spec 3.1.3.2) while the session is offline.
 public struct PendingWill: Sendable {
     public var message: Message

@@ -91,7 +91,7 @@ extension MQTTConnectionHandler {
         case .notOwner:
             break
         }
-        for delivery in shared { handOn(delivery, from: session) }
+        for delivery in shared { worker.handOn(delivery, from: session) }
         logger.info("client disconnected", metadata: [
             "client_id": "\(clientID)", "protocol": "\(version)", "reason": "\(closeReason)",
         ])
@@ -118,25 +118,6 @@ extension MQTTConnectionHandler {
             return
         }
         broker.publish(message, on: worker.eventLoop)
-    }
-
-    /// Gives a departed member's shared-subscription message to another member (spec 4.8.2).
-    private func handOn(_ delivery: Delivery, from departed: SessionHandle) {
-        guard let filter = delivery.sharedFilter, let shared = SharedFilter(filter) else { return }
-        let members = worker.trie.sharedMembers(group: shared.group, filter: shared.filter)
-        let target = members.first { $0.subscriber !== departed && $0.subscriber.connection != nil }
-            ?? members.first { $0.subscriber !== departed }
-        guard let target else {
-            // No one else: the message stays with the departed member's session.
-            worker.deliver(delivery, to: departed)
-            return
-        }
-        var redelivery = Delivery(message: delivery.message, subscription: target.subscription)
-        redelivery.qos = min(delivery.message.qos, target.subscription.options.qos)
-        worker.deliver(redelivery, to: target.subscriber)
-        if broker.store != nil, departed.isPersistent, delivery.qos != .atMostOnce {
-            worker.persist(.dequeue(clientID: departed.clientID, messageID: delivery.message.id))
-        }
     }
 
     /// The access policy changed: subscriptions it no longer permits are removed, and a 5.0 client

@@ -53,9 +53,9 @@ extension MQTTConnectionHandler {
         }
         // Matched, but no subscriber could keep it (their queues are full): say so (0x97) rather
         // than let the publisher believe it was delivered.
-        let unkept = routed.reached == 0 && routed.queueFull > 0
-        let reason: ReasonCode = retainedRefused || unkept ? .quotaExceeded : routed.reached == 0 ? .noMatchingSubscribers : .success
-        let reasonString = retainedRefused ? "retained message quota exceeded" : unkept ? "no matching subscriber could queue the message" : nil
+        let reason: ReasonCode = retainedRefused ? .quotaExceeded : routed.reasonCode
+        let reasonString = retainedRefused ? "retained message quota exceeded"
+            : reason == .quotaExceeded ? "no matching subscriber could queue the message" : nil
         acknowledge(publish, reason: reason, reasonString: reasonString, after: ops)
     }
 

@@ -1,43 +1,39 @@
-import BastionCore
-import Foundation
 import MQTTCodec
 import NIOCore
 
 /// Converts between the live broker state (monotonic deadlines, `Message` objects) and what the
-/// durable store keeps (wall-clock times, plain records).
-enum StoreMapping {
-    static func wallClock() -> WallClock { Date().timeIntervalSince1970 }
-
-    static func wall(_ deadline: NIODeadline?, now: NIODeadline, wallNow: WallClock) -> WallClock? {
+/// durable store keeps (wall-clock times, plain records). Clocks are passed in; the server reads them.
+public enum StoreMapping {
+    public static func wall(_ deadline: NIODeadline?, now: NIODeadline, wallNow: WallClock) -> WallClock? {
         deadline.map { wallNow + Double(($0 - now).nanoseconds) / 1e9 }
     }
 
-    static func deadline(_ wall: WallClock?, now: NIODeadline, wallNow: WallClock) -> NIODeadline? {
+    public static func deadline(_ wall: WallClock?, now: NIODeadline, wallNow: WallClock) -> NIODeadline? {
         wall.map { now + .nanoseconds(Int64(($0 - wallNow) * 1e9)) }
     }
 
-    static func stored(_ message: Message, now: NIODeadline = .now(), wallNow: WallClock = wallClock()) -> StoredMessage {
+    public static func stored(_ message: Message, now: NIODeadline, wallNow: WallClock) -> StoredMessage {
         StoredMessage(
             id: message.id, topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
             properties: message.properties, publisherClientID: message.publisherClientID,
             expiresAt: wall(message.expiresAt, now: now, wallNow: wallNow))
     }
 
-    static func message(_ stored: StoredMessage, now: NIODeadline, wallNow: WallClock) -> Message {
+    public static func message(_ stored: StoredMessage, now: NIODeadline, wallNow: WallClock) -> Message {
         Message(
             id: stored.id, topic: stored.topic, payload: stored.payload, qos: stored.qos, retain: stored.retain,
             properties: stored.properties, publisherClientID: stored.publisherClientID,
             expiresAt: deadline(stored.expiresAt, now: now, wallNow: wallNow))
     }
 
-    static func storedDelivery(_ delivery: Delivery, packetID: UInt16? = nil, released: Bool = false) -> StoredDelivery {
+    public static func storedDelivery(_ delivery: Delivery, packetID: UInt16? = nil, released: Bool = false) -> StoredDelivery {
         StoredDelivery(
             messageID: delivery.message.id, qos: delivery.qos, retain: delivery.retain,
             subscriptionIdentifiers: delivery.subscriptionIdentifiers, sharedFilter: delivery.sharedFilter,
             packetID: packetID, released: released)
     }
 
-    static func record(_ state: SessionState, owner: String, disconnectedAt: WallClock?) -> StoredSessionRecord {
+    public static func record(_ state: SessionState, owner: String, disconnectedAt: WallClock?) -> StoredSessionRecord {
         StoredSessionRecord(
             clientID: state.clientID, expiryInterval: state.expiryInterval,
             subscriptions: state.subscriptions.values.sorted { $0.filter < $1.filter }, disconnectedAt: disconnectedAt,
@@ -46,7 +42,7 @@ enum StoreMapping {
 
     /// Rebuilds a session's live state: sent messages go back in flight with their packet ids
     /// (redelivered with DUP on reconnect), the rest wait in the queue in their original order.
-    static func sessionState(_ stored: StoredSession, messages: [MessageID: Message], limits: BrokerLimits) -> SessionState {
+    public static func sessionState(_ stored: StoredSession, messages: [MessageID: Message], limits: BrokerLimits) -> SessionState {
         var state = SessionState(clientID: stored.record.clientID, expiryInterval: stored.record.expiryInterval)
         for subscription in stored.record.subscriptions { state.subscriptions[subscription.filter] = subscription }
         state.inboundQoS2 = Set(stored.inboundQoS2)
@@ -70,7 +66,7 @@ enum StoreMapping {
 
 extension MQTTPacket {
     /// The same acknowledgement with another reason code (used when a store commit failed).
-    func withReason(_ reason: ReasonCode, reasonString: String?) -> MQTTPacket {
+    public func withReason(_ reason: ReasonCode, reasonString: String?) -> MQTTPacket {
         switch self {
         case .puback(var p):
             p.reasonCode = reason
