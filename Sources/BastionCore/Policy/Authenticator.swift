@@ -12,12 +12,16 @@ public struct ClientIdentity: Sendable, Hashable {
     public var certificateIdentity: String?
     /// Topic rules an identity backend returned for this identity (in addition to the ACL).
     public var backendRules: [BackendACLRule]
+    /// When the credentials stop being valid (a token's expiry): the connection is then closed.
+    public var expiresAt: NIODeadline?
 
-    public init(clientID: String, username: String?, certificateIdentity: String? = nil, backendRules: [BackendACLRule] = []) {
+    public init(clientID: String, username: String?, certificateIdentity: String? = nil, backendRules: [BackendACLRule] = [],
+                expiresAt: NIODeadline? = nil) {
         self.clientID = clientID
         self.username = username
         self.certificateIdentity = certificateIdentity
         self.backendRules = backendRules
+        self.expiresAt = expiresAt
     }
 }
 

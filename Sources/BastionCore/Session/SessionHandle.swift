@@ -6,10 +6,14 @@ import Synchronization
 public struct PendingWill: Sendable {
     public var message: Message
     public var publishAt: NIODeadline
+    /// Who published it, to check its topic against the policy in force when it fires (nil for a
+    /// will restored from the store: the session's owner is used).
+    public var publisher: ClientIdentity?
 
-    public init(message: Message, publishAt: NIODeadline) {
+    public init(message: Message, publishAt: NIODeadline, publisher: ClientIdentity? = nil) {
         self.message = message
         self.publishAt = publishAt
+        self.publisher = publisher
     }
 }
 

@@ -75,6 +75,11 @@ final class Broker: Sendable {
         self.security = Mutex(Security(authenticator: authenticator, authorization: authorization, sessionSharing: sessionSharing, generation: 0))
     }
 
+    /// What every connection's session machine runs with.
+    var sessionConfiguration: SessionMachine.Configuration {
+        SessionMachine.Configuration(limits: limits, disconnectOnDeniedPublish: disconnectOnDeniedPublish, durable: store != nil)
+    }
+
     /// Decoder limits before CONNECT on a listener (see `BrokerLimits.connectDecoderLimits`).
     func connectDecoderLimits(listenerIndex: Int) -> DecoderLimits {
         var limits = self.limits.connectDecoderLimits
@@ -158,9 +163,23 @@ final class Broker: Sendable {
         let changes = ended.subscriptions.map { SubscriptionChange.remove(ended.handle, filter: $0.filter) }
         stats.subscriptions.subtract(changes.count, ordering: .relaxed)
         _ = broadcast(changes, from: loop)
-        if let will = ended.pendingWill {
+        if let will = ended.pendingWill, willIsAllowed(will, owner: ended.handle.owner) {
             publish(will.message, on: loop)
         }
+    }
+
+    /// A delayed will is checked against the policy in force when it fires (a reload may have
+    /// revoked its topic since the client left), as its publisher.
+    func willIsAllowed(_ will: PendingWill, owner: String?) -> Bool {
+        let publisher = will.publisher ?? ClientIdentity(
+            clientID: will.message.publisherClientID, username: owner.flatMap(SessionOwner.username(of:)))
+        let allowed = authorization().policy.authorizer(for: publisher).mayPublish(will.message.topic)
+        if !allowed {
+            logger.info("delayed will denied by the policy in force", metadata: [
+                "client_id": "\(will.message.publisherClientID)", "topic": "\(will.message.topic)",
+            ])
+        }
+        return allowed
     }
 
     /// Publishes a message the server originates (wills, $SYS) as if a client had sent it.
@@ -169,7 +188,7 @@ final class Broker: Sendable {
             let worker = self.worker(on: loop)
             if message.retain {
                 self.retained.apply(message)
-                worker.persist(message.payload.readableBytes == 0 ? .clearRetained(topic: message.topic) : .setRetained(StoreMapping.stored(message)))
+                worker.persist(RetainedMessages.storeOperation(for: message, stored: StoreMapping.stored))
             }
             worker.route(message, from: nil)
             worker.flush()
@@ -188,7 +207,9 @@ final class Broker: Sendable {
         }
         for will in wills {
             worker(on: loop).persist([.setPendingWill(clientID: will.message.publisherClientID, will: nil, publishAt: nil)])
-            publish(will.message, on: loop)
+            if willIsAllowed(will, owner: registry.handle(for: will.message.publisherClientID)?.owner) {
+                publish(will.message, on: loop)
+            }
         }
         _ = retained.purgeExpired(now: now)
     }

@@ -61,7 +61,7 @@ extension MQTTConnectionHandler {
         case .exceeded:
             auditLimit(.publishRate, .disconnected)
             closeReason = "publish rate exceeded"
-            disconnect(.messageRateTooHigh, reasonString: "publish rate limit exceeded")
+            run(.disconnect(.messageRateTooHigh, reasonString: "publish rate limit exceeded"))
             return false
         }
     }
@@ -90,7 +90,7 @@ extension MQTTConnectionHandler {
         readPaused = false
         decodeAvailable()
         worker.flush()
-        guard !readPaused, phase != .closed else { return }
+        guard !readPaused, !machine.isClosed else { return }
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         context.read()
     }

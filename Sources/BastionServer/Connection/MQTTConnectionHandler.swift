@@ -1,34 +1,25 @@
 import BastionCore
 import BastionSecurity
-import DequeModule
 import Logging
 import MQTTCodec
 import NIOCore
 
-/// The one handler per connection that does IO for the MQTT session logic in BastionCore: it
-/// frames and decodes inbound bytes, dispatches packets to the per-packet files
-/// (`Connection+Connect`, `+Publish`, `+Subscribe`, `+Close`), and writes what they decide.
-/// Everything here runs on the channel's event loop.
-/// A send that waits for a store commit (see `sendAfterCommit`).
-enum GatedSend {
-    case publish(OutboundFlow.Outgoing)
-    case pubrel(UInt16)
-}
-
+/// The one handler per connection: it frames and decodes inbound bytes, asks the connection's
+/// `SessionMachine` (BastionCore) what each packet means, and carries out the answer — talking to
+/// the broker's shared parts (authentication, the session table, the router, the store) and
+/// writing to the channel only through `run(_:)`. The per-concern files
+/// (`Connection+Connect`, `+Publish`, `+Deliver`, `+Subscribe`, `+Close`, `+Protection`) hold
+/// that glue. Everything here runs on the channel's event loop.
 final class RareConnectionState {
     /// Before CONNECT: when its first byte arrived and how many bytes came (the rate floor).
     var firstByteAt: NIODeadline?
     var preConnectBytes = 0
     /// When the socket last became unwritable (the client stopped reading); nil while writable.
     var unwritableSince: NIODeadline?
-    var pendingPackets: [MQTTPacket] = []
+    /// A running 5.0 enhanced authentication exchange (CONNECT or re-authentication).
     var authExchange: (any AuthenticationExchange)?
     /// An enhanced-authentication step is waiting for its answer.
     var authStepPending = false
-    var authMethod: String?
-    var acceptedConnect: AcceptedConnect?
-    var finalAuthenticationData: ByteBuffer?
-    var will: ConnectPacket.Will?
     var closeReason: String?
 }
 
@@ -38,10 +29,17 @@ final class IdentityBox {
     init(_ identity: ClientIdentity) { self.identity = identity }
 }
 
-struct PendingAcknowledgement {
-    enum State { case waiting, ready, failed, withheld }
-    var packet: MQTTPacket
-    var state: State
+/// What the handler writes. `run(_:)` is the only code that writes to the channel.
+enum ConnectionAction {
+    /// A packet in the connection's protocol version.
+    case send(MQTTPacket)
+    /// A packet in an explicit version (a CONNACK before the version is settled).
+    case sendAs(MQTTPacket, ProtocolVersion)
+    /// A PUBLISH: its header, then the shared payload.
+    case publish(Delivery, packetID: UInt16, dup: Bool, now: NIODeadline)
+    /// Server-initiated DISCONNECT (5.0, once CONNECT was seen), then close.
+    case disconnect(ReasonCode, reasonString: String?)
+    case close
 }
 
 /// `@unchecked Sendable` because the handler is also its session's `ConnectionRef`: other loops
@@ -52,15 +50,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Phase: Equatable {
-        case awaitingConnect
-        /// CONNECT accepted for checking; waiting for authentication and the session.
-        case connecting
-        case connected
-        /// Closing or closed: inbound bytes are ignored.
-        case closed
-    }
-
     let broker: Broker
     let info: ConnectionInfo
     var context: ChannelHandlerContext?
@@ -70,33 +59,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Packets written since the last flush.
     var outbound = OutboundBatch()
     var lastActivity = NIODeadline.now()
-    /// Packets that arrived after CONNECT while authentication runs.
-    var pendingPackets: [MQTTPacket] {
-        get { rare?.pendingPackets ?? [] }
-        set {
-            if newValue.isEmpty, rare == nil { return }
-            rareState().pendingPackets = newValue
-        }
-    }
-    /// A running 5.0 enhanced authentication exchange (CONNECT or re-authentication).
-    var authExchange: (any AuthenticationExchange)? {
-        get { rare?.authExchange }
-        set { setRare(\.authExchange, newValue) }
-    }
-    var authMethod: String? {
-        get { rare?.authMethod }
-        set { setRare(\.authMethod, newValue) }
-    }
-    var acceptedConnect: AcceptedConnect? {
-        get { rare?.acceptedConnect }
-        set { setRare(\.acceptedConnect, newValue) }
-    }
-    var finalAuthenticationData: ByteBuffer? {
-        get { rare?.finalAuthenticationData }
-        set { setRare(\.finalAuthenticationData, newValue) }
-    }
+    /// The protocol decisions for this connection.
+    var machine: SessionMachine
     /// State most connections need only briefly or never (CONNECT in progress, enhanced
-    /// authentication, a will), kept out of line so an idle connection stays small.
+    /// authentication, a stalled socket), kept out of line so an idle connection stays small.
     var rare: RareConnectionState?
 
     func rareState() -> RareConnectionState {
@@ -106,14 +72,17 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         return created
     }
 
-    /// Clearing a field of state that was never allocated allocates nothing.
-    private func setRare<Value>(_ field: ReferenceWritableKeyPath<RareConnectionState, Value?>, _ value: Value?) {
-        if value == nil, rare == nil { return }
-        rareState()[keyPath: field] = value
+    var authExchange: (any AuthenticationExchange)? {
+        get { rare?.authExchange }
+        set {
+            if newValue == nil, rare == nil { return }
+            rareState().authExchange = newValue
+        }
     }
 
-    // Established by CONNECT.
-    var clientID = ""
+    var clientID: String { machine.clientID }
+    var version: ProtocolVersion { machine.version }
+    var client: ClientCapabilities { machine.client }
     /// Read for audit records and ACL refreshes only, so kept out of line.
     var identity: ClientIdentity? {
         get { identityBox?.identity }
@@ -126,23 +95,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         get { Int(authorizerEpoch) }
         set { authorizerEpoch = UInt32(truncatingIfNeeded: newValue) }
     }
-    var will: ConnectPacket.Will? {
-        get { rare?.will }
-        set { setRare(\.will, newValue) }
-    }
     /// The session this connection serves; kept after detaching so late deliveries can follow it.
     var session: SessionHandle?
-    var state: SessionState?
-    var inboundPublish = InboundPublishState(receiveMaximum: 65535, topicAliasMaximum: 0)
     var outboundPublish = OutboundPublishEncoder(version: .v3_1_1, client: ClientCapabilities(), serverAliasLimit: 0)
-
-    /// Acknowledgements waiting for their store commit, in arrival order.
-    var pendingAcknowledgements: Deque<PendingAcknowledgement> = []
-    /// Sequence number of `pendingAcknowledgements.first`.
-    var acknowledgementBase = 0
-    /// QoS 2 sends waiting for their store commit, in order.
-    var gatedSends: Deque<(item: GatedSend, ready: Bool)> = []
-    var gatedBase = 0
 
     /// Inbound PUBLISH rate (messages/s, bytes/s) for this client; nil without protection.
     var rateLimiter: RateLimiterBox?
@@ -161,22 +116,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     // Small fields last, together: fewer padding bytes in every connection.
     private let listenerSlot: UInt16
     private var authorizerEpoch: UInt32 = 0
-    /// Session Expiry Interval from CONNECT (DISCONNECT may not raise it from 0).
-    var connectExpiryInterval: UInt32 = 0
-    var phase = Phase.awaitingConnect
     /// Set when this handler wrote without flushing; the worker flushes at the end of the burst.
     var needsFlush = false
-    var keepAlive = KeepAlive(seconds: 0)
-    var version = ProtocolVersion.v3_1_1
-    var client = ClientCapabilities()
     var throttleReported = false
     /// Backpressure: reading and decoding are paused until the rate limiter refills.
     var readPaused = false
     /// Reading stopped because too many acknowledgements wait for the store.
     var pausedForAcknowledgements = false
-    var willSuppressed = false
-    /// The client ended the session with DISCONNECT (it does not count as flapping).
-    var cleanDisconnect = false
     /// A read was asked for while the socket was unwritable; it is issued once writable again.
     var heldRead = false
     /// On plain listeners the handler, not a close-future callback, tells the abuse gate the
@@ -195,6 +141,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.remoteAddress = remoteAddress
         self.acceptedAt = acceptedAt
         self.decoder = MQTTPacketDecoder(limits: broker.connectDecoderLimits(listenerIndex: listenerIndex))
+        self.machine = SessionMachine(configuration: broker.sessionConfiguration)
     }
 
     // MARK: ConnectionRef (read from any loop)
@@ -227,36 +174,45 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     /// Called by the loop's periodic sweep (every connection's timers in one pass, rather than a
-    /// scheduled task per connection): the CONNECT deadline and keep alive (spec 3.1.2.10).
+    /// scheduled task per connection): the CONNECT deadline, the CONNECT rate floor, keep alive
+    /// (spec 3.1.2.10) and the write stall limit.
     func checkDeadlines(now: NIODeadline) {
-        if let since = rare?.unwritableSince, phase != .closed, now - since >= TimeAmount(broker.limits.writeStallTimeout) {
+        if let since = rare?.unwritableSince, !machine.isClosed, now - since >= TimeAmount(broker.limits.writeStallTimeout) {
             logger.notice("client has not read what it was sent for the write stall timeout; closing")
             auditLimit(.outboundBudget, .disconnected)
             closeReason = "write stall timeout"
-            return close()
+            run(.close)
+            return
         }
-        switch phase {
+        switch machine.phase {
         case .awaitingConnect, .connecting:
-            if phase == .awaitingConnect, connectTooSlow(now: now) {
+            if machine.isAwaitingConnect, connectTooSlow(now: now) {
                 logger.notice("CONNECT arriving slower than the minimum rate; closing")
                 auditLimit(.connectRate, .disconnected, value: rare?.preConnectBytes, maximum: broker.limits.connectMinimumBytesPerSecond)
                 broker.protection?.preConnectViolation(remote: remoteAddress)
                 closeReason = "connect too slow"
-                return close()
+                run(.close)
+                return
             }
             guard now >= acceptedAt + broker.connectTimeout else { return }
             logger.notice("no CONNECT within the connect timeout; closing")
             auditLimit(.connectTimeout, .disconnected)
             // Waiting for our own authentication is not the client's fault; silence is.
-            if phase == .awaitingConnect { broker.protection?.preConnectViolation(remote: remoteAddress) }
+            if machine.isAwaitingConnect { broker.protection?.preConnectViolation(remote: remoteAddress) }
             closeReason = "connect timeout"
-            close()
+            run(.close)
         case .connected:
-            guard keepAlive.hasExpired(lastActivity: lastActivity, now: now) else { return }
+            if let expiry = identity?.expiresAt, now >= expiry {
+                logger.info("credentials expired")
+                closeReason = "credentials expired"
+                run(.disconnect(.notAuthorized, reasonString: "credentials expired"))
+                return
+            }
+            guard machine.keepAlive.hasExpired(lastActivity: lastActivity, now: now) else { return }
             logger.info("keep alive timeout")
             closeReason = "keep alive timeout"
-            disconnect(.keepAliveTimeout)
-        case .closed:
+            run(.disconnect(.keepAliveTimeout, reasonString: nil))
+        case .closing, .closed:
             break
         }
     }
@@ -291,9 +247,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let wasConnected = phase == .connected
-        phase = .closed
-        if wasConnected || session != nil {
+        let holdsSession = machine.state != nil
+        machine.close()
+        if holdsSession || session != nil {
             connectionLost(now: .now())
         }
         worker.flush()
@@ -302,10 +258,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Transport errors (TLS alerts, resets) end the connection; the will is sent.
-        if phase != .closed {
+        if !machine.isClosed {
             logger.debug("connection error: \(error)")
             closeReason = "transport error: \(error)"
-            close()
+            run(.close)
         }
     }
 
@@ -313,10 +269,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        guard phase != .closed else { return }
+        guard !machine.isClosed else { return }
         lastActivity = .now()
         worker.traffic.bytesReceived.add(bytes.readableBytes, ordering: .relaxed)
-        if phase == .awaitingConnect {
+        if machine.isAwaitingConnect {
             let rare = rareState()
             if rare.firstByteAt == nil { rare.firstByteAt = lastActivity }
             rare.preConnectBytes += bytes.readableBytes
@@ -330,7 +286,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func decodeAvailable() {
-        while phase != .closed, !readPaused, inbound != nil {
+        while !machine.isClosed, !readPaused, inbound != nil {
             let packet: MQTTPacket?
             do {
                 packet = try decoder.decodePacket(buffer: &inbound!)
@@ -349,32 +305,20 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.fireChannelReadComplete()
     }
 
-    /// Dispatches one packet according to the connection phase.
+    /// One decoded packet: the machine says what it means in this phase.
     func received(_ packet: MQTTPacket) {
-        switch phase {
-        case .awaitingConnect:
-            guard case .connect(let connect) = packet else {
-                broker.protection?.preConnectViolation(remote: remoteAddress)
-                return protocolViolation(.protocolError, "first packet must be CONNECT")
-            }
-            connectReceived(connect)
-        case .connecting:
-            if case .auth(let auth) = packet { return authReceived(auth) }
-            // Allowed by the spec (3.1.4); processed once the session is attached. Bounded so a
-            // client cannot park unbounded work behind a slow authentication.
-            guard pendingPackets.count < broker.limits.maximumInflight + 16 else {
-                return protocolViolation(.receiveMaximumExceeded, "too many packets before CONNACK")
-            }
-            pendingPackets.append(packet)
-        case .connected:
-            dispatch(packet)
-        case .closed:
-            break
+        switch machine.received(packet) {
+        case .handle(let packet): dispatch(packet)
+        case .deferred, .ignore: break
+        case .violation(let reason, let why, let beforeConnect):
+            if beforeConnect { broker.protection?.preConnectViolation(remote: remoteAddress) }
+            protocolViolation(reason, why)
         }
     }
 
     private func dispatch(_ packet: MQTTPacket) {
         switch packet {
+        case .connect(let p): connectReceived(p)
         case .publish(let p): publishReceived(p)
         case .puback(let p): pubackReceived(p)
         case .pubrec(let p): pubrecReceived(p)
@@ -382,43 +326,40 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .pubcomp(let p): pubcompReceived(p)
         case .subscribe(let p): subscribeReceived(p)
         case .unsubscribe(let p): unsubscribeReceived(p)
-        case .pingreq: send(.pingresp)
+        case .pingreq: run(.send(.pingresp))
         case .disconnect(let p): disconnectReceived(p)
         case .auth(let p): authReceived(p)
-        case .connect: protocolViolation(.protocolError, "second CONNECT")
-        case .connack, .suback, .unsuback, .pingresp:
-            protocolViolation(.protocolError, "\(packet.type) is sent only by servers")
+        case .connack, .suback, .unsuback, .pingresp: break  // refused by the machine
         }
     }
 
     /// Processes what arrived between CONNECT and the session being attached.
-    func drainPendingPackets() {
-        let packets = pendingPackets
-        pendingPackets = []
-        for packet in packets where phase == .connected { dispatch(packet) }
+    func drainPendingPackets(_ packets: [MQTTPacket]) {
+        for packet in packets where machine.isConnected { received(packet) }
     }
 
     private func decodeFailed(_ error: MQTTDecodeError) {
-        if phase == .awaitingConnect, case .unsupportedProtocolVersion(let name, let level) = error {
+        if machine.isAwaitingConnect, case .unsupportedProtocolVersion(let name, let level) = error {
             logger.notice("refused CONNECT: unsupported protocol \(name) level \(level)")
             // Answer in the format the client most likely reads (spec 3.1.2.2 / 3.1.4).
             let replyVersion: ProtocolVersion = level >= 5 ? .v5 : .v3_1_1
-            send(.connack(ConnackPacket(reasonCode: .unsupportedProtocolVersion)), version: replyVersion)
+            run(.sendAs(.connack(ConnackPacket(reasonCode: .unsupportedProtocolVersion)), replyVersion))
             closeReason = "unsupported protocol version"
-            close()
+            run(.close)
             return
         }
-        if phase == .awaitingConnect {
+        if machine.isAwaitingConnect {
             broker.protection?.preConnectViolation(remote: remoteAddress)
             if case .packetTooLarge(let announced, let maximum) = error {
                 logger.notice("CONNECT larger than max_connect_packet_size; closing", metadata: ["size": "\(announced)"])
                 auditLimit(.connectPacketSize, .disconnected, value: announced, maximum: maximum)
                 // A 5.0 client learns why (CONNACK 0x95) when its header shows the version.
                 if announcedProtocolLevel() == ProtocolVersion.v5.rawValue {
-                    send(.connack(ConnackPacket(reasonCode: .packetTooLarge)), version: .v5)
+                    run(.sendAs(.connack(ConnackPacket(reasonCode: .packetTooLarge)), .v5))
                 }
                 closeReason = "CONNECT too large"
-                return close()
+                run(.close)
+                return
             }
         }
         protocolViolation(error.reasonCode, error.description)
@@ -432,11 +373,37 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         return inbound.getInteger(at: nameLengthAt + 2 + Int(nameLength), as: UInt8.self)
     }
 
-    // MARK: Outbound
+    // MARK: Outbound: the only writes
 
-    func send(_ packet: MQTTPacket) { send(packet, version: version) }
+    /// Carries out a write. Returns false when a PUBLISH was not written (the client's Maximum
+    /// Packet Size rules it out; it is then discarded as if delivered, spec 3.1.2.11.4).
+    @discardableResult
+    func run(_ action: ConnectionAction) -> Bool {
+        switch action {
+        case .send(let packet):
+            write(packet, version: version)
+        case .sendAs(let packet, let version):
+            write(packet, version: version)
+        case .publish(let delivery, let packetID, let dup, let now):
+            return writePublish(delivery, packetID: packetID, dup: dup, now: now)
+        case .disconnect(let reason, let reasonString):
+            if version == .v5, machine.isConnected || machine.connecting != nil {
+                var properties = DisconnectProperties()
+                if client.requestProblemInformation { properties.reasonString = reasonString }
+                var packet = DisconnectPacket(reasonCode: reason, properties: properties)
+                if MQTTPacket.disconnect(packet).encodedSize(version: .v5) > client.maximumPacketSize {
+                    packet.properties = DisconnectProperties()
+                }
+                write(.disconnect(packet), version: version)
+            }
+            closeChannel()
+        case .close:
+            closeChannel()
+        }
+        return true
+    }
 
-    func send(_ packet: MQTTPacket, version: ProtocolVersion) {
+    private func write(_ packet: MQTTPacket, version: ProtocolVersion) {
         guard let context else { return }
         let size = packet.encodedSize(version: version)
         outbound.encode(capacity: size, allocator: context.channel.allocator) { packet.write(version: version, to: &$0) }
@@ -444,10 +411,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         worker.markDirty(self)
     }
 
-    /// Writes a PUBLISH as a small header buffer followed by the shared payload slice: the payload
-    /// is never copied per subscriber. Returns false when the client's Maximum Packet Size rules
-    /// the message out (it is then discarded as if delivered).
-    func sendPublish(_ delivery: Delivery, packetID: UInt16, dup: Bool, now: NIODeadline) -> Bool {
+    /// A PUBLISH as a small header buffer followed by the shared payload slice: the payload is
+    /// never copied per subscriber.
+    private func writePublish(_ delivery: Delivery, packetID: UInt16, dup: Bool, now: NIODeadline) -> Bool {
         guard let context else { return false }
         let capacity = outboundPublish.headerCapacity(for: delivery)
         let headerBytes = outbound.encode(capacity: capacity, allocator: context.channel.allocator) { buffer in
@@ -461,6 +427,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         worker.traffic.sent(qos: delivery.qos.rawValue, bytes: headerBytes + payload.readableBytes)
         worker.markDirty(self)
         return true
+    }
+
+    private func closeChannel() {
+        if !machine.isClosed { machine.close() }
+        guard let context else { return }
+        flushIfNeeded()
+        context.close(promise: nil)
     }
 
     func flushIfNeeded() {
@@ -494,13 +467,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     static let preConnectWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 16 * 1024, high: 64 * 1024)
     static let connectedWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024)
 
-    /// Reason string for a failure acknowledgement, unless the client asked for no problem
-    /// information (spec 3.1.2.11.7) or it would push the packet past the client's maximum.
-    func problemProperties(_ reason: String?) -> AckProperties {
-        guard version == .v5, client.requestProblemInformation, let reason else { return AckProperties() }
-        return AckProperties(reasonString: String(reason.utf8.prefix(min(1024, max(0, client.maximumPacketSize - 64)))) ?? "")
-    }
-
     // MARK: Closing
 
     /// A protocol violation: 5.0 clients get DISCONNECT with the reason (spec 4.13), 3.1.1 clients
@@ -508,28 +474,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     func protocolViolation(_ reason: ReasonCode, _ message: String) {
         logger.notice("protocol violation: \(message)", metadata: ["client_id": "\(clientID)", "reason": "\(reason)"])
         closeReason = "\(reason.name): \(message)"
-        disconnect(reason, reasonString: message)
-    }
-
-    /// Server-initiated DISCONNECT (5.0, once CONNECT was seen) followed by close.
-    func disconnect(_ reason: ReasonCode, reasonString: String? = nil) {
-        if version == .v5, phase == .connected || phase == .connecting {
-            var properties = DisconnectProperties()
-            if client.requestProblemInformation { properties.reasonString = reasonString }
-            var packet = DisconnectPacket(reasonCode: reason, properties: properties)
-            if MQTTPacket.disconnect(packet).encodedSize(version: .v5) > client.maximumPacketSize {
-                packet.properties = DisconnectProperties()
-            }
-            send(.disconnect(packet))
-        }
-        close()
-    }
-
-    func close() {
-        guard phase != .closed || context != nil else { return }
-        if phase != .closed { phase = .closed }
-        guard let context else { return }
-        flushIfNeeded()
-        context.close(promise: nil)
+        run(.disconnect(reason, reasonString: message))
     }
 }
