@@ -43,3 +43,43 @@ public struct AuthPacket: Sendable, Hashable {
         properties.writeSection(to: &out)
     }
 }
+
+public struct AuthProperties: MQTTProperties {
+    public var authenticationMethod: String?
+    public var authenticationData: ByteBuffer?
+    public var reasonString: String?
+    public var userProperties: [UserProperty] = []
+
+    public init() {}
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .authenticationMethod: p.authenticationMethod = try PropertyReader.string(&b)
+            case .authenticationData: p.authenticationData = try PropertyReader.binary(&b)
+            case .reasonString: p.reasonString = try PropertyReader.string(&b)
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            default: return false
+            }
+            return true
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countString(authenticationMethod)
+        w.countBinary(authenticationData)
+        w.countString(reasonString)
+        w.countUser(userProperties)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.string(.authenticationMethod, authenticationMethod, &out)
+        PropertyWriter.binary(.authenticationData, authenticationData, &out)
+        PropertyWriter.string(.reasonString, reasonString, &out)
+        PropertyWriter.user(userProperties, &out)
+    }
+}

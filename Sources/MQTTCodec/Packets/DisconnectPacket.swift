@@ -43,3 +43,50 @@ public struct DisconnectPacket: Sendable, Hashable {
         }
     }
 }
+
+public struct DisconnectProperties: MQTTProperties {
+    public var sessionExpiryInterval: UInt32?
+    public var reasonString: String?
+    public var userProperties: [UserProperty] = []
+    public var serverReference: String?
+
+    public init(sessionExpiryInterval: UInt32? = nil, reasonString: String? = nil) {
+        self.sessionExpiryInterval = sessionExpiryInterval
+        self.reasonString = reasonString
+    }
+
+    public var isEmpty: Bool {
+        sessionExpiryInterval == nil && reasonString == nil && userProperties.isEmpty && serverReference == nil
+    }
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .sessionExpiryInterval: p.sessionExpiryInterval = try PropertyReader.uint32(&b)
+            case .reasonString: p.reasonString = try PropertyReader.string(&b)
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            case .serverReference: p.serverReference = try PropertyReader.string(&b)
+            default: return false
+            }
+            return true
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countUInt32(sessionExpiryInterval)
+        w.countString(reasonString)
+        w.countUser(userProperties)
+        w.countString(serverReference)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.uint32(.sessionExpiryInterval, sessionExpiryInterval, &out)
+        PropertyWriter.string(.reasonString, reasonString, &out)
+        PropertyWriter.user(userProperties, &out)
+        PropertyWriter.string(.serverReference, serverReference, &out)
+    }
+}

@@ -105,3 +105,42 @@ func validateFilterShape(_ filter: String) throws(MQTTDecodeError) {
         throw .malformedPacket("topic filter '\(filter)': \(error)")
     }
 }
+
+public struct SubscribeProperties: MQTTProperties {
+    public var subscriptionIdentifier: UInt32?
+    public var userProperties: [UserProperty] = []
+
+    public init(subscriptionIdentifier: UInt32? = nil, userProperties: [UserProperty] = []) {
+        self.subscriptionIdentifier = subscriptionIdentifier
+        self.userProperties = userProperties
+    }
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .subscriptionIdentifier:
+                if p.subscriptionIdentifier != nil { throw .protocolError("more than one subscription identifier") }
+                let value = try VariableByteInteger.read(from: &b)
+                guard value > 0 else { throw .protocolError("subscription identifier of 0") }
+                p.subscriptionIdentifier = UInt32(value)
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            default: return false
+            }
+            return true
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countVarInt(subscriptionIdentifier)
+        w.countUser(userProperties)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.varInt(.subscriptionIdentifier, subscriptionIdentifier, &out)
+        PropertyWriter.user(userProperties, &out)
+    }
+}

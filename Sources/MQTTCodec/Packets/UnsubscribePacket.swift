@@ -38,3 +38,29 @@ public struct UnsubscribePacket: Sendable, Hashable {
         for f in filters { out.writeMQTTString(f) }
     }
 }
+
+public struct UnsubscribeProperties: MQTTProperties {
+    public var userProperties: [UserProperty] = []
+
+    public init(userProperties: [UserProperty] = []) { self.userProperties = userProperties }
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            guard id == .userProperty else { return false }
+            p.userProperties.append(try PropertyReader.userProperty(&b))
+            return true
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countUser(userProperties)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.user(userProperties, &out)
+    }
+}
