@@ -91,9 +91,7 @@ extension MQTTPacket {
         case .suback: return .suback(try SubackPacket.decode(from: &body, version: version))
         case .unsubscribe: return .unsubscribe(try UnsubscribePacket.decode(from: &body, version: version))
         case .unsuback: return .unsuback(try UnsubackPacket.decode(from: &body, version: version))
-        case .pingreq, .pingresp:
-            guard body.readableBytes == 0 else { throw .malformedPacket("\(type) with a body") }
-            return type == .pingreq ? .pingreq : .pingresp
+        case .pingreq, .pingresp: return try PingPacket.decode(type, from: &body)
         case .disconnect: return .disconnect(try DisconnectPacket.decode(from: &body, version: version, sender: sender))
         case .auth:
             guard version == .v5 else { throw .malformedPacket("AUTH is reserved before MQTT 5.0") }

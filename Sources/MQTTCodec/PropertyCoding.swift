@@ -173,7 +173,9 @@ struct PropertyWriter {
     }
 }
 
-/// A property set that knows its own wire size; every packet's properties conform.
+/// A property set that knows its own wire size; every packet's properties conform. Each set, kept
+/// with its packet in `Packets/`, lists exactly the properties that packet may carry (spec 5.0
+/// section 3); any other identifier makes the packet malformed.
 public protocol MQTTProperties: Sendable, Hashable {
     /// Bytes of the properties themselves, without the length prefix.
     var encodedSize: Int { get }

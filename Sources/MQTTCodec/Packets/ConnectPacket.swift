@@ -140,3 +140,128 @@ public struct ConnectPacket: Sendable, Hashable {
         if let password { out.writeMQTTBinary(password) }
     }
 }
+
+public struct ConnectProperties: MQTTProperties {
+    public var sessionExpiryInterval: UInt32?
+    public var receiveMaximum: UInt16?
+    public var maximumPacketSize: UInt32?
+    public var topicAliasMaximum: UInt16?
+    public var requestResponseInformation: Bool?
+    public var requestProblemInformation: Bool?
+    public var userProperties: [UserProperty] = []
+    public var authenticationMethod: String?
+    public var authenticationData: ByteBuffer?
+
+    public init() {}
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .sessionExpiryInterval: p.sessionExpiryInterval = try PropertyReader.uint32(&b)
+            case .receiveMaximum:
+                let value = try PropertyReader.uint16(&b)
+                guard value > 0 else { throw .protocolError("receive maximum of 0") }
+                p.receiveMaximum = value
+            case .maximumPacketSize:
+                let value = try PropertyReader.uint32(&b)
+                guard value > 0 else { throw .protocolError("maximum packet size of 0") }
+                p.maximumPacketSize = value
+            case .topicAliasMaximum: p.topicAliasMaximum = try PropertyReader.uint16(&b)
+            case .requestResponseInformation: p.requestResponseInformation = try PropertyReader.flag(&b, "request response information")
+            case .requestProblemInformation: p.requestProblemInformation = try PropertyReader.flag(&b, "request problem information")
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            case .authenticationMethod: p.authenticationMethod = try PropertyReader.string(&b)
+            case .authenticationData: p.authenticationData = try PropertyReader.binary(&b)
+            default: return false
+            }
+            return true
+        }
+        if p.authenticationData != nil && p.authenticationMethod == nil {
+            throw .protocolError("authentication data without authentication method")
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countUInt32(sessionExpiryInterval)
+        w.countUInt16(receiveMaximum)
+        w.countUInt32(maximumPacketSize)
+        w.countUInt16(topicAliasMaximum)
+        w.countFlag(requestResponseInformation)
+        w.countFlag(requestProblemInformation)
+        w.countUser(userProperties)
+        w.countString(authenticationMethod)
+        w.countBinary(authenticationData)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.uint32(.sessionExpiryInterval, sessionExpiryInterval, &out)
+        PropertyWriter.uint16(.receiveMaximum, receiveMaximum, &out)
+        PropertyWriter.uint32(.maximumPacketSize, maximumPacketSize, &out)
+        PropertyWriter.uint16(.topicAliasMaximum, topicAliasMaximum, &out)
+        PropertyWriter.flag(.requestResponseInformation, requestResponseInformation, &out)
+        PropertyWriter.flag(.requestProblemInformation, requestProblemInformation, &out)
+        PropertyWriter.user(userProperties, &out)
+        PropertyWriter.string(.authenticationMethod, authenticationMethod, &out)
+        PropertyWriter.binary(.authenticationData, authenticationData, &out)
+    }
+}
+
+public struct WillProperties: MQTTProperties {
+    public var willDelayInterval: UInt32?
+    public var payloadFormatIndicator: UInt8?
+    public var messageExpiryInterval: UInt32?
+    public var contentType: String?
+    public var responseTopic: String?
+    public var correlationData: ByteBuffer?
+    public var userProperties: [UserProperty] = []
+
+    public init() {}
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .willDelayInterval: p.willDelayInterval = try PropertyReader.uint32(&b)
+            case .payloadFormatIndicator:
+                p.payloadFormatIndicator = try PropertyReader.flag(&b, "payload format indicator") ? 1 : 0
+            case .messageExpiryInterval: p.messageExpiryInterval = try PropertyReader.uint32(&b)
+            case .contentType: p.contentType = try PropertyReader.string(&b)
+            case .responseTopic:
+                let topic = try PropertyReader.string(&b)
+                try TopicRules.validateName(topic, limits: nil)
+                p.responseTopic = topic
+            case .correlationData: p.correlationData = try PropertyReader.binary(&b)
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            default: return false
+            }
+            return true
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countUInt32(willDelayInterval)
+        w.countByte(payloadFormatIndicator)
+        w.countUInt32(messageExpiryInterval)
+        w.countString(contentType)
+        w.countString(responseTopic)
+        w.countBinary(correlationData)
+        w.countUser(userProperties)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.uint32(.willDelayInterval, willDelayInterval, &out)
+        PropertyWriter.byte(.payloadFormatIndicator, payloadFormatIndicator, &out)
+        PropertyWriter.uint32(.messageExpiryInterval, messageExpiryInterval, &out)
+        PropertyWriter.string(.contentType, contentType, &out)
+        PropertyWriter.string(.responseTopic, responseTopic, &out)
+        PropertyWriter.binary(.correlationData, correlationData, &out)
+        PropertyWriter.user(userProperties, &out)
+    }
+}

@@ -44,46 +44,49 @@ public struct DisconnectPacket: Sendable, Hashable {
     }
 }
 
-public struct AuthPacket: Sendable, Hashable {
-    public var reasonCode: ReasonCode
-    public var properties: AuthProperties
+public struct DisconnectProperties: MQTTProperties {
+    public var sessionExpiryInterval: UInt32?
+    public var reasonString: String?
+    public var userProperties: [UserProperty] = []
+    public var serverReference: String?
 
-    public init(reasonCode: ReasonCode = .success, properties: AuthProperties = .init()) {
-        self.reasonCode = reasonCode
-        self.properties = properties
+    public init(sessionExpiryInterval: UInt32? = nil, reasonString: String? = nil) {
+        self.sessionExpiryInterval = sessionExpiryInterval
+        self.reasonString = reasonString
     }
 
-    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> AuthPacket {
-        var packet = AuthPacket()
-        let shortForm = buffer.readableBytes == 0
-        if buffer.readableBytes > 0 {
-            let code = ReasonCode(rawValue: try buffer.readMQTTByte("reason code"))
-            // [MQTT-3.15.2-1] Only the authenticate reason codes; a parsable packet breaking a rule
-            // is a protocol error (spec 5.0 1.2).
-            guard [.success, .continueAuthentication, .reAuthenticate].contains(code) else {
-                throw .protocolError("AUTH reason code \(code)")
+    public var isEmpty: Bool {
+        sessionExpiryInterval == nil && reasonString == nil && userProperties.isEmpty && serverReference == nil
+    }
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .sessionExpiryInterval: p.sessionExpiryInterval = try PropertyReader.uint32(&b)
+            case .reasonString: p.reasonString = try PropertyReader.string(&b)
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            case .serverReference: p.serverReference = try PropertyReader.string(&b)
+            default: return false
             }
-            packet.reasonCode = code
+            return true
         }
-        if buffer.readableBytes > 0 { packet.properties = try AuthProperties.decode(from: &buffer) }
-        guard buffer.readableBytes == 0 else { throw .malformedPacket("unexpected bytes after AUTH properties") }
-        // Spec 5.0 3.15.2.2.2: "It is a Protocol Error to omit the Authentication Method". Only the
-        // success short form (remaining length 0, spec 3.15.2.1) has no properties at all.
-        if !shortForm && packet.properties.authenticationMethod == nil {
-            throw .protocolError("AUTH without authentication method")
-        }
-        return packet
+        return p
     }
 
-    func remainingLength() -> Int {
-        let props = properties.encodedSize
-        if props == 0 && reasonCode == .success { return 0 }
-        return 1 + properties.sectionSize
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countUInt32(sessionExpiryInterval)
+        w.countString(reasonString)
+        w.countUser(userProperties)
+        w.countString(serverReference)
+        return w.size
     }
 
-    func writeBody(to out: inout ByteBuffer) {
-        if properties.encodedSize == 0 && reasonCode == .success { return }
-        out.writeInteger(reasonCode.rawValue)
-        properties.writeSection(to: &out)
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.uint32(.sessionExpiryInterval, sessionExpiryInterval, &out)
+        PropertyWriter.string(.reasonString, reasonString, &out)
+        PropertyWriter.user(userProperties, &out)
+        PropertyWriter.string(.serverReference, serverReference, &out)
     }
 }

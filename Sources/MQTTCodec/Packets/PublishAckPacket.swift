@@ -42,3 +42,42 @@ public struct PublishAckPacket: Sendable, Hashable {
         }
     }
 }
+
+/// Reason string and user properties: everything PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK and
+/// UNSUBACK may carry.
+public struct AckProperties: MQTTProperties {
+    public var reasonString: String?
+    public var userProperties: [UserProperty] = []
+
+    public init(reasonString: String? = nil, userProperties: [UserProperty] = []) {
+        self.reasonString = reasonString
+        self.userProperties = userProperties
+    }
+
+    public var isEmpty: Bool { reasonString == nil && userProperties.isEmpty }
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .reasonString: p.reasonString = try PropertyReader.string(&b)
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            default: return false
+            }
+            return true
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        var w = PropertyWriter()
+        w.countString(reasonString)
+        w.countUser(userProperties)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        PropertyWriter.string(.reasonString, reasonString, &out)
+        PropertyWriter.user(userProperties, &out)
+    }
+}

@@ -90,3 +90,87 @@ public struct PublishPacket: Sendable, Hashable {
         out.writeBuffer(&payload)
     }
 }
+
+public struct PublishProperties: MQTTProperties {
+    public var payloadFormatIndicator: UInt8?
+    public var messageExpiryInterval: UInt32?
+    public var topicAlias: UInt16?
+    public var responseTopic: String?
+    public var correlationData: ByteBuffer?
+    public var userProperties: [UserProperty] = []
+    /// Only in server-to-client PUBLISH: one per matching subscription that carries an identifier.
+    public var subscriptionIdentifiers: [UInt32] = []
+    public var contentType: String?
+
+    public init() {}
+
+    /// Reads a property section as written by `writeSection` (used by the durable store).
+    public init(decodingSectionFrom buffer: inout ByteBuffer) throws(MQTTDecodeError) {
+        self = try Self.decode(from: &buffer)
+    }
+
+    public var isEmpty: Bool {
+        payloadFormatIndicator == nil && messageExpiryInterval == nil && topicAlias == nil && responseTopic == nil
+            && correlationData == nil && userProperties.isEmpty && subscriptionIdentifiers.isEmpty && contentType == nil
+    }
+
+    static func decode(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> Self {
+        var p = Self()
+        // The common case: no properties at all.
+        if buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0 {
+            buffer.moveReaderIndex(forwardBy: 1)
+            return p
+        }
+        try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
+            switch id {
+            case .payloadFormatIndicator:
+                p.payloadFormatIndicator = try PropertyReader.flag(&b, "payload format indicator") ? 1 : 0
+            case .messageExpiryInterval: p.messageExpiryInterval = try PropertyReader.uint32(&b)
+            case .topicAlias:
+                let alias = try PropertyReader.uint16(&b)
+                guard alias > 0 else { throw .topicAliasInvalid("topic alias of 0") }
+                p.topicAlias = alias
+            case .responseTopic:
+                let topic = try PropertyReader.string(&b)
+                try TopicRules.validateName(topic, limits: nil)
+                p.responseTopic = topic
+            case .correlationData: p.correlationData = try PropertyReader.binary(&b)
+            case .userProperty: p.userProperties.append(try PropertyReader.userProperty(&b))
+            case .subscriptionIdentifier:
+                let value = try VariableByteInteger.read(from: &b)
+                guard value > 0 else { throw .protocolError("subscription identifier of 0") }
+                p.subscriptionIdentifiers.append(UInt32(value))
+            case .contentType: p.contentType = try PropertyReader.string(&b)
+            default: return false
+            }
+            return true
+        }
+        return p
+    }
+
+    public var encodedSize: Int {
+        if isEmpty { return 0 }
+        var w = PropertyWriter()
+        w.countByte(payloadFormatIndicator)
+        w.countUInt32(messageExpiryInterval)
+        w.countUInt16(topicAlias)
+        w.countString(responseTopic)
+        w.countBinary(correlationData)
+        w.countUser(userProperties)
+        for id in subscriptionIdentifiers { w.countVarInt(id) }
+        w.countString(contentType)
+        return w.size
+    }
+
+    public func writeProperties(to out: inout ByteBuffer) {
+        if isEmpty { return }
+        PropertyWriter.byte(.payloadFormatIndicator, payloadFormatIndicator, &out)
+        PropertyWriter.uint32(.messageExpiryInterval, messageExpiryInterval, &out)
+        PropertyWriter.uint16(.topicAlias, topicAlias, &out)
+        PropertyWriter.string(.responseTopic, responseTopic, &out)
+        PropertyWriter.binary(.correlationData, correlationData, &out)
+        PropertyWriter.user(userProperties, &out)
+        for id in subscriptionIdentifiers { PropertyWriter.varInt(.subscriptionIdentifier, id, &out) }
+        PropertyWriter.string(.contentType, contentType, &out)
+    }
+}
