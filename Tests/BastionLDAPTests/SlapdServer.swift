@@ -44,13 +44,22 @@ struct SlapdServer: Sendable {
         let certificates = root.appendingPathComponent("pki")
         let directory = root.appendingPathComponent("server")
         try await run(["certs", certificates.path])
-        let port = try await freePortPair()
-        let server = SlapdServer(directory: directory, port: port, certificates: certificates)
-        try await run(["start", directory.path, String(port),
-                       certificates.appendingPathComponent("server.pem").path,
-                       certificates.appendingPathComponent("server.key").path,
-                       server.caFile])
-        return server
+        // Another test can still bind the port between the check and slapd's bind: try again then.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = try await freePortPair()
+            let server = SlapdServer(directory: directory, port: port, certificates: certificates)
+            do {
+                try await run(["start", directory.path, String(port),
+                               certificates.appendingPathComponent("server.pem").path,
+                               certificates.appendingPathComponent("server.key").path,
+                               server.caFile])
+                return server
+            } catch where attempt < 3 {
+                try? FileManager.default.removeItem(at: directory)
+            }
+        }
     }
 
     func stop() async {
@@ -122,18 +131,20 @@ struct SlapdServer: Sendable {
         return pid
     }
 
-    /// A port P with P and P+1 free on 127.0.0.1 (plain and ldaps listeners).
+    /// A port P with P and P+1 free on 127.0.0.1 (plain and ldaps listeners), below the kernel's
+    /// ephemeral range (32768 and up on Linux): a port picked there can be taken by any outgoing
+    /// connection or port-0 listener of the tests running in parallel before slapd binds it.
     static func freePortPair() async throws -> Int {
-        for _ in 0..<20 {
-            let first = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: 0).get()
-            let port = first.localAddress!.port!
+        for _ in 0..<50 {
+            let port = Int.random(in: 20000..<32766)
+            guard let first = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: port).get() else { continue }
             let second = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .bind(host: "127.0.0.1", port: port + 1).get()
             try await first.close()
             if let second {
                 try await second.close()
-                if port + 1 <= 65535 { return port }
+                return port
             }
         }
         throw Failure(description: "no free pair of loopback ports")

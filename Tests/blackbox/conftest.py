@@ -28,9 +28,16 @@ MOSQUITTO_LIMITS = {
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range (32768 and up), which the
+    outgoing connections of parallel test workers cannot take before the broker binds it."""
+    import random
+    while True:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", random.randrange(10000, 32768)))
+            except OSError:
+                continue
+            return s.getsockname()[1]
 
 
 def wait_for_port(host, port, proc, timeout=15.0):

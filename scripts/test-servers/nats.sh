@@ -33,11 +33,19 @@ need_server() {
 }
 
 free_ports() { # COUNT
+    # Below the kernel's ephemeral range (32768 and up): a port picked there can be taken by an
+    # outgoing connection or port-0 listener of a parallel test before nats-server binds it, or
+    # between a stop and a restart on the same port.
     python3 - "$1" <<'PY'
-import socket, sys
+import random, socket, sys
 socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+while len(socks) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(20000, 32768)))
+        socks.append(s)
+    except OSError:
+        s.close()
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }

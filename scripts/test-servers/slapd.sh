@@ -199,7 +199,8 @@ LDIF
             tail -n 30 "$dir/slapd.log" >&2
             die "slapd exited during startup"
         fi
-        if ldapsearch -x -H "ldap://127.0.0.1:$port" -b "" -s base -LLL namingContexts >/dev/null 2>&1; then
+        # A bounded probe: if something else answers on the port, ldapsearch must not wait forever.
+        if timeout 5 ldapsearch -o nettimeout=2 -x -H "ldap://127.0.0.1:$port" -b "" -s base -LLL namingContexts >/dev/null 2>&1; then
             answered=yes
             break
         fi
@@ -210,7 +211,7 @@ LDIF
         tail -n 30 "$dir/slapd.log" >&2
         die "slapd did not answer on port $port within 30 s"
     fi
-    ldapadd -x -H "ldap://127.0.0.1:$port" -D "$ROOT_DN" -w "$ROOT_PW" -f "$dir/groups.ldif" >"$dir/ldapadd.log" 2>&1 ||
+    timeout 30 ldapadd -o nettimeout=10 -x -H "ldap://127.0.0.1:$port" -D "$ROOT_DN" -w "$ROOT_PW" -f "$dir/groups.ldif" >"$dir/ldapadd.log" 2>&1 ||
         { cat "$dir/ldapadd.log" >&2; kill "$pid"; die "adding the groups failed"; }
     echo "$pid"
 }
