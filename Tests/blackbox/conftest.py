@@ -34,7 +34,7 @@ def free_port():
     while True:
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", random.randrange(10000, 32768)))
+                s.bind(("127.0.0.1", random.randrange(10000, 20000)))
             except OSError:
                 continue
             return s.getsockname()[1]

@@ -42,7 +42,7 @@ socks = []
 while len(socks) < int(sys.argv[1]):
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", random.randrange(20000, 32768)))
+        s.bind(("127.0.0.1", random.randrange(25000, 32768)))
         socks.append(s)
     except OSError:
         s.close()
