@@ -252,6 +252,13 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             closeReason = "connect timeout"
             close()
         case .connected:
+            // A credential that expires (a token from a backend with disconnect_on_expiry) ends
+            // the session then: 5.0 DISCONNECT 0xA0 Maximum connect time, 3.1.1 a close.
+            if let expiry = identity?.expiresAt, now >= expiry {
+                logger.info("credential expired; disconnecting")
+                closeReason = "credential expired"
+                return disconnect(.maximumConnectTime, reasonString: "the credential has expired")
+            }
             guard keepAlive.hasExpired(lastActivity: lastActivity, now: now) else { return }
             logger.info("keep alive timeout")
             closeReason = "keep alive timeout"
