@@ -185,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionSecurityTests",
-            dependencies: ["BastionSecurity", "BastionCore", "MQTTCodec"]
+            dependencies: ["BastionSecurity", "BastionCore", "MQTTCodec", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "BastionLDAPTests",
@@ -205,6 +205,7 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "JWTKit", package: "jwt-kit"),
+                           .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log")],

@@ -72,8 +72,9 @@ public final class IdentityChainAuthenticator: Authenticator {
         if request.password == nil || (info.requirePassword && username == nil) {
             let promise = eventLoop.makePromise(of: AuthenticationResult.self)
             let chain = self.chain
+            let incomplete = request
             promise.completeWithTask {
-                await chain.unknownUserCostOf(request)
+                await chain.unknownUserCostOf(incomplete)
                 return .refused(AuthenticationRefusal(
                     reason: .badUserNameOrPassword, detail: "incomplete credentials", audit: .noCredentials, weight: .addressOnly))
             }

@@ -97,7 +97,8 @@ public struct ScramStoredKeys: Sendable, Hashable {
         "$\(algorithm.scheme)$\(iterations)$\(Data(salt).base64EncodedString())$\(Data(storedKey).base64EncodedString())$\(Data(serverKey).base64EncodedString())"
     }
 
-    static func randomBytes(_ count: Int) -> [UInt8] {
+    /// Cryptographically secure random bytes (salts, nonces).
+    public static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }

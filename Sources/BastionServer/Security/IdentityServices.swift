@@ -80,8 +80,11 @@ struct IdentityServices: Sendable {
         }
         var chain: IdentityChain?
         if !members.isEmpty {
-            let file = fileBackend
-            chain = IdentityChain(members, alerts: context.alerts, unknownUserCost: file.map { file in { await file.unknownUserCost($0) } })
+            var cost: (@Sendable (AuthenticationRequest) async -> Void)?
+            if let file = fileBackend {
+                cost = { request in await file.unknownUserCost(request) }
+            }
+            chain = IdentityChain(members, alerts: context.alerts, unknownUserCost: cost)
         } else if let passwordFile {
             // No backends: the password file alone holds SCRAM keys.
             sources.append(PasswordFileBackend(name: "file", file: passwordFile, runner: context.runner))
