@@ -7,7 +7,7 @@ import NIOCore
 import Testing
 
 /// The client side, as a device would compute it.
-struct ScramClient {
+struct ScramClient: Sendable {
     let algorithm: ScramAlgorithm
     let username: String
     let password: String
@@ -43,16 +43,18 @@ struct ScramClient {
 @Suite struct ScramServerTests {
     /// RFC 7677 §3.
     @Test func rfc7677Example() throws {
-        let keys = try #require(ScramStoredKeys.derive(
-            password: Array("pencil".utf8), algorithm: .sha256, iterations: 4096,
-            salt: Array(Data(base64Encoded: "W22ZaJ0SNY7soEsUEjb6gQ==")!)))
+        let salt = try #require(Data(base64Encoded: "W22ZaJ0SNY7soEsUEjb6gQ=="))
+        let derived = ScramStoredKeys.derive(password: Array("pencil".utf8), algorithm: .sha256, iterations: 4096, salt: Array(salt))
+        let keys = try #require(derived)
         var server = ScramServer(algorithm: .sha256)
-        #expect(server.clientFirst(Array("n,,n=user,r=rOprNGfwEbeRWgbNEkqO".utf8), expectedUsername: nil) == .lookUp(username: "user"))
-        let first = try #require(server.serverFirst(keys: keys, genuine: true, serverNonce: "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"))
+        let started = server.clientFirst(Array("n,,n=user,r=rOprNGfwEbeRWgbNEkqO".utf8), expectedUsername: nil)
+        #expect(started == .lookUp(username: "user"))
+        let produced = server.serverFirst(keys: keys, genuine: true, serverNonce: "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0")
+        let first = try #require(produced)
         #expect(String(decoding: first, as: UTF8.self) == "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
         let final = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-        #expect(server.clientFinal(Array(final.utf8)) == .success(
-            username: "user", serverFinal: Array("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=".utf8)))
+        let outcome = server.clientFinal(Array(final.utf8))
+        #expect(outcome == .success(username: "user", serverFinal: Array("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=".utf8)))
     }
 
     func exchange(_ client: ScramClient, keys: ScramStoredKeys, genuine: Bool = true, expected: String? = nil) -> ScramServer.FinalOutcome {
@@ -103,7 +105,8 @@ struct ScramClient {
         #expect(first("n,,n=alice,r=abc", expected: "alice") == .lookUp(username: "alice"))
 
         var server = ScramServer(algorithm: .sha256)
-        #expect(server.clientFinal(Array("c=biws,r=x,p=AAAA".utf8)) == .failure(.malformed))
+        let early = server.clientFinal(Array("c=biws,r=x,p=AAAA".utf8))
+        #expect(early == .failure(.malformed))
     }
 
     @Test func theFinalMessageMustEchoNonceAndBinding() throws {
@@ -117,7 +120,8 @@ struct ScramClient {
             let key = String(tamper.prefix(2))
             let parts = message.split(separator: ",").map { $0.hasPrefix(key) ? Substring(tamper) : $0 }
             message = parts.joined(separator: ",")
-            #expect(server.clientFinal(Array(message.utf8)) == .failure(.malformed))
+            let outcome = server.clientFinal(Array(message.utf8))
+            #expect(outcome == .failure(.malformed))
         }
     }
 }
@@ -133,15 +137,21 @@ struct ScramClient {
 
     let info = ConnectionInfo(listener: "mqtt://127.0.0.1:1883", remoteAddress: "127.0.0.1:1", allowAnonymous: false)
 
+    /// The whole exchange on the test loop, as a connection runs it on its own.
     func run(_ authenticator: ScramAuthenticator, _ client: ScramClient, connectUsername: String? = nil)
         async throws -> (serverFirst: String?, step: AuthenticationStep)
     {
-        let exchange = authenticator.begin(method: client.algorithm.mechanism, clientID: "dev-1", username: connectUsername, connection: info)
-        let first = try await exchange.step(clientData: ByteBuffer(string: client.first), on: testLoop).get()
-        guard case .continue(let data?) = first else { return (nil, first) }
-        let serverFirst = String(buffer: data)
-        let final = client.final(for: serverFirst)?.message ?? "c=biws,r=x,p=AAAA"
-        return (serverFirst, try await exchange.step(clientData: ByteBuffer(string: final), on: testLoop).get())
+        let info = self.info
+        return try await testLoop.flatSubmit { () -> EventLoopFuture<(serverFirst: String?, step: AuthenticationStep)> in
+            let exchange = authenticator.begin(method: client.algorithm.mechanism, clientID: "dev-1", username: connectUsername, connection: info)
+            let loopBound = NIOLoopBound(exchange, eventLoop: testLoop)
+            return exchange.step(clientData: ByteBuffer(string: client.first), on: testLoop).flatMap { first in
+                guard case .continue(let data?) = first else { return testLoop.makeSucceededFuture((nil, first)) }
+                let serverFirst = String(buffer: data)
+                let final = client.final(for: serverFirst)?.message ?? "c=biws,r=x,p=AAAA"
+                return loopBound.value.step(clientData: ByteBuffer(string: final), on: testLoop).map { (serverFirst, $0) }
+            }
+        }.get()
     }
 
     @Test func storedKeysInThePasswordFileAuthenticate() async throws {
@@ -185,9 +195,15 @@ struct ScramClient {
 
     @Test func stepsOutOfOrderAreProtocolErrors() async throws {
         let authenticator = try authenticator(["dev-1": "pw-1"])
-        let exchange = authenticator.begin(method: "SCRAM-SHA-256", clientID: "c", username: nil, connection: info)
-        #expect(try await exchange.step(clientData: nil, on: testLoop).get() == .failure(.protocolError))
-        #expect(try await exchange.step(clientData: ByteBuffer(string: "n,,n=dev-1,r=abc"), on: testLoop).get() == .failure(.protocolError))
+        let info = self.info
+        let steps = try await testLoop.flatSubmit { () -> EventLoopFuture<[AuthenticationStep]> in
+            let exchange = authenticator.begin(method: "SCRAM-SHA-256", clientID: "c", username: nil, connection: info)
+            let loopBound = NIOLoopBound(exchange, eventLoop: testLoop)
+            return exchange.step(clientData: nil, on: testLoop).flatMap { first in
+                loopBound.value.step(clientData: ByteBuffer(string: "n,,n=dev-1,r=abc"), on: testLoop).map { [first, $0] }
+            }
+        }.get()
+        #expect(steps == [.failure(.protocolError), .failure(.protocolError)])
     }
 
     @Test func withoutStoresNoMethodIsOffered() {

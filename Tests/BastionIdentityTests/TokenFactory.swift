@@ -36,7 +36,7 @@ enum Tokens {
         }
     }
 
-    static func jwks(_ key: P256.PublicKey, kid: String? = "k1") -> String {
+    static func jwks(_ key: P256.Signing.PublicKey, kid: String? = "k1") -> String {
         let raw = Array(key.rawRepresentation)
         var object: [String: JSONValue] = ["kty": "EC", "crv": "P-256", "x": .string(base64URL(raw[0..<32])), "y": .string(base64URL(raw[32...]))]
         if let kid { object["kid"] = .string(kid) }
@@ -45,7 +45,7 @@ enum Tokens {
 
     static func file(_ text: String) -> String {
         let path = NSTemporaryDirectory() + "bastion-identity-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         return path
     }
 }
