@@ -179,8 +179,8 @@ def test_jwks_keys_follow_the_file_on_reload(broker_factory, tmp_path):
     b = start(broker_factory, tmp_path, [{"type": "jwks", "jwks_file": str(keys), "algorithms": ["RS256", "ES256"]}])
     old = token(first, algorithm="RS256", kid="k1", sub="gw-1")
     new = token(second, algorithm="RS256", kid="k2", sub="gw-1")
-    assert connect_rc(b, password=old) == 0
-    assert connect_rc(b, password=new) == RC_BAD_CREDENTIALS
+    assert connect_rc(b, password=old, client_id="gw-1") == 0
+    assert connect_rc(b, password=new, client_id="gw-1") == RC_BAD_CREDENTIALS
     # An HS256 token "signed" with the public key is not accepted by a key set.
     from cryptography.hazmat.primitives import serialization
     pem = first.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -192,8 +192,8 @@ def test_jwks_keys_follow_the_file_on_reload(broker_factory, tmp_path):
 
     write(keys, jwks((second, "k2")))
     reload(b)
-    assert connect_rc(b, password=new) == 0
-    assert connect_rc(b, password=old) == RC_BAD_CREDENTIALS, "the cache must not keep a key the reload removed"
+    assert connect_rc(b, password=new, client_id="gw-1") == 0
+    assert connect_rc(b, password=old, client_id="gw-1") == RC_BAD_CREDENTIALS, "the cache must not keep a key the reload removed"
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -260,11 +260,13 @@ def test_postgres_decisions_are_cached_until_a_reload(broker_factory, tmp_path, 
     user = unique("cached")
     pg_user(postgres, user, "cache-pass")
     b = start(broker_factory, tmp_path, [pg_backend(postgres, tmp_path)], cache_ttl=300)
-    assert connect_rc(b, username=user, password="cache-pass") == 0
+    # The cache keys on everything a backend may decide on, the client id included.
+    assert connect_rc(b, username=user, password="cache-pass", client_id="cached-dev") == 0
     postgres.sql(f"DELETE FROM mqtt_users WHERE username = {sql_text(user)}")
-    assert connect_rc(b, username=user, password="cache-pass") == 0, "answered from the cache"
+    assert connect_rc(b, username=user, password="cache-pass", client_id="cached-dev") == 0, "answered from the cache"
+    assert connect_rc(b, username=user, password="cache-pass", client_id="other-dev") == RC_BAD_CREDENTIALS
     reload(b)
-    assert connect_rc(b, username=user, password="cache-pass") == RC_BAD_CREDENTIALS
+    assert connect_rc(b, username=user, password="cache-pass", client_id="cached-dev") == RC_BAD_CREDENTIALS
 
 
 def test_slow_postgres_fails_closed_with_an_alert(broker_factory, tmp_path, postgres):

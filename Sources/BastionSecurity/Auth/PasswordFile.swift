@@ -295,11 +295,11 @@ public struct PasswordFile: Sendable {
 
     private static func explain(_ error: PasswordHash.ParseError) -> String {
         switch error {
-        case .unknownScheme: "not a $6$, $7$ or $scram-sha-256$/$scram-sha-512$ hash (a plain-text file? hash it with 'bastion passwd -U FILE')"
+        case .unknownScheme: "not a $6$ or $7$ hash, nor SCRAM stored keys (a plain-text file? hash it with 'bastion passwd -U FILE')"
         case .malformed: "malformed password hash"
         case .badIterations: "iteration count must be 1...\(PasswordHash.maximumIterations)"
         case .badSalt: "salt is not valid base64"
-        case .badDigest: "hash (or SCRAM key) is not base64 of the scheme's length"
+        case .badDigest: "hash is not 64 bytes of base64 (SCRAM keys: 32 bytes for SHA-256, 64 for SHA-512)"
         }
     }
 }
