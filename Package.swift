@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "BastionCore", targets: ["BastionCore"]),
         .library(name: "BastionSecurity", targets: ["BastionSecurity"]),
         .library(name: "BastionLDAP", targets: ["BastionLDAP"]),
+        .library(name: "BastionIdentity", targets: ["BastionIdentity"]),
         .library(name: "Sparkplug", targets: ["Sparkplug"]),
         .library(name: "BastionNATS", targets: ["BastionNATS"]),
     ],
@@ -38,6 +39,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         .target(
@@ -79,6 +84,25 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BastionIdentity",
+            dependencies: [
+                "BastionCore", "BastionSecurity", "BastionLDAP", "MQTTCodec",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Sparkplug",
             dependencies: [
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -116,7 +140,7 @@ let package = Package(
         .target(
             name: "BastionServer",
             dependencies: [
-                "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore",
+                "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore", "BastionIdentity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -161,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionSecurityTests",
-            dependencies: ["BastionSecurity", "BastionCore", "MQTTCodec"]
+            dependencies: ["BastionSecurity", "BastionCore", "MQTTCodec", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "BastionLDAPTests",
@@ -173,6 +197,19 @@ let package = Package(
                            .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "SwiftASN1", package: "swift-asn1"),
                            .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "BastionIdentityTests",
+            dependencies: ["BastionIdentity", "BastionCore", "BastionSecurity", "BastionLDAP", "MQTTCodec",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "JWTKit", package: "jwt-kit"),
+                           .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "_CryptoExtras", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "SparkplugTests",

@@ -15,15 +15,17 @@ struct Passwd: AsyncParsableCommand {
         commandName: "passwd",
         abstract: "Manage a password file (Mosquitto format).",
         usage: """
-        bastion passwd [-c] FILE USER
-        bastion passwd [-c] -b FILE USER PASSWORD
+        bastion passwd [-c] [--scram sha-256|sha-512] FILE USER
+        bastion passwd [-c] [--scram sha-256|sha-512] -b FILE USER PASSWORD
         bastion passwd -D FILE USER
         bastion passwd -U FILE
         """,
         discussion: """
         Without -b the password is read twice from the terminal without echo. The file is replaced \
         atomically and left with mode 0600. -U hashes a file of USERNAME:PASSWORD lines in place \
-        (lines that already hold a hash are kept).
+        (lines that already hold a hash are kept). --scram writes SCRAM stored keys \
+        ($scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY), which serve both plain passwords and \
+        MQTT 5.0 enhanced authentication (SCRAM-SHA-256 / SCRAM-SHA-512); Mosquitto cannot read them.
         """
     )
 
@@ -39,12 +41,22 @@ struct Passwd: AsyncParsableCommand {
     @Flag(name: .customShort("U"), help: "Hash the plain-text passwords of a USERNAME:PASSWORD file.")
     var update = false
 
+    @Option(name: .customLong("scram"), help: ArgumentHelp("Write SCRAM stored keys for this mechanism instead of a $7$ hash.", valueName: "sha-256|sha-512"))
+    var scram: String?
+
     /// FILE USER [PASSWORD], taken verbatim once the first one is seen (options come first, as
     /// with mosquitto_passwd), so that a password like `-hx` is not read as options.
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The password file, the username, and with -b the password.", valueName: "FILE USER [PASSWORD]"))
     var positional: [String] = []
 
     var file: String { positional.first ?? "" }
+    var scramAlgorithm: ScramAlgorithm? {
+        switch scram?.lowercased() {
+        case "sha-256"?, "scram-sha-256"?: .sha256
+        case "sha-512"?, "scram-sha-512"?: .sha512
+        default: nil
+        }
+    }
     var username: String? { positional.count > 1 ? positional[1] : nil }
     var password: String? { positional.count > 2 ? positional[2] : nil }
 
@@ -73,6 +85,8 @@ struct Passwd: AsyncParsableCommand {
         if create && update { throw usage("-c and -U cannot be used together") }
         if delete && update { throw usage("-D and -U cannot be used together") }
         if delete && batch { throw usage("-b and -D cannot be used together") }
+        if scram != nil && (delete || update) { throw usage("--scram applies to setting a password") }
+        if let scram, scramAlgorithm == nil { throw usage("--scram takes sha-256 or sha-512, not \(scram)") }
         if update {
             if batch || username != nil { throw usage("-U takes only the password file") }
             return
@@ -111,7 +125,7 @@ struct Passwd: AsyncParsableCommand {
         }
         let existed: Bool
         do {
-            existed = try passwords.setPassword(secret, for: username)
+            existed = try passwords.setPassword(secret, for: username, scram: scramAlgorithm)
         } catch let error as PasswordFileError {
             throw failure("\(error.source) \(error.message)", code: 2)
         } catch {

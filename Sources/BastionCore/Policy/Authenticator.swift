@@ -12,15 +12,29 @@ public struct ClientIdentity: Sendable, Hashable {
     public var certificateIdentity: String?
     /// Topic rules an identity backend returned for this identity (in addition to the ACL).
     public var backendRules: [BackendACLRule]
-    /// When the credentials stop being valid (a token's expiry): the connection is then closed.
+    /// Whether a backend answered for this identity's topic access (possibly with no rule at all):
+    /// its rules then apply even when no ACL is configured, and what nothing grants is denied.
+    public var hasBackendACL: Bool
+    /// Roles of the access policy (`auth.roles`) a backend gave this identity (LDAP groups
+    /// through `role_map`), in addition to the roles listing the user name.
+    public var backendRoles: [String]
+    /// A backend checked that this identity may use this client id (a token naming the client
+    /// ids it is for): client-id rules and `%c` patterns then grant, as for a bound client id.
+    public var clientIDBoundByBackend: Bool
+    /// When the credential stops being valid (a token's expiry), for backends configured to end
+    /// the session then; nil: never.
     public var expiresAt: NIODeadline?
 
     public init(clientID: String, username: String?, certificateIdentity: String? = nil, backendRules: [BackendACLRule] = [],
+                hasBackendACL: Bool = false, backendRoles: [String] = [], clientIDBoundByBackend: Bool = false,
                 expiresAt: NIODeadline? = nil) {
         self.clientID = clientID
         self.username = username
         self.certificateIdentity = certificateIdentity
         self.backendRules = backendRules
+        self.hasBackendACL = hasBackendACL || !backendRules.isEmpty
+        self.backendRoles = backendRoles
+        self.clientIDBoundByBackend = clientIDBoundByBackend
         self.expiresAt = expiresAt
     }
 }
@@ -35,10 +49,13 @@ public struct BackendACLRule: Sendable, Hashable {
 
     public var access: Access
     public var filter: String
+    /// Which backend returned the rule (`auth.backends[2] postgres`), named by decisions.
+    public var source: String
 
-    public init(access: Access, filter: String) {
+    public init(access: Access, filter: String, source: String = "backend") {
         self.access = access
         self.filter = filter
+        self.source = source
     }
 }
 

@@ -33,12 +33,19 @@ public struct ConnectionInfo: Sendable, Hashable {
         get { tls?.values.certificateSerial }
         set { updateTLS { $0.certificateSerial = newValue } }
     }
+    /// SHA-256 of the client certificate's DER, lowercase hex.
+    public var certificateFingerprint: String? {
+        get { tls?.values.certificateFingerprint }
+        set { updateTLS { $0.certificateFingerprint = newValue } }
+    }
 
     /// Sets every TLS parameter at once (one allocation rather than one per field).
-    public mutating func setTLS(version: String?, cipherSuite: String?, certificateIdentity: String?, certificateSerial: String?) {
+    public mutating func setTLS(version: String?, cipherSuite: String?, certificateIdentity: String?, certificateSerial: String?,
+                                certificateFingerprint: String? = nil) {
         updateTLS {
             $0 = TLSDetails.Values(
-                version: version, cipherSuite: cipherSuite, certificateIdentity: certificateIdentity, certificateSerial: certificateSerial)
+                version: version, cipherSuite: cipherSuite, certificateIdentity: certificateIdentity, certificateSerial: certificateSerial,
+                certificateFingerprint: certificateFingerprint)
         }
     }
 
@@ -56,6 +63,7 @@ private final class TLSDetails: Sendable, Hashable {
         var cipherSuite: String?
         var certificateIdentity: String?
         var certificateSerial: String?
+        var certificateFingerprint: String?
     }
 
     let values: Values

@@ -13,7 +13,11 @@ extension AccessPolicy {
     /// with the most specific filter, then the most specific identity, then deny over allow.
     /// Cost: the rules of this identity's client id, user, certificate and roles, plus the rules
     /// for everyone — never the rules of other users.
-    public func decide(_ identity: Identity, _ operation: AccessOperation, _ topicOrFilter: String) -> AccessDecision {
+    ///
+    /// `backendRules` (the rules an identity backend returned for this client, see
+    /// `BackendRules`) compete like the identity's own user rules.
+    public func decide(_ identity: Identity, _ operation: AccessOperation, _ topicOrFilter: String,
+                       backendRules: BackendRules = .none) -> AccessDecision {
         var target = topicOrFilter
         switch operation {
         case .subscribe:
@@ -47,7 +51,7 @@ extension AccessPolicy {
         }
 
         let storage = self.storage
-        let roles = identity.username.flatMap { storage.rolesOfUser[$0] } ?? []
+        let roles = self.roles(of: identity)
         if let rules = storage.byClientID[identity.clientID] {
             consider(rules.filter { rule in
                 guard let binding = rule.binding else { return identity.clientIDBound || rule.effect.isDeny }
@@ -68,6 +72,7 @@ extension AccessPolicy {
         if let certificate = identity.certificateIdentity, let rules = storage.byCertificate[certificate] {
             consider(rules, identityLevel: true)
         }
+        if !backendRules.rules.isEmpty { consider(backendRules.rules, identityLevel: true) }
         consider(storage.everyone)
         if identity.isAnonymous { consider(storage.anonymous) }
 

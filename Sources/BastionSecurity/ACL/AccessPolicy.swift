@@ -68,6 +68,10 @@ public struct AccessPolicy: Sendable {
         self.generation = generation
     }
 
+    /// No rule, no role, no allowlist: everything is denied unless backend rules grant it.
+    public static let empty = AccessPolicy(
+        storage: Storage(rules: [], roles: [:], allowlist: ClientAllowlist(), aclSource: nil), generation: 0)
+
     /// Loads a policy.
     /// - Parameters:
     ///   - aclFile: a Mosquitto-format ACL file, or nil.
@@ -155,15 +159,28 @@ public struct AccessPolicy: Sendable {
     /// Whether the client may connect with this client id (device allowlist and
     /// `require_client_id_equals_username`). See `ClientAllowlist`.
     public func mayConnect(_ identity: Identity) -> AccessDecision {
-        storage.allowlist.decide(identity, rolesOfUser: identity.username.flatMap { storage.rolesOfUser[$0] } ?? [])
+        storage.allowlist.decide(identity, rolesOfUser: roles(of: identity))
     }
 
     /// `identity` with `clientIDBound` set: the client id equals the certificate identity, or the
     /// allowlist binds it to the identity (see `ClientAllowlist.binds`).
     public func bound(_ identity: Identity) -> Identity {
         var identity = identity
-        identity.clientIDBound = identity.certificateIdentity == identity.clientID
-            || storage.allowlist.binds(identity, rolesOfUser: identity.username.flatMap { storage.rolesOfUser[$0] } ?? [])
+        identity.clientIDBound = identity.certificateIdentity == identity.clientID || identity.clientIDBoundByBackend
+            || storage.allowlist.binds(identity, rolesOfUser: roles(of: identity))
         return identity
     }
+
+    /// The roles listing the identity's user name, then the roles a backend gave it that the
+    /// policy defines.
+    func roles(of identity: Identity) -> [String] {
+        var roles = identity.username.flatMap { storage.rolesOfUser[$0] } ?? []
+        for role in identity.backendRoles where storage.roles[role] != nil && !roles.contains(role) {
+            roles.append(role)
+        }
+        return roles
+    }
+
+    /// Whether `role` is defined under `auth.roles` (backends may only map to defined roles).
+    public func definesRole(_ role: String) -> Bool { storage.roles[role] != nil }
 }

@@ -14,6 +14,8 @@ public final class AuthorizationCache {
     }
 
     public let identity: Identity
+    /// The rules a backend returned for this connection's identity.
+    public let backendRules: BackendRules
     public let capacity: Int
     public let byteBudget: Int
     private var currentBytes = 0
@@ -21,8 +23,9 @@ public final class AuthorizationCache {
     private var current: [Key: AccessDecision] = [:]
     private var previous: [Key: AccessDecision] = [:]
 
-    public init(identity: Identity, capacity: Int = 1024, byteBudget: Int = 256 * 1024) {
+    public init(identity: Identity, backendRules: BackendRules = .none, capacity: Int = 1024, byteBudget: Int = 256 * 1024) {
         self.identity = identity
+        self.backendRules = backendRules
         self.capacity = max(1, capacity)
         self.byteBudget = max(1, byteBudget)
     }
@@ -35,7 +38,7 @@ public final class AuthorizationCache {
         }
         let key = Key(operation: operation, topic: topic)
         if let hit = current[key] { return hit }
-        let decision = previous[key] ?? policy.decide(identity, operation, topic)
+        let decision = previous[key] ?? policy.decide(identity, operation, topic, backendRules: backendRules)
         if current.count >= capacity || currentBytes >= byteBudget {
             previous = current
             current.removeAll(keepingCapacity: true)

@@ -20,6 +20,12 @@ struct ClientAllowlist: Sendable {
     let entries: [String: Entry]
     let requireClientIDEqualsUsername: Bool
 
+    /// No entry: every client id is allowed, none is bound.
+    init() {
+        entries = [:]
+        requireClientIDEqualsUsername = false
+    }
+
     init(_ allowedClients: [String: [String]], requireClientIDEqualsUsername: Bool) throws(ACLError) {
         var entries: [String: Entry] = [:]
         for (key, patterns) in allowedClients {

@@ -14,10 +14,33 @@ public struct PolicyAuthorization: AuthorizationPolicy {
         self.logger = logger
     }
 
+    /// With no ACL configured, an identity whose backend answered for its topic access gets
+    /// that answer alone (what it does not grant is denied) rather than the open default.
     public func authorizer(for identity: ClientIdentity) -> any ClientAuthorizer {
-        guard let policy else { return OpenAuthorizer.shared }
-        return PolicyAuthorizer(policy: policy, cache: AuthorizationCache(identity: policy.bound(identity.securityIdentity)), logger: logger)
+        guard policy != nil || identity.hasBackendACL else { return OpenAuthorizer.shared }
+        let policy = self.policy ?? .empty
+        let backendRules: BackendRules
+        do {
+            backendRules = try BackendRules(identity.backendRules, username: identity.username)
+        } catch {
+            logger.warning("backend returned an invalid ACL rule; denying all topic access", metadata: [
+                "client_id": "\(identity.clientID)", "error": "\(error)",
+            ])
+            return DenyAllAuthorizer(rule: "\(error)")
+        }
+        let cache = AuthorizationCache(identity: policy.bound(identity.securityIdentity), backendRules: backendRules)
+        return PolicyAuthorizer(policy: policy, cache: cache, logger: logger)
     }
+}
+
+/// Every operation denied, naming why.
+final class DenyAllAuthorizer: ClientAuthorizer {
+    let rule: String
+    init(rule: String) { self.rule = rule }
+    var lastDenialRule: String? { rule }
+    func mayPublish(_ topic: String) -> Bool { false }
+    func maySubscribe(_ filter: String) -> Bool { false }
+    func mayReceive(_ topic: String) -> Bool { false }
 }
 
 final class PolicyAuthorizer: ClientAuthorizer {

@@ -13,12 +13,21 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
     /// `%c` patterns grant anything. Any client may choose any client id, so a client id alone
     /// proves nothing. Set by `AccessPolicy.bound(_:)`.
     public var clientIDBound: Bool
+    /// Roles an identity backend gave this client (LDAP groups through `role_map`), on top of
+    /// the roles that list its user name. Names that are not roles of the policy are ignored.
+    public var backendRoles: [String]
+    /// An identity backend checked the client id (a token naming the client ids it is for), so
+    /// `bound(_:)` binds it.
+    public var clientIDBoundByBackend: Bool
 
-    public init(username: String?, clientID: String, certificateIdentity: String? = nil, clientIDBound: Bool = false) {
+    public init(username: String?, clientID: String, certificateIdentity: String? = nil, clientIDBound: Bool = false,
+                backendRoles: [String] = [], clientIDBoundByBackend: Bool = false) {
         self.username = username
         self.clientID = clientID
         self.certificateIdentity = certificateIdentity
         self.clientIDBound = clientIDBound
+        self.backendRoles = backendRoles
+        self.clientIDBoundByBackend = clientIDBoundByBackend
     }
 
     /// Neither a username nor a certificate: rules for `anonymous` apply.

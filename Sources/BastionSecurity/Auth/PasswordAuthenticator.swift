@@ -102,6 +102,7 @@ public final class PasswordAuthenticator: Authenticator {
 
 extension ClientIdentity {
     public var securityIdentity: Identity {
-        Identity(username: username, clientID: clientID, certificateIdentity: certificateIdentity)
+        Identity(username: username, clientID: clientID, certificateIdentity: certificateIdentity,
+                 backendRoles: backendRoles, clientIDBoundByBackend: clientIDBoundByBackend)
     }
 }

@@ -97,6 +97,22 @@ public struct PasswordFile: Sendable {
 
     public func contains(username: String) -> Bool { hashes[username] != nil }
 
+    /// The user's SCRAM stored keys for `algorithm`, when the entry is of that scheme.
+    public func scramKeys(for username: String, algorithm: ScramAlgorithm) -> ScramStoredKeys? {
+        guard let keys = hashes[username]?.scramKeys, keys.algorithm == algorithm else { return nil }
+        return keys
+    }
+
+    /// Iterations the file's SCRAM entries of `algorithm` use most (the RFC minimum when none),
+    /// so an exchange for an unknown user offers what a real one would.
+    public func typicalScramIterations(_ algorithm: ScramAlgorithm) -> Int {
+        var counts: [Int: Int] = [:]
+        for hash in hashes.values {
+            if case .scram(algorithm, let iterations) = hash.scheme { counts[iterations, default: 0] += 1 }
+        }
+        return counts.max { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key }?.key ?? ScramStoredKeys.recommendedIterations
+    }
+
     /// The scheme unknown users are checked against.
     var dummyScheme: PasswordHash.Scheme { dummy.scheme }
 
@@ -152,7 +168,7 @@ public struct PasswordFile: Sendable {
     /// Adds or replaces `username`'s entry with a new `$7$` hash of `password`.
     /// Returns true when the user already existed.
     @discardableResult
-    public mutating func setPassword(_ password: String, for username: String) throws -> Bool {
+    public mutating func setPassword(_ password: String, for username: String, scram: ScramAlgorithm? = nil) throws -> Bool {
         try Self.validateUsername(username)
         guard !password.isEmpty else {
             throw PasswordFileError(source: "password", message: "must not be empty")
@@ -160,7 +176,8 @@ public struct PasswordFile: Sendable {
         guard password.utf8.count <= 65535 else {
             throw PasswordFileError(source: "password", message: "must be less than 65536 bytes long")
         }
-        let hash = try PasswordHash.make(password: Array(password.utf8))
+        let hash = try scram.map { try PasswordHash.makeScram(password: Array(password.utf8), algorithm: $0) }
+            ?? PasswordHash.make(password: Array(password.utf8))
         return set(hash, for: username)
     }
 
@@ -272,16 +289,17 @@ public struct PasswordFile: Sendable {
         switch scheme {
         case .sha512: 0
         case .pbkdf2SHA512(let iterations): iterations
+        case .scram(_, let iterations): iterations
         }
     }
 
     private static func explain(_ error: PasswordHash.ParseError) -> String {
         switch error {
-        case .unknownScheme: "not a $6$ or $7$ hash (a plain-text file? hash it with 'bastion passwd -U FILE')"
+        case .unknownScheme: "not a $6$ or $7$ hash, nor SCRAM stored keys (a plain-text file? hash it with 'bastion passwd -U FILE')"
         case .malformed: "malformed password hash"
         case .badIterations: "iteration count must be 1...\(PasswordHash.maximumIterations)"
         case .badSalt: "salt is not valid base64"
-        case .badDigest: "hash is not 64 bytes of base64"
+        case .badDigest: "hash is not 64 bytes of base64 (SCRAM keys: 32 bytes for SHA-256, 64 for SHA-512)"
         }
     }
 }

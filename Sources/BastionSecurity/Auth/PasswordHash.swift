@@ -10,16 +10,23 @@ import Foundation
 /// - `$6$SALT$HASH`: HASH = SHA-512(password ‖ salt) (Mosquitto ≤ 1.6, `mosquitto_passwd -H sha512`);
 /// - `$7$ITERATIONS$SALT$HASH`: HASH = PBKDF2-HMAC-SHA512(password, salt, ITERATIONS, 64 bytes)
 ///   (Mosquitto 2.x default).
+/// - `$scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY` (and `$scram-sha-512$…`): SCRAM stored
+///   keys (RFC 5802), which also check a plain password and serve MQTT 5.0 enhanced
+///   authentication (Bastion only; Mosquitto does not read them).
 /// SALT and HASH are standard padded base64. The plain text never leaves `matches`.
 public struct PasswordHash: Sendable, Hashable {
     public enum Scheme: Sendable, Hashable {
         case sha512
         case pbkdf2SHA512(iterations: Int)
+        case scram(ScramAlgorithm, iterations: Int)
     }
 
     public let scheme: Scheme
     let salt: [UInt8]
+    /// The hash; for SCRAM the StoredKey.
     let digest: [UInt8]
+    /// SCRAM only: the ServerKey.
+    let serverKey: [UInt8]
     /// The text as read from the file, kept so that rewriting a file leaves other users' lines unchanged.
     public let encoded: String
 
@@ -41,9 +48,27 @@ public struct PasswordHash: Sendable, Hashable {
         case badDigest
     }
 
-    /// Parses `$6$…` or `$7$…`; anything else (e.g. a plain-text password) is an error.
+    /// Parses a hash string as stored in a password file or a database column; nil when it is
+    /// not one of the schemes above.
+    public static func parse(_ text: String) -> PasswordHash? { try? PasswordHash(parsing: text) }
+
+    /// Parses `$6$…`, `$7$…` or `$scram-sha-…$…`; anything else (e.g. a plain-text password) is an error.
     init(parsing text: String) throws(ParseError) {
         let fields = text.split(separator: "$", omittingEmptySubsequences: false)
+        if fields.count >= 2, fields[0].isEmpty, let algorithm = ScramAlgorithm(scheme: fields[1]) {
+            guard fields.count == 6 else { throw .malformed }
+            guard let iterations = Int(fields[2]), iterations >= 1, iterations <= Self.maximumIterations else { throw .badIterations }
+            guard let salt = Data(base64Encoded: String(fields[3])), !salt.isEmpty else { throw .badSalt }
+            guard let stored = Data(base64Encoded: String(fields[4])), stored.count == algorithm.keyLength,
+                  let server = Data(base64Encoded: String(fields[5])), server.count == algorithm.keyLength
+            else { throw .badDigest }
+            scheme = .scram(algorithm, iterations: iterations)
+            self.salt = Array(salt)
+            self.digest = Array(stored)
+            self.serverKey = Array(server)
+            self.encoded = text
+            return
+        }
         // "$7$i$s$h" splits into ["", "7", i, s, h]; "$6$s$h" into ["", "6", s, h].
         guard fields.count >= 4, fields[0].isEmpty else { throw .unknownScheme }
         let saltField: Substring
@@ -71,19 +96,38 @@ public struct PasswordHash: Sendable, Hashable {
         }
         self.salt = Array(salt)
         self.digest = Array(digest)
+        self.serverKey = []
         self.encoded = text
     }
 
-    private init(scheme: Scheme, salt: [UInt8], digest: [UInt8]) {
+    private init(scheme: Scheme, salt: [UInt8], digest: [UInt8], serverKey: [UInt8] = []) {
         self.scheme = scheme
         self.salt = salt
         self.digest = digest
+        self.serverKey = serverKey
         let saltText = Data(salt).base64EncodedString()
         let digestText = Data(digest).base64EncodedString()
         switch scheme {
         case .sha512: encoded = "$6$\(saltText)$\(digestText)"
         case .pbkdf2SHA512(let iterations): encoded = "$7$\(iterations)$\(saltText)$\(digestText)"
+        case .scram(let algorithm, let iterations):
+            encoded = ScramStoredKeys(algorithm: algorithm, iterations: iterations, salt: salt, storedKey: digest, serverKey: serverKey).encoded
         }
+    }
+
+    /// A new SCRAM entry (stored keys) with a fresh random salt.
+    public static func makeScram(password: some DataProtocol, algorithm: ScramAlgorithm,
+                                 iterations: Int = ScramStoredKeys.recommendedIterations) throws -> PasswordHash {
+        guard let keys = ScramStoredKeys.derive(password: password, algorithm: algorithm, iterations: iterations) else {
+            throw PasswordFileError(source: "password hashing", message: "PBKDF2 failed")
+        }
+        return PasswordHash(scheme: .scram(algorithm, iterations: iterations), salt: keys.salt, digest: keys.storedKey, serverKey: keys.serverKey)
+    }
+
+    /// The SCRAM stored keys, for an entry of a SCRAM scheme.
+    public var scramKeys: ScramStoredKeys? {
+        guard case .scram(let algorithm, let iterations) = scheme else { return nil }
+        return ScramStoredKeys(algorithm: algorithm, iterations: iterations, salt: salt, storedKey: digest, serverKey: serverKey)
     }
 
     /// A new `$7$` hash with a fresh random salt, readable by Mosquitto 2.x.
@@ -99,12 +143,17 @@ public struct PasswordHash: Sendable, Hashable {
     /// A hash no password matches, shaped like `scheme`, so that checking a password against it
     /// costs what checking a real entry costs.
     static func dummy(_ scheme: Scheme) -> PasswordHash {
-        PasswordHash(scheme: scheme, salt: randomBytes(saltLength), digest: randomBytes(digestLength))
+        if case .scram(let algorithm, _) = scheme {
+            return PasswordHash(scheme: scheme, salt: randomBytes(ScramStoredKeys.saltLength), digest: randomBytes(algorithm.keyLength),
+                                serverKey: randomBytes(algorithm.keyLength))
+        }
+        return PasswordHash(scheme: scheme, salt: randomBytes(saltLength), digest: randomBytes(digestLength))
     }
 
     /// Whether `password` produces this hash. Always does the full derivation, and compares in
     /// constant time (swift-crypto's `SymmetricKey` equality).
     public func matches(_ password: some DataProtocol) -> Bool {
+        if let keys = scramKeys { return keys.matches(password) }
         guard let derived = Self.derive(scheme: scheme, password: password, salt: salt) else { return false }
         return derived == SymmetricKey(data: digest)
     }
@@ -114,6 +163,7 @@ public struct PasswordHash: Sendable, Hashable {
         switch scheme {
         case .sha512: true
         case .pbkdf2SHA512(let iterations): iterations < Self.recommendedIterations
+        case .scram(_, let iterations): iterations < ScramStoredKeys.minimumIterations
         }
     }
 
@@ -124,6 +174,8 @@ public struct PasswordHash: Sendable, Hashable {
             hasher.update(data: password)
             hasher.update(data: salt)
             return SymmetricKey(data: hasher.finalize())
+        case .scram:
+            return nil
         case .pbkdf2SHA512(let iterations):
             // Existing Mosquitto files use as few as 101 iterations; verifying them needs the
             // unchecked variant. New entries always use `recommendedIterations`.
@@ -149,6 +201,7 @@ extension PasswordHash: CustomStringConvertible, CustomDebugStringConvertible, C
         switch scheme {
         case .sha512: "$6$ (salted SHA-512)"
         case .pbkdf2SHA512(let iterations): "$7$ (PBKDF2-SHA512, \(iterations) iterations)"
+        case .scram(let algorithm, let iterations): "$\(algorithm.scheme)$ (\(algorithm.mechanism) stored keys, \(iterations) iterations)"
         }
     }
 }

@@ -160,6 +160,12 @@ public final class AbuseProtection: Sendable {
         flapping.sessionEnded(clientID: clientID, duration: duration, clean: clean)
     }
 
+    /// An identity backend could not answer; the logins it would have decided were refused.
+    /// The caller limits how often this is raised per backend.
+    public func backendUnavailable(_ backend: String) {
+        raise(.event(.backendUnavailable, subject: "backend \(backend)"))
+    }
+
     /// A session began dropping messages it could not keep.
     public func sessionDropping(clientID: String) {
         raise(.event(.sessionDropping, subject: "client_id \(clientID)"))

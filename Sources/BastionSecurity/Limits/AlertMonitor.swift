@@ -14,7 +14,7 @@ public struct AlertPolicy: Sendable, Hashable {
         case .connectionRate: connections
         case .authFailures: authFailures
         case .aclDenials: aclDenials
-        case .banSuppressed, .userThrottled, .sessionDropping: nil as Int?
+        case .banSuppressed, .userThrottled, .sessionDropping, .backendUnavailable: nil as Int?
         }
         return value.flatMap { $0 > 0 ? $0 : nil }
     }
@@ -33,6 +33,9 @@ public struct Alert: Sendable, Hashable {
         case userThrottled = "user_throttled"
         /// A session started dropping messages it could not keep (offline queue full).
         case sessionDropping = "session_dropping"
+        /// An identity backend could not answer (down, slow, garbage); logins it would have
+        /// decided are refused (fail closed).
+        case backendUnavailable = "backend_unavailable"
     }
 
     public var kind: Kind

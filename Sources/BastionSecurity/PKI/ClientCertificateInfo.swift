@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import SwiftASN1
 import X509
 
 /// Which certificate field becomes the MQTT identity (config `tls.identity_from`).
@@ -35,6 +37,8 @@ public struct ClientCertificateInfo: Sendable, Hashable {
     public var uris: [String]
     public var emails: [String]
     public var notValidAfter: Date
+    /// SHA-256 of the certificate's DER encoding, lowercase hex (what identity backends key on).
+    public var fingerprintSHA256: String?
 
     public init(
         identity: String,
@@ -46,7 +50,8 @@ public struct ClientCertificateInfo: Sendable, Hashable {
         dnsNames: [String],
         uris: [String],
         emails: [String],
-        notValidAfter: Date
+        notValidAfter: Date,
+        fingerprintSHA256: String? = nil
     ) {
         self.identity = identity
         self.identitySource = identitySource
@@ -58,6 +63,7 @@ public struct ClientCertificateInfo: Sendable, Hashable {
         self.uris = uris
         self.emails = emails
         self.notValidAfter = notValidAfter
+        self.fingerprintSHA256 = fingerprintSHA256
     }
 
     /// Extracts the identity from `certificate`; throws the rejection when the chosen field is absent
@@ -102,8 +108,18 @@ public struct ClientCertificateInfo: Sendable, Hashable {
             dnsNames: dnsNames,
             uris: uris,
             emails: emails,
-            notValidAfter: certificate.notValidAfter
+            notValidAfter: certificate.notValidAfter,
+            fingerprintSHA256: Self.fingerprint(certificate)
         )
+    }
+
+    private static func fingerprint(_ certificate: Certificate) -> String? {
+        var serializer = DER.Serializer()
+        guard (try? serializer.serialize(certificate)) != nil else { return nil }
+        return SHA256.hash(data: serializer.serializedBytes).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
     }
 }
 

@@ -79,8 +79,101 @@ public struct AuthConfig: Codable, Sendable, Equatable {
     /// Groups of identities (user names) that may take over each other's sessions, e.g. a
     /// fail-over pair sharing one client id. Otherwise a session belongs to the identity that made it.
     public var shared_sessions: [[String]]?
+    /// Identity backends, asked in order (docs/auth-backends.md); the password file is `{type: file}`
+    /// (first when not listed).
+    public var backends: [BackendConfig]?
+    /// Seconds a decision of the identity backends is remembered (0: not at all). Default 30.
+    public var cache_ttl: Double?
+    /// Most decisions remembered. Default 10000.
+    public var cache_size: Int?
 
     public init() {}
+}
+
+/// One entry of `auth.backends`. Which keys a type takes is checked when the chain is built
+/// (`BackendSpec`), so a key of another type is refused by name.
+public struct BackendConfig: Codable, Sendable, Equatable {
+    /// file | jwt | jwks | postgres | ldap | http
+    public var type: String
+    // Every type.
+    /// Seconds a call may take, waiting for a slot included. Default 5 (http: 2).
+    public var timeout: Double?
+    /// Calls in progress at once. Default 16.
+    public var max_concurrent: Int?
+    /// Calls waiting for a slot; more are answered "server busy". Default 256.
+    public var max_queued: Int?
+    // jwt, jwks.
+    public var secret_file: String?
+    public var jwks_file: String?
+    public var algorithms: [String]?
+    public var issuer: String?
+    public var audience: StringList?
+    public var username_claim: String?
+    public var clientid_claim: String?
+    public var acl_claims: ACLClaimsConfig?
+    public var disconnect_on_expiry: Bool?
+    /// Seconds of clock skew tolerated on exp and nbf. Default 0.
+    public var leeway: Double?
+    // postgres, ldap, http.
+    public var url: String?
+    public var ca_file: String?
+    // postgres.
+    public var password_file: String?
+    public var password_query: String?
+    public var acl_query: String?
+    public var tls: Bool?
+    public var max_connections: Int?
+    // ldap.
+    public var bind_dn: String?
+    public var search_base: String?
+    public var search_filter: String?
+    public var service_bind_dn: String?
+    public var service_password_file: String?
+    public var group_base: String?
+    public var group_filter: String?
+    public var group_attribute: String?
+    public var member_attribute: String?
+    public var start_tls: Bool?
+    public var cert_file: String?
+    public var key_file: String?
+    /// Directory group -> role (or roles) of `auth.roles`.
+    public var role_map: [String: StringList]?
+    // http.
+    public var certificates: Bool?
+    public var insecure_plaintext: Bool?
+
+    public init(type: String) { self.type = type }
+}
+
+/// `acl_claims`: which token claims hold the topic filters of each access.
+public struct ACLClaimsConfig: Codable, Sendable, Equatable {
+    public var publish: String?
+    public var subscribe: String?
+    public var readwrite: String?
+    public var deny: String?
+
+    public init() {}
+}
+
+/// A string or a list of strings (`audience: bastion` or `audience: [a, b]`).
+public struct StringList: Codable, Sendable, Equatable {
+    public var values: [String]
+
+    public init(_ values: [String]) { self.values = values }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let single = try? container.decode(String.self) {
+            values = [single]
+        } else {
+            values = try container.decode([String].self)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(values)
+    }
 }
 
 public struct ACLRuleConfig: Codable, Sendable, Equatable {

@@ -202,10 +202,12 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             closeReason = "connect timeout"
             run(.close)
         case .connected:
+            // A credential that expires (a token from a backend with disconnect_on_expiry) ends
+            // the session then: 5.0 DISCONNECT 0xA0 Maximum connect time, 3.1.1 a close.
             if let expiry = identity?.expiresAt, now >= expiry {
-                logger.info("credentials expired")
-                closeReason = "credentials expired"
-                run(.disconnect(.notAuthorized, reasonString: "credentials expired"))
+                logger.info("credential expired; disconnecting")
+                closeReason = "credential expired"
+                run(.disconnect(.maximumConnectTime, reasonString: "the credential has expired"))
                 return
             }
             guard machine.keepAlive.hasExpired(lastActivity: lastActivity, now: now) else { return }

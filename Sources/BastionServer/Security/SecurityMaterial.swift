@@ -13,6 +13,8 @@ struct SecurityMaterial: Sendable {
     var warnings: [LintWarning]
     /// Identities that may take over each other's sessions.
     var sessionSharing: SessionSharing = .none
+    /// `auth.backends`, checked (the password file first when it is not listed).
+    var backends: [BackendSpec] = []
 
     /// The policy topic access is decided by; nil when no topic rule is configured.
     var topicPolicy: AccessPolicy? { hasTopicRules ? policy : nil }
@@ -57,8 +59,15 @@ struct SecurityMaterial: Sendable {
         } catch {
             throw ConfigError(file: configPath, key: "auth.shared_sessions", "\(error)")
         }
+        if let ttl = auth.cache_ttl, !(0...3600).contains(ttl) {
+            throw ConfigError(file: configPath, key: "auth.cache_ttl", "\(ttl) is out of range", fix: "use 0 (no cache) to 3600 seconds")
+        }
+        if let size = auth.cache_size, !(1...1_000_000).contains(size) {
+            throw ConfigError(file: configPath, key: "auth.cache_size", "\(size) is out of range", fix: "use 1 to 1000000")
+        }
+        let backends = try BackendSpec.parse(auth: auth, configPath: configPath)
         return SecurityMaterial(passwordFile: passwordFile, policy: policy, hasTopicRules: hasTopicRules, warnings: warnings,
-                                sessionSharing: sharing)
+                                sessionSharing: sharing, backends: backends)
     }
 }
 

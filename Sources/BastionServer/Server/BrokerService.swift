@@ -1,4 +1,5 @@
 import BastionCore
+import BastionIdentity
 import BastionSecurity
 import BastionStore
 import Foundation
@@ -26,6 +27,11 @@ public final class BrokerService: Service {
     public let admin: AdminServer?
     /// TLS material per listener (nil for plaintext listeners), reloaded on SIGHUP.
     let tlsHolders: [TLSContextHolder?]
+    /// The identity backends in force (replaced on reload) and how to build them.
+    private let identity: Mutex<IdentityServices>
+    private let identityContext: IdentityServices.Context
+    /// SCRAM enhanced authentication; its stores follow reloads.
+    private let scram: ScramAuthenticator
     /// What the durable store held at startup, applied in `run` before the listeners bind.
     private let restored: (state: StoredBrokerState, at: WallClock)?
     private let listening = Flag()
@@ -39,7 +45,9 @@ public final class BrokerService: Service {
     /// directory) so that errors surface before anything binds (exit 2).
     public init(settings: BrokerSettings, options: ServeOptions, logger: Logger) throws(ConfigError) {
         var settings = settings
-        if settings.auth.password_file == nil && !settings.listeners.contains(where: \.allowAnonymous) {
+        // Identity backends are the operator's choice of who may log in: no generated admin.
+        let hasBackends = !(settings.auth.backends ?? []).isEmpty
+        if settings.auth.password_file == nil && !hasBackends && !settings.listeners.contains(where: \.allowAnonymous) {
             settings.auth.password_file = try DefaultCredentials.ensure(dataDir: settings.dataDir, logger: logger)
         }
         let material = try SecurityMaterial.load(auth: settings.auth, configPath: settings.configPath, generation: 0)
@@ -72,12 +80,28 @@ public final class BrokerService: Service {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.authPool = NIOThreadPool(numberOfThreads: max(1, System.coreCount / 2))
         self.authPool.start()
+        let alerts = BackendAlerts(logger: logger) { backend, _ in protection.backendUnavailable(backend) }
+        let identityContext = IdentityServices.Context(
+            runner: BlockingRunner(pool: authPool, eventLoop: group.next()), group: group, logger: logger, alerts: alerts,
+            configPath: settings.configPath)
+        let services: IdentityServices
+        do {
+            services = try IdentityServices.build(specs: material.backends, passwordFile: material.passwordFile, context: identityContext)
+        } catch {
+            try? authPool.syncShutdownGracefully()
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        self.identityContext = identityContext
+        self.identity = Mutex(services)
+        let scram = ScramAuthenticator(services.scram)
+        self.scram = scram
         let broker = Broker(
             group: group, limits: settings.limits, logger: logger,
-            authenticator: PasswordAuthenticator(
-                passwordFile: material.passwordFile, policy: material.policy, pool: authPool,
-                maximumUsernameLength: settings.limits.maximumUsernameLength),
+            authenticator: services.authenticator(
+                material: material, auth: settings.auth, pool: authPool, maximumUsernameLength: settings.limits.maximumUsernameLength),
             authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
+            enhancedAuthenticator: scram,
             disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false,
             store: store, protection: protection, connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)),
             sessionSharing: material.sessionSharing,
@@ -217,6 +241,7 @@ public final class BrokerService: Service {
         try? await broker.forEachConnection { $0.shutdown() }.get()
         // Give the DISCONNECT packets a moment to leave before the loops stop.
         try? await Task.sleep(for: .milliseconds(100))
+        await identity.withLock { $0 }.chain?.shutdown()
         await protection.shutdown(cause: .signal, uptimeSeconds: broker.snapshot().uptimeSeconds)
         try? await group.shutdownGracefully()
         try? await authPool.shutdownGracefully()
@@ -277,12 +302,20 @@ public final class BrokerService: Service {
             }
             let material = try SecurityMaterial.load(auth: auth, configPath: settings.configPath, generation: UInt64(broker.securityGeneration + 1))
             Self.report(material, logger: logger)
+            // New backends (keys and files re-read, an empty decision cache); the old ones
+            // close once logins in flight have had their time.
+            let services = try IdentityServices.build(specs: material.backends, passwordFile: material.passwordFile, context: identityContext)
             broker.updateSecurity(
-                authenticator: PasswordAuthenticator(
-                    passwordFile: material.passwordFile, policy: material.policy, pool: authPool,
-                    maximumUsernameLength: settings.limits.maximumUsernameLength),
+                authenticator: services.authenticator(
+                    material: material, auth: auth, pool: authPool, maximumUsernameLength: settings.limits.maximumUsernameLength),
                 authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
                 sessionSharing: material.sessionSharing)
+            scram.update(services.scram)
+            let previous = identity.withLock { current in
+                defer { current = services }
+                return current
+            }
+            previous.retire(after: .seconds(Int64(settings.connectTimeout) + 5))
             protection.reload(protectionSettings, path: settings.configPath)
             logger.notice("configuration reloaded", metadata: ["users": "\(material.passwordFile?.usernames.count ?? 0)",
                                                                  "acl_rules": "\(material.policy?.ruleCount ?? 0)"])

@@ -85,7 +85,8 @@ struct ListenerBinder {
                     listener: listenerName, remoteAddress: Self.describe(remote), allowAnonymous: settings.allowAnonymous)
                 info.setTLS(
                     version: transport.tlsVersion, cipherSuite: transport.cipherSuite,
-                    certificateIdentity: transport.certificateIdentity, certificateSerial: transport.certificateSerial)
+                    certificateIdentity: transport.certificateIdentity, certificateSerial: transport.certificateSerial,
+                    certificateFingerprint: transport.certificateFingerprint)
                 info.requirePassword = transport.certificateRequirements.requirePassword
                 info.requireClientIDMatch = transport.certificateRequirements.requireClientIDMatch
                 return channel.eventLoop.makeCompletedFuture {

@@ -51,6 +51,7 @@ public struct TransportInfo: Sendable, Hashable {
     /// The user name the authorization layer sees for a certificate-authenticated client.
     public var certificateIdentity: String? { clientCertificate?.identity }
     public var certificateSerial: String? { clientCertificate?.serialNumber }
+    public var certificateFingerprint: String? { clientCertificate?.fingerprintSHA256 }
     public var certificateSubject: String? { clientCertificate?.subject }
 }
 
