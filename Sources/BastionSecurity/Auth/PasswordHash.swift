@@ -96,6 +96,18 @@ public struct PasswordHash: Sendable, Hashable {
         return PasswordHash(scheme: scheme, salt: salt, digest: digest.withUnsafeBytes { Array($0) })
     }
 
+    /// Parses a stored `$6$…` / `$7$…` hash; nil when `text` is not one (other stores than the
+    /// password file, e.g. the admin console's users, keep hashes in this form).
+    public static func parse(_ text: String) -> PasswordHash? {
+        try? PasswordHash(parsing: text)
+    }
+
+    /// A hash no password matches, as costly to check as one `make` writes: checked for unknown
+    /// user names so that they take as long to refuse as wrong passwords.
+    public static func unmatchable() -> PasswordHash {
+        dummy(.pbkdf2SHA512(iterations: recommendedIterations))
+    }
+
     /// A hash no password matches, shaped like `scheme`, so that checking a password against it
     /// costs what checking a real entry costs.
     static func dummy(_ scheme: Scheme) -> PasswordHash {
