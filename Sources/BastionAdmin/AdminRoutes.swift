@@ -1,5 +1,6 @@
 import BastionSecurity
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -253,11 +254,17 @@ enum Authorization {
     }
 }
 
+/// A value, or the answer that refuses the request.
+enum Checked<T> {
+    case success(T)
+    case failure(Response)
+}
+
 /// Reading request bodies.
 enum Bodies {
     static let limit = 64 * 1024
 
-    static func json<T: Decodable>(_ type: T.Type, _ request: Request) async -> Result<T, Response> {
+    static func json<T: Decodable>(_ type: T.Type, _ request: Request) async -> Checked<T> {
         var request = request
         guard let body = try? await request.collectBody(upTo: limit) else {
             return .failure(Responses.error(.contentTooLarge, "request body too large", api: true))
@@ -335,14 +342,21 @@ enum MonitoringRoutes {
 }
 
 enum Query {
+    /// The query's fields, decoded as browsers encode forms (`+` is a space, `%2B` a plus: MQTT's
+    /// wildcard survives a GET form), the first of repeated names.
     static func dictionary(_ request: Request) -> [String: String] {
         var query: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters { query[String(key)] = String(value).removingPercentEncoding ?? String(value) }
+        for pair in (request.uri.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String? { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = parts.first.flatMap(decode), let value = decode(parts.count > 1 ? parts[1] : "") else { continue }
+            if query[name] == nil { query[name] = value }
+        }
         return query
     }
 
     static func limit(_ request: Request, default value: Int = 1000, maximum: Int = 10_000) -> Int {
-        guard let text = request.uri.queryParameters.get("limit"), let n = Int(text), n > 0 else { return value }
+        guard let text = dictionary(request)["limit"], let n = Int(text), n > 0 else { return value }
         return min(n, maximum)
     }
 }

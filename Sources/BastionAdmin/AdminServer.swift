@@ -2,6 +2,7 @@ import BastionLDAP
 import BastionSecurity
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore

@@ -1,5 +1,6 @@
 import BastionSecurity
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// One route of the REST API: what the OpenAPI document lists and the role it needs (nil: none).
@@ -90,7 +91,7 @@ enum APIRoutes {
         on(.get, "sessions", .viewer) { request, _, _ in Responses.json(.ok, await control.sessions(limit: Query.limit(request))) }
         on(.get, "subscriptions", .viewer) { request, _, _ in Responses.json(.ok, await control.subscriptions(limit: Query.limit(request))) }
         on(.get, "retained", .viewer) { request, _, _ in
-            let filter = request.uri.queryParameters.get("filter").flatMap { $0.removingPercentEncoding } ?? "#"
+            let filter = Query.dictionary(request)["filter"] ?? "#"
             guard let list = await control.retained(filter: filter, limit: Query.limit(request)) else {
                 return Responses.error(.badRequest, "'\(filter)' is not a valid topic filter", api: true)
             }
@@ -240,7 +241,7 @@ enum UserHandlers {
     // Shared with the Users page.
 
     static func createUser(name: String, role: AdminRole, password: String?, _ principal: AdminPrincipal, _ context: AdminRequestContext,
-                           _ state: AdminState) async -> Result<String, Response> {
+                           _ state: AdminState) async -> Checked<String> {
         guard AdminUserStore.isValidName(name) else {
             return .failure(Responses.error(.badRequest, "user names are 1 to 64 letters, digits and . _ @ -", api: true))
         }
@@ -307,7 +308,7 @@ enum UserHandlers {
     }
 
     static func createToken(name: String, role: AdminRole, days: Double, _ principal: AdminPrincipal, _ context: AdminRequestContext,
-                            _ state: AdminState) -> Result<(APITokenStore.Token, String), Response> {
+                            _ state: AdminState) -> Checked<(APITokenStore.Token, String)> {
         guard AdminUserStore.isValidName(name) else {
             return .failure(Responses.error(.badRequest, "token names are 1 to 64 letters, digits and . _ @ -", api: true))
         }

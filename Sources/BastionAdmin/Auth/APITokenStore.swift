@@ -98,7 +98,7 @@ public final class APITokenStore: Sendable {
                 return .success(())
             } catch {
                 table = before
-                return .failure(Failure(description: error.description))
+                return .failure(Failure(description: "\(error)"))
             }
         }
         try result.get()

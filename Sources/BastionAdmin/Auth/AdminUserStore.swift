@@ -53,10 +53,10 @@ public final class AdminUserStore: Sendable {
 
     /// Letters, digits and `._@-`, 1 to 64 characters.
     static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && name.unicodeScalars.allSatisfy {
-            ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "._@-".unicodeScalars.contains($0)
-        }
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { nameBytes.contains($0) }
     }
+
+    private static let nameBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-".utf8)
 
     public func user(named name: String) -> User? { users.withLock { $0[name] } }
 
@@ -96,7 +96,7 @@ public final class AdminUserStore: Sendable {
                 return .success(())
             } catch {
                 table = before
-                return .failure(Failure(description: error.description))
+                return .failure(Failure(description: "\(error)"))
             }
         }
         try result.get()

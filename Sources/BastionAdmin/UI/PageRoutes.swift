@@ -1,5 +1,6 @@
 import BastionSecurity
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The console's pages (GET) and the forms they post.
@@ -52,12 +53,12 @@ enum PageRoutes {
             }
         }
 
-        func render(_ name: String, _ title: String, _ context: [String: Any], _ principal: AdminPrincipal,
+        @Sendable func render(_ name: String, _ title: String, _ context: [String: Any], _ principal: AdminPrincipal,
                     _ session: WebSessionStore.Session, status: HTTPResponse.Status = .ok) -> Response {
             Responses.html(status, Pages.page(name, title: title, context: context, user: principal.name, role: principal.role, csrf: session.csrf))
         }
 
-        func notice(_ request: Request) -> String? { request.uri.queryParameters.get("msg").flatMap { notices[$0] } }
+        @Sendable func notice(_ request: Request) -> String? { Query.dictionary(request)["msg"].flatMap { notices[$0] } }
 
         page("ui/overview", .viewer) { _, _, principal, session in
             let samples = state.history.all
@@ -92,11 +93,11 @@ enum PageRoutes {
             render("subscriptions", "Topics", ["rows": TopicTree.rows(await control.subscriptions(limit: 5000))], principal, session)
         }
         page("ui/retained", .viewer) { request, _, principal, session in
-            let filter = request.uri.queryParameters.get("filter").flatMap { $0.removingPercentEncoding } ?? "#"
+            let filter = Query.dictionary(request)["filter"] ?? "#"
             let list = await control.retained(filter: filter, limit: 500)
             return render("retained", "Retained messages", [
                 "filter": filter, "retained": list ?? [], "canOperate": principal.role.includes(.operator),
-                "error": list == nil ? "'\(filter)' is not a valid topic filter." : nil as Any, "message": notice(request) as Any,
+                "error": (list == nil ? "'\(filter)' is not a valid topic filter." : nil) as Any, "message": notice(request) as Any,
             ], principal, session, status: list == nil ? .badRequest : .ok)
         }
         form("ui/retained/delete", .operator, .retainedDelete) { fields, context, principal, _ in

@@ -1,6 +1,7 @@
 import BastionLDAP
 import BastionSecurity
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The server-rendered web UI: login (password, then TOTP or its enrolment), the pages, and the

@@ -182,7 +182,7 @@ final class BrokerControlAdapter: BrokerControl {
     func metricsText() -> String? {
         guard let metrics else { return nil }
         metrics.observe(broker.snapshot(), auditDropped: auditLog.droppedCount)
-        if let bans = protection.bans { metrics.setActiveBans(bans.activeCount) }
+        metrics.setActiveBans(protection.bans.activeCount)
         return metrics.prometheusText()
     }
 
@@ -215,11 +215,11 @@ final class BrokerControlAdapter: BrokerControl {
     /// The reload reads files, so it runs on the thread pool.
     private func reloadAll() async -> ReloadOutcome {
         let reload = self.reload
-        let error = try? await pool.runIfActive { reload() }
-        switch error {
-        case .some(.none): return ReloadOutcome(ok: true)
-        case .some(.some(let message)): return ReloadOutcome(ok: false, error: message)
-        case .none: return ReloadOutcome(ok: false, error: "the broker is shutting down")
+        do {
+            let error = try await pool.runIfActive { reload() }
+            return ReloadOutcome(ok: error == nil, error: error)
+        } catch {
+            return ReloadOutcome(ok: false, error: "the broker is shutting down")
         }
     }
 
