@@ -54,7 +54,7 @@ import Testing
         case .badToken: "bst_nope_nope"
         default: try console.token(caller.role!)
         }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             for spec in APIRoutes.specs {
                 let method = HTTPRequest.Method(spec.method)!
                 var headers = token.map(bearer) ?? HTTPFields()
@@ -89,7 +89,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let viewer = try console.token(.viewer)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             let r = try await client.execute(uri: "/api/v1/bans", method: .post, headers: jsonHeaders(viewer), body: ByteBuffer(string: #"{"cidr":"0.0.0.0/0"}"#))
             #expect(r.status == .forbidden)
         }
@@ -105,7 +105,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let op = try console.token(.operator)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             var r = try await client.execute(uri: "/api/v1/clients/kick", method: .post, headers: jsonHeaders(op), body: ByteBuffer(string: #"{"client_id":"sensor-1"}"#))
             #expect(r.status == .ok)
             r = try await client.execute(uri: "/api/v1/clients/kick", method: .post, headers: jsonHeaders(op), body: ByteBuffer(string: #"{"client_id":"ghost"}"#))
@@ -131,7 +131,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let admin = console.bootstrapToken
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             for (uri, method, body) in [
                 ("/api/v1/bans", HTTPRequest.Method.post, "not json"), ("/api/v1/bans", .post, #"{"ip":"999.1.1.1"}"#),
                 ("/api/v1/bans", .post, #"{"ip":"192.0.2.1","user":"x"}"#), ("/api/v1/bans", .post, #"{"ip":"192.0.2.1","duration_seconds":-1}"#),
@@ -158,13 +158,13 @@ import Testing
         defer { without.remove() }
         let with = try Console(bridges: FixedBridges())
         defer { with.remove() }
-        try await without.app.test(.router) { client in
+        try await without.app.test(.router) { client async throws in
             let r = try await client.execute(uri: "/api/v1/bridges", method: .get, headers: bearer(without.bootstrapToken))
             #expect(r.status == .notFound)
             #expect(r.text.contains("not configured"))
             #expect(try await client.execute(uri: "/api/v1/sparkplug/nodes", method: .get, headers: bearer(without.bootstrapToken)).status == .notFound)
         }
-        try await with.app.test(.router) { client in
+        try await with.app.test(.router) { client async throws in
             let r = try await client.execute(uri: "/api/v1/bridges", method: .get, headers: bearer(with.bootstrapToken))
             #expect(r.status == .ok)
             #expect(r.text.contains("cloud"))
@@ -175,7 +175,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let token = try console.token(.viewer)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             #expect(try await client.execute(uri: "/api/v1/whoami", method: .get, headers: bearer(token)).status == .ok)
             console.clock.advance(3601)
             #expect(try await client.execute(uri: "/api/v1/whoami", method: .get, headers: bearer(token)).status == .unauthorized)
@@ -187,7 +187,7 @@ import Testing
     @Test func tokensAreHashedAtRestAndShownOnce() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             let r = try await client.execute(uri: "/api/v1/tokens", method: .post, headers: jsonHeaders(console.bootstrapToken),
                                              body: ByteBuffer(string: #"{"name":"ci","role":"operator","expires_days":30}"#))
             #expect(r.status == .created)
@@ -206,7 +206,7 @@ import Testing
     @Test func monitoringRoutesKeepTheirShape() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             var r = try await client.execute(uri: "/healthz", method: .get)
             #expect(r.status == .ok && r.text == "ok\n")
             #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
@@ -229,7 +229,7 @@ import Testing
     @Test func theTextPlainBanThatNeedsNoPreflightIsRefused() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain"
             for path in ["/bans", "/api/v1/bans"] {
@@ -252,7 +252,7 @@ import Testing
     @Test func foreignOriginsAndCrossSiteFetchesAreRefused() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             var headers = jsonHeaders(console.bootstrapToken)
             headers[.origin] = "https://evil.example"
             var r = try await client.execute(uri: "/api/v1/bans", method: .post, headers: headers, body: ByteBuffer(string: #"{"ip":"192.0.2.1"}"#))
@@ -273,7 +273,7 @@ import Testing
     @Test func securityHeadersOnEveryAnswer() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             for uri in ["/login", "/healthz", "/api/v1/nothing", "/ui/overview"] {
                 let r = try await client.execute(uri: uri, method: .get)
                 #expect(r.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("default-src 'none'") == true, "\(uri)")

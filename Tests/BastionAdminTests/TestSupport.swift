@@ -105,13 +105,17 @@ struct FixedBridges: BridgeInventoryProvider {
     func bridges() async -> [BridgeSummary] { [BridgeSummary(name: "cloud", remote: "mqtts://cloud.example:8883", connected: true)] }
 }
 
+final class Announcements: Sendable {
+    let lines = Mutex<[String]>([])
+}
+
 /// A console over a fake broker in a temporary data directory, with a manual clock.
 struct Console {
     let directory: String
     let control: FakeBrokerControl
     let server: AdminServer
     let clock: ManualAdminClock
-    let announcements: Mutex<[String]>
+    let announcements: Announcements
     let app: Application<RouterResponder<AdminRequestContext>>
 
     init(scheme: AdminConfiguration.Scheme = .https, port: Int = 443, bridges: (any BridgeInventoryProvider)? = nil,
@@ -120,12 +124,12 @@ struct Console {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         control = try FakeBrokerControl(directory: directory, bridges: bridges)
         clock = ManualAdminClock()
-        let announced = Mutex<[String]>([])
+        let announced = Announcements()
         announcements = announced
         var configuration = AdminConfiguration(scheme: scheme, host: "127.0.0.1", port: port, dataDirectory: directory, lockout: lockout)
         configuration.lockout = lockout
         server = try AdminServer(configuration: configuration, control: control, logger: Logger(label: "test"), clock: clock,
-                                 announce: { line in announced.withLock { $0.append(line) } })
+                                 announce: { line in announced.lines.withLock { $0.append(line) } })
         app = Application(router: server.router())
     }
 

@@ -19,7 +19,7 @@ import Testing
         for file in ["admin-password", "admin-token", "admin-users"] {
             #expect(PKIFiles.mode(of: console.directory + "/" + file) == 0o600, "\(file)")
         }
-        let printed = console.announcements.withLock { $0.joined(separator: "\n") }
+        let printed = console.announcements.lines.withLock { $0.joined(separator: "\n") }
         #expect(printed.contains(console.directory + "/admin-password"))
         #expect(printed.contains(console.directory + "/admin-token"))
         #expect(!console.initialPassword.isEmpty && !printed.contains(console.initialPassword))
@@ -99,7 +99,7 @@ import Testing
     @Test func firstLoginEnrolsTOTPThenLoginsNeedACode() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             let (cookie, secret) = try await enrol(console, client)
             #expect(!FileManager.default.fileExists(atPath: console.directory + "/admin-password"))
             #expect(console.state.users.user(named: "admin")?.totpEnrolled == true)
@@ -159,7 +159,7 @@ import Testing
     @Test func repeatedFailuresLockTheUserOutWithBackOff() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             func attempt(_ password: String) async throws -> HTTPResponse.Status {
                 let page = try await client.execute(uri: "/login", method: .get)
                 let cookie = "\(Responses.sessionCookie)=\(try #require(page.cookie(Responses.sessionCookie)))"
@@ -187,7 +187,7 @@ import Testing
     @Test func unknownUsersFailLikeWrongPasswords() async throws {
         let console = try Console()
         defer { console.remove() }
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             let page = try await client.execute(uri: "/login", method: .get)
             let cookie = "\(Responses.sessionCookie)=\(try #require(page.cookie(Responses.sessionCookie)))"
             let r = try await client.execute(uri: "/login", method: .post, headers: cookieHeaders(cookie, form: true),
@@ -203,7 +203,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let (cookie, csrf) = console.session(.admin)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             // The login form too.
             var r = try await client.execute(uri: "/login", method: .post, headers: cookieHeaders("x=y", form: true),
                                              body: formBody(["username": "admin", "password": console.initialPassword]))
@@ -239,7 +239,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let (cookie, _) = console.session(role)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             for page in Self.pages {
                 let anonymous = try await client.execute(uri: page.path, method: .get)
                 #expect(anonymous.status == .seeOther && anonymous.headers[.location] == "/login", "\(page.path)")
@@ -261,7 +261,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let (cookie, _) = console.session(.admin)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             let r = try await client.execute(uri: "/ui/clients", method: .get, headers: cookieHeaders(cookie))
             #expect(!r.text.contains("<script>"))
             #expect(r.text.contains("&lt;script&gt;x&lt;/script&gt;"))
@@ -278,7 +278,7 @@ import Testing
         defer { console.remove() }
         let op = console.session(.operator)
         let admin = console.session(.admin)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             var r = try await client.execute(uri: "/ui/clients/kick", method: .post, headers: cookieHeaders(op.cookie, form: true),
                                              body: formBody(["_csrf": op.csrf, "client_id": "sensor-1"]))
             #expect(r.headers[.location] == "/ui/clients?msg=kicked")
@@ -309,7 +309,7 @@ import Testing
         let console = try Console()
         defer { console.remove() }
         let (cookie, _) = console.session(.viewer)
-        try await console.app.test(.router) { client in
+        try await console.app.test(.router) { client async throws in
             #expect(try await client.execute(uri: "/ui/overview", method: .get, headers: cookieHeaders(cookie)).status == .ok)
             console.clock.advance(31 * 60)  // idle too long
             #expect(try await client.execute(uri: "/ui/overview", method: .get, headers: cookieHeaders(cookie)).status == .seeOther)
