@@ -327,7 +327,11 @@ private final class ReloadBox: Sendable {
 
     func set(_ reload: @escaping @Sendable () -> String?) { action.withLock { $0 = reload } }
 
-    func run() -> String? { action.withLock { $0 }?() ?? "the broker is still starting" }
+    /// Why the reload was rejected, nil when it was applied.
+    func run() -> String? {
+        guard let reload = action.withLock({ $0 }) else { return "the broker is still starting" }
+        return reload()
+    }
 }
 
 /// A boolean shared with closures (readiness).
