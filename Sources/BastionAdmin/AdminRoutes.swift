@@ -155,7 +155,8 @@ enum Responses {
     static func secure(_ headers: inout HTTPFields, https: Bool) {
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        // Not no-referrer: browsers then send `Origin: null` with form posts, which the Origin check refuses.
+        headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         headers[HTTPField.Name("Content-Security-Policy")!] =
             "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         headers[.cacheControl] = headers[.cacheControl] ?? "no-store"

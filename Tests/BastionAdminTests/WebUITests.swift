@@ -267,6 +267,13 @@ import Testing
             #expect(r.text.contains("&lt;script&gt;x&lt;/script&gt;"))
             let retained = try await client.execute(uri: "/ui/retained?filter=%22%3E%3Cscript%3E", method: .get, headers: cookieHeaders(cookie))
             #expect(!retained.text.contains("<script>"))
+            // Missing values render as nothing, not as "nil" or "Optional(…)".
+            for page in Self.pages {
+                let r = try await client.execute(uri: page.path, method: .get, headers: cookieHeaders(cookie))
+                #expect(!r.text.contains(">nil<") && !r.text.contains("Optional("), "\(page.path)")
+            }
+            let login = try await client.execute(uri: "/login", method: .get)
+            #expect(!login.text.contains("nil") && !login.text.contains("Optional("))
             // Notices are chosen by code, never echoed.
             let notice = try await client.execute(uri: "/ui/bans?msg=%3Cb%3Ehi", method: .get, headers: cookieHeaders(cookie))
             #expect(!notice.text.contains("<b>hi"))

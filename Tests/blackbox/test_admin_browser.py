@@ -55,7 +55,9 @@ def console_errors(driver):
 def test_browser_login_enrol_every_page(broker_factory, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    broker, admin = start_console(broker_factory)
+    acl = tmp_path / "acl"
+    acl.write_text("# anonymous clients\ntopic readwrite plant/#\n\nuser operator\ntopic read $SYS/#\n")
+    broker, admin = start_console(broker_factory, config={"auth": {"acl_file": str(acl)}})
     # Something to show.
     sub = Client(broker, client_id="plc-17")
     sub.subscribe("plant/+/temp", qos=1)
@@ -68,6 +70,12 @@ def test_browser_login_enrol_every_page(broker_factory, browser, tmp_path):
     shots = tmp_path / "screenshots"
     shots.mkdir()
 
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def until(condition, what):
+        """Clicks return before the next page has loaded: wait (bounded) for what it should show."""
+        WebDriverWait(browser, 15).until(lambda d: condition(d), message=what)
+
     def shot(name):
         browser.save_screenshot(str(shots / f"{name}.png"))
         errors = console_errors(browser)
@@ -79,13 +87,13 @@ def test_browser_login_enrol_every_page(broker_factory, browser, tmp_path):
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert browser.current_url.endswith("/login/enrol")
+    until(lambda d: d.current_url.endswith("/login/enrol"), "the enrolment page")
     assert browser.find_element(By.CSS_SELECTOR, ".qr svg")
     shot("enrol-totp")
     secret = browser.find_element(By.ID, "totp-secret").text
     browser.find_element(By.NAME, "code").send_keys(totp(secret))
     browser.find_element(By.CSS_SELECTOR, "form[action='/login/enrol'] button").click()
-    assert browser.current_url.endswith("/ui/overview"), browser.page_source[:500]
+    until(lambda d: d.current_url.endswith("/ui/overview"), "the overview after enrolment")
 
     cookie = browser.get_cookie("bastion_session")
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
@@ -101,19 +109,21 @@ def test_browser_login_enrol_every_page(broker_factory, browser, tmp_path):
     browser.find_element(By.NAME, "value").send_keys("198.51.100.7")
     browser.find_element(By.NAME, "reason").send_keys("scanner")
     browser.find_element(By.CSS_SELECTOR, "form[action='/ui/bans/add'] button").click()
+    until(lambda d: "msg=banned" in d.current_url, "the bans page after adding")
     assert "198.51.100.7" in browser.page_source
     shot("bans-after-add")
     browser.get(base + "/ui/acl?topic=plant/line1/temp&action=subscribe&client_id=plc-17")
-    assert browser.find_element(By.ID, "acl-result")
+    assert "Allowed" in browser.find_element(By.ID, "acl-result").text
     shot("acl-check")
     browser.get(base + "/ui/clients")
     browser.find_element(By.CSS_SELECTOR, "form[action='/ui/clients/kick'] button").click()
-    assert "disconnected" in browser.page_source
+    until(lambda d: "msg=" in d.current_url, "the clients page after kicking")
+    assert "was disconnected" in browser.page_source
     shot("clients-after-kick")
 
     # Log out; the pages need a login again.
     browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
-    assert "/login" in browser.current_url
+    until(lambda d: "/login" in d.current_url, "the login page after logging out")
     browser.get(base + "/ui/overview")
     assert "/login" in browser.current_url
 
@@ -122,12 +132,12 @@ def test_browser_login_enrol_every_page(broker_factory, browser, tmp_path):
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert browser.current_url.endswith("/login/code")
+    until(lambda d: d.current_url.endswith("/login/code"), "the code page")
     shot("code")
     # The enrolment used this step's code, and a code works once: the next step's is accepted.
     browser.find_element(By.NAME, "code").send_keys(totp(secret, at=time.time() + 30))
     browser.find_element(By.CSS_SELECTOR, "form[action='/login/code'] button").click()
-    assert browser.current_url.endswith("/ui/overview")
+    until(lambda d: d.current_url.endswith("/ui/overview"), "the overview after the code")
 
     docs = os.environ.get("BASTION_SCREENSHOTS")
     if docs:

@@ -1,6 +1,14 @@
 import Hummingbird
 import Mustache
 
+protocol OptionalValue {
+    var wrapped: Any? { get }
+}
+
+extension Optional: OptionalValue {
+    var wrapped: Any? { self.map { $0 as Any } }
+}
+
 /// The web UI's Mustache templates, compiled into the binary rather than shipped as resource
 /// files: the broker is one executable that can be copied anywhere, with no bundle to locate at
 /// run time, and a template can never be edited out from under a running console. `{{name}}`
@@ -20,7 +28,25 @@ enum Pages {
     }()
 
     static func render(_ name: String, _ context: [String: Any]) -> String {
-        library.render(context, withTemplate: name) ?? ""
+        library.render(withoutNils(context), withTemplate: name) ?? ""
+    }
+
+    /// Mustache unwraps optional fields of structs but not optional values in dictionaries (it
+    /// would print "nil" or "Optional(…)"), so they are unwrapped, and missing ones dropped, first.
+    static func withoutNils(_ value: Any) -> Any {
+        if let dictionary = value as? [String: Any] {
+            var out: [String: Any] = [:]
+            for (key, element) in dictionary {
+                if let optional = element as? any OptionalValue {
+                    if let wrapped = optional.wrapped { out[key] = withoutNils(wrapped) }
+                    continue
+                }
+                out[key] = withoutNils(element)
+            }
+            return out
+        }
+        if let array = value as? [[String: Any]] { return array.map(withoutNils) }
+        return value
     }
 
     /// A full page: `body` rendered with `context`, inside the layout with navigation for `role`.
