@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "BastionIdentity", targets: ["BastionIdentity"]),
         .library(name: "Sparkplug", targets: ["Sparkplug"]),
         .library(name: "BastionNATS", targets: ["BastionNATS"]),
+        .library(name: "BastionAdmin", targets: ["BastionAdmin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -36,13 +37,15 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         .target(
@@ -138,9 +141,30 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BastionAdmin",
+            dependencies: [
+                "BastionCore", "BastionSecurity", "BastionLDAP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BastionServer",
             dependencies: [
-                "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore", "BastionIdentity",
+                "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore", "BastionIdentity", "BastionAdmin", "BastionLDAP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -163,7 +187,7 @@ let package = Package(
         .executableTarget(
             name: "bastion",
             dependencies: [
-                "BastionServer", "BastionSecurity", "BastionCore", "MQTTCodec",
+                "BastionServer", "BastionAdmin", "BastionSecurity", "BastionCore", "MQTTCodec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -239,8 +263,21 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "BastionAdminTests",
+            dependencies: ["BastionAdmin", "BastionSecurity", "BastionCore",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "BastionServerTests",
-            dependencies: ["BastionServer", "BastionCore", "MQTTCodec", "BastionSecurity",
+            dependencies: ["BastionServer", "BastionAdmin", "BastionCore", "MQTTCodec", "BastionSecurity",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BastionAdmin
 import BastionServer
 import Foundation
 
@@ -7,8 +8,10 @@ struct Ban: AsyncParsableCommand {
         commandName: "ban",
         abstract: "List, add and remove bans on a running broker (through its admin listener).",
         discussion: """
-            The broker must run with an admin listener (--admin-listen or admin.listen). Bans listed in the
-            configuration file are shown but can only be removed by editing the file.
+            The broker must run with an admin listener (--admin-listen or admin.listen). The bearer token
+            defaults to DATA/admin-token (the one the broker generates), the CA for https:// to
+            DATA/tls/ca.pem (the development CA). Bans listed in the configuration file are shown but can
+            only be removed by editing the file.
             Exit status: 0 ok, 1 the broker could not be reached or refused, 2 bad usage.
             """,
         subcommands: [List.self, Add.self, Remove.self])
@@ -18,20 +21,32 @@ struct AdminConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "Admin listener URL (default $BASTION_ADMIN or \(AdminSettings.defaultListen)).")
     var admin: String?
 
-    @Option(name: .customLong("token-file"), help: "File holding the admin bearer token, if the broker requires one.")
+    @Option(name: .customLong("token-file"), help: "File holding the admin bearer token (default $BASTION_ADMIN_TOKEN_FILE or DATA/admin-token).")
     var tokenFile: String?
 
+    @Option(name: .customLong("cafile"), help: "CA bundle for an https:// admin listener (default $BASTION_ADMIN_CA or DATA/tls/ca.pem).")
+    var caFile: String?
+
+    @Option(name: .customLong("data-dir"), help: "The broker's data directory, where the defaults above are found (default data).")
+    var dataDir: String = "data"
+
     func client() throws -> AdminClient {
-        let url = admin ?? ProcessInfo.processInfo.environment["BASTION_ADMIN"] ?? AdminSettings.defaultListen
+        let environment = ProcessInfo.processInfo.environment
+        let url = admin ?? environment["BASTION_ADMIN"] ?? AdminSettings.defaultListen
         var token: String?
-        if let tokenFile {
-            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-                throw usage("cannot read the token file \(tokenFile)")
+        let defaultToken = (dataDir as NSString).appendingPathComponent("admin-token")
+        let tokenPath = tokenFile ?? environment["BASTION_ADMIN_TOKEN_FILE"]
+            ?? (FileManager.default.fileExists(atPath: defaultToken) ? defaultToken : nil)
+        if let tokenPath {
+            guard let text = try? String(contentsOfFile: tokenPath, encoding: .utf8) else {
+                throw usage("cannot read the token file \(tokenPath)")
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        let defaultCA = (dataDir as NSString).appendingPathComponent("tls/ca.pem")
+        let ca = caFile ?? environment["BASTION_ADMIN_CA"] ?? (FileManager.default.fileExists(atPath: defaultCA) ? defaultCA : nil)
         do {
-            return try AdminClient(url: url, token: token)
+            return try AdminClient(url: url, token: token, caFile: ca)
         } catch {
             throw usage(error.description)
         }

@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("audit-log"), help: "JSON Lines audit log file.")
     var auditLog: String?
 
-    @Option(name: .customLong("admin-listen"), help: "Admin HTTP listener, e.g. http://127.0.0.1:9090.")
+    @Option(name: .customLong("admin-listen"), help: "Admin console listener, e.g. https://127.0.0.1:9443 (http:// only on loopback).")
     var adminListen: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")

@@ -26,6 +26,12 @@ enum AuditSamples {
         .alert(.init(Alert.event(.sessionDropping, subject: "client_id plc-17"))),
         .banSuppressed(.init(subject: .ip(IPAddress("127.0.0.1")!), origin: .protocolViolations)),
         .sessionHijackRefused(.init(peer: peer, clientID: "alice-dev", identity: "user:mallory", owner: "user:alice")),
+        .adminLogin(.init(remoteIP: "127.0.0.1", user: "admin", method: .password, outcome: .success, role: "admin")),
+        .adminLogin(.init(remoteIP: nil, user: "mallory", method: .ldap, outcome: .failure, reason: .directoryUnavailable)),
+        .adminAction(.init(remoteIP: "127.0.0.1", user: "alice", role: "operator", via: .session, action: .banAdd,
+                           target: "ip 192.0.2.7", outcome: .success)),
+        .adminAction(.init(remoteIP: "::1", user: "token:ci", role: "viewer", via: .token, action: .userCreate, target: nil,
+                           outcome: .denied, detail: "needs role admin")),
         .recordsDropped(count: 17),
     ]
 }

@@ -1,7 +1,7 @@
+import BastionAdmin
 import BastionSecurity
 import BastionServer
 import Foundation
-import Prometheus
 import Testing
 
 /// `bastion ban` and `bastion audit` as operators run them: the built binary against a live admin
@@ -44,13 +44,17 @@ import Testing
 
     @Test(.enabled(if: built, "build the bastion binary first")) func banCommandManagesBansOnARunningServer() async throws {
         let bans = BanList()
-        let server = AdminServer(
-            settings: AdminSettings(host: "127.0.0.1", port: 0),
-            sources: AdminSources(metrics: BrokerMetrics(registry: PrometheusCollectorRegistry()), stats: nil, isReady: { true }, bans: bans))
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("bastion-admin-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let server = try AdminServer(configuration: AdminConfiguration(scheme: .http, host: "127.0.0.1", port: 0, dataDirectory: dataDir),
+                                     control: StubControl(bans: bans), announce: { _ in })
         let task = Task { try await server.run() }
         defer { task.cancel() }
         let port = try #require(await server.waitUntilBound())
-        let admin = ["--admin", "http://127.0.0.1:\(port)"]
+        let admin = ["--admin", "http://127.0.0.1:\(port)", "--data-dir", dataDir]
+        let refused = try await Self.bastion(["ban", "list", "--admin", "http://127.0.0.1:\(port)", "--data-dir", dataDir + "/none"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("401"))
 
         let added = try await Self.bastion(["ban", "add", "--ip", "192.0.2.0/24", "--duration", "15m", "--reason", "scanner"] + admin)
         #expect(added.status == 0, "\(added.stderr)")

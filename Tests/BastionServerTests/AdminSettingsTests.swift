@@ -1,3 +1,4 @@
+import BastionAdmin
 import BastionSecurity
 import BastionServer
 import Foundation
@@ -5,14 +6,15 @@ import Testing
 
 @Suite struct AdminSettingsTests {
     func parsed(_ text: String) -> String? {
-        AdminSettings.parseListen(text).map { "\($0.host) \($0.port)" }
+        AdminSettings.parseListen(text).map { "\($0.scheme.rawValue) \($0.host) \($0.port)" }
     }
 
     @Test func parsesListenURLs() {
-        #expect(parsed("http://127.0.0.1:9883") == "127.0.0.1 9883")
-        #expect(parsed("http://[::1]:0") == "::1 0")
-        #expect(parsed("http://localhost:80/") == "localhost 80")
-        for bad in ["https://127.0.0.1:1", "127.0.0.1:1", "http://127.0.0.1", "http://127.0.0.1:99999", "http://:1", "http://::1:1", "http://a/b:1"] {
+        #expect(parsed("https://127.0.0.1:9443") == "https 127.0.0.1 9443")
+        #expect(parsed("http://127.0.0.1:9883") == "http 127.0.0.1 9883")
+        #expect(parsed("http://[::1]:0") == "http ::1 0")
+        #expect(parsed("http://localhost:80/") == "http localhost 80")
+        for bad in ["ftp://127.0.0.1:1", "127.0.0.1:1", "http://127.0.0.1", "http://127.0.0.1:99999", "http://:1", "http://::1:1", "http://a/b:1"] {
             #expect(parsed(bad) == nil, "\(bad)")
         }
     }
@@ -21,32 +23,45 @@ import Testing
         #expect(try AdminSettings.resolve(config: nil, flag: nil, file: nil) == nil)
     }
 
-    @Test func anEmptySectionUsesTheLoopbackDefault() throws {
+    @Test func anEmptySectionUsesHTTPSOnLoopback() throws {
         let settings = try #require(try AdminSettings.resolve(config: AdminConfig(), flag: nil, file: nil))
+        #expect(settings.scheme == .https)
         #expect(settings.host == "127.0.0.1")
-        #expect(settings.port == 9883)
-        #expect(settings.token == nil)
+        #expect(settings.port == 9443)
+        #expect(settings.certificateFile == nil)  // the development CA's
     }
 
-    @Test func nonLoopbackIsRefusedUnlessAllowedWithAToken() throws {
-        #expect(throws: ConfigError.self) { try AdminSettings.resolve(config: nil, flag: "http://0.0.0.0:9883", file: nil) }
+    @Test func offLoopbackNeedsHTTPSAndARealCertificate() throws {
+        let plain = #expect(throws: ConfigError.self) { try AdminSettings.resolve(config: nil, flag: "http://0.0.0.0:9883", file: nil) }
+        #expect(plain?.key == "--admin-listen")
         var config = AdminConfig()
-        config.listen = "http://192.0.2.1:9883"
-        config.allow_remote = true
+        config.listen = "https://192.0.2.1:9443"
         let error = #expect(throws: ConfigError.self) { try AdminSettings.resolve(config: config, flag: nil, file: "b.yaml") }
-        #expect(error?.key == "admin.token_file")
-
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bastion-admin-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let tokenPath = dir.appendingPathComponent("token").path
-        try "0123456789abcdef0123\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
-        config.token_file = tokenPath
+        #expect(error?.key == "admin.tls")
+        config.tls = AdminTLSConfig()
+        config.tls?.cert = "/etc/bastion/admin.pem"
+        #expect(throws: ConfigError.self) { try AdminSettings.resolve(config: config, flag: nil, file: "b.yaml") }
+        config.tls?.key = "/etc/bastion/admin.key"
         let settings = try #require(try AdminSettings.resolve(config: config, flag: nil, file: "b.yaml"))
-        #expect(settings.token == "0123456789abcdef0123")
-        #expect(settings.allowRemote)
+        #expect(settings.certificateFile == "/etc/bastion/admin.pem")
+        #expect(settings.host == "192.0.2.1")
+    }
 
-        try "short".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+    @Test func ldapSettingsAreCheckedAtStartup() throws {
+        var config = AdminConfig()
+        config.ldap = AdminLDAPConfig(url: "ldap://directory.example:389", role_map: ["admins": "admin"])
+        config.ldap?.bind_dn = "uid=%u,ou=people,dc=example,dc=org"
+        config.ldap?.group_base = "ou=groups,dc=example,dc=org"
+        // Clear text off loopback is refused …
+        #expect(throws: ConfigError.self) { try AdminSettings.resolve(config: config, flag: nil, file: "b.yaml") }
+        config.ldap?.start_tls = true
+        let settings = try #require(try AdminSettings.resolve(config: config, flag: nil, file: "b.yaml"))
+        #expect(settings.ldap?.roleMap == ["admins": .admin])
+        config.ldap?.role_map = ["admins": "root"]
+        let role = #expect(throws: ConfigError.self) { try AdminSettings.resolve(config: config, flag: nil, file: "b.yaml") }
+        #expect(role?.key == "admin.ldap.role_map.admins")
+        config.ldap?.role_map = ["admins": "admin"]
+        config.ldap?.group_base = nil
         #expect(throws: ConfigError.self) { try AdminSettings.resolve(config: config, flag: nil, file: "b.yaml") }
     }
 
@@ -154,6 +169,7 @@ import Testing
         ("alerts: {window: 0}", "alerts.window"),
         ("audit: {max_files: -1}", "audit.max_files"),
         ("admin: {listen: 'http://0.0.0.0:1'}", "admin.listen"),
+        ("admin: {listen: 'https://0.0.0.0:1'}", "admin.tls"),
         ("listeners: [{url: 'mqtt://127.0.0.1:1', limits: {max_connections_per_ip: 0}}]", "listeners[0].limits.max_connections_per_ip"),
     ])
     func badValuesNameTheirKey(_ yaml: String, _ key: String) {

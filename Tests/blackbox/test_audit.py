@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 import raw
+from admin_helpers import Console
 from conftest import BASTION_BIN, free_port
 
 pytestmark = [
@@ -85,9 +86,12 @@ def test_bans_through_the_cli_are_enforced_and_audited(broker_factory, tmp_path)
     admin = f"http://127.0.0.1:{free_port()}"
     broker = broker_factory(args=["--audit-log", str(audit), "--admin-listen", admin],
                             config={})
+    Console(broker, admin).wait_ready()
 
     def ban(*args):
-        return subprocess.run([BASTION_BIN, "ban", *args, "--admin", admin], capture_output=True, text=True, timeout=30)
+        # The broker's generated token is found in its data directory.
+        return subprocess.run([BASTION_BIN, "ban", *args, "--admin", admin, "--data-dir", str(broker.data_dir)],
+                              capture_output=True, text=True, timeout=30)
 
     added = ban("add", "--ip", "127.0.0.2", "--duration", "10m", "--reason", "test")
     assert added.returncode == 0, added.stderr
@@ -107,6 +111,7 @@ def test_bans_through_the_cli_are_enforced_and_audited(broker_factory, tmp_path)
     assert any(r["event"] == "ban" and r["subject"] == "127.0.0.2" and r["origin"] == "manual" and r["note"] == "test" for r in recs)
     assert any(r["event"] == "unban" and r["subject"] == "127.0.0.2" and r["cause"] == "removed" for r in recs)
     assert any(r["event"] == "connection_refused" and r["remote_ip"] == "127.0.0.2" and r["reason"] == "banned" for r in recs)
+    assert any(r["event"] == "admin_action" and r["action"] == "ban_add" and r["user"] == "token:bootstrap" for r in recs)
 
 
 def test_config_bans_refuse_before_mqtt(broker_factory):

@@ -226,7 +226,9 @@ def test_the_admin_api_shows_who_owns_each_session(tmp_path):
         cid = unique("alice-dev")
         persistent(s, "alice", cid, V5).disconnect()
         live = s.client("mallory")
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/sessions", timeout=5) as r:
+        token = (s.broker.data_dir / "admin-token").read_text().strip()
+        request = urllib.request.Request(f"http://127.0.0.1:{admin}/sessions", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
             sessions = {e["client_id"]: e for e in json.load(r)}
         assert sessions[cid] == {"client_id": cid, "owner": "user:alice", "connected": False, "persistent": True}
         assert sessions[live.client_id]["owner"] == "user:mallory" and sessions[live.client_id]["connected"]

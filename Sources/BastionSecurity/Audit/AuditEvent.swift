@@ -19,6 +19,10 @@ public enum AuditEvent: Sendable, Hashable {
     case alert(AlertRaised)
     case banSuppressed(BanSuppressed)
     case sessionHijackRefused(SessionHijackRefused)
+    /// A login to the admin console, successful or not.
+    case adminLogin(AdminLogin)
+    /// Something done through the admin console or its API (or refused for lack of a role).
+    case adminAction(AdminAction)
     /// Written by the audit log itself when records were lost because its queue was full.
     case recordsDropped(count: Int)
 
@@ -38,6 +42,8 @@ public enum AuditEvent: Sendable, Hashable {
         case .alert: "alert"
         case .banSuppressed: "ban_suppressed"
         case .sessionHijackRefused: "session_hijack_refused"
+        case .adminLogin: "admin_login"
+        case .adminAction: "admin_action"
         case .recordsDropped: "audit_dropped"
         }
     }
@@ -348,6 +354,109 @@ extension AuditEvent {
             self.clientID = clientID
             self.identity = identity
             self.owner = owner
+        }
+    }
+}
+
+extension AuditEvent {
+    public struct AdminLogin: Sendable, Hashable {
+        public enum Method: String, Sendable, Hashable, CaseIterable {
+            /// User name and password from the console's user file.
+            case password
+            /// The second step: a TOTP code.
+            case totp
+            /// User name and password checked against the directory (`admin.ldap`).
+            case ldap
+        }
+
+        public enum Outcome: String, Sendable, Hashable, CaseIterable {
+            case success
+            case failure
+            /// Refused without checking: too many recent failures for the user or the address.
+            case lockedOut = "locked_out"
+        }
+
+        public enum Reason: String, Sendable, Hashable, CaseIterable {
+            case badPassword = "bad_password"
+            case unknownUser = "unknown_user"
+            case badCode = "bad_code"
+            /// The directory accepted the password but no group of the user maps to a role.
+            case noRole = "no_role"
+            /// The directory could not be asked (down, TLS failure, timeout).
+            case directoryUnavailable = "directory_unavailable"
+            case tooManyFailures = "too_many_failures"
+        }
+
+        public var remoteIP: String?
+        public var user: String
+        public var method: Method
+        public var outcome: Outcome
+        public var reason: Reason?
+        /// The role granted on success.
+        public var role: String?
+
+        public init(remoteIP: String?, user: String, method: Method, outcome: Outcome, reason: Reason? = nil, role: String? = nil) {
+            self.remoteIP = remoteIP
+            self.user = user
+            self.method = method
+            self.outcome = outcome
+            self.reason = reason
+            self.role = role
+        }
+    }
+
+    public struct AdminAction: Sendable, Hashable {
+        public enum Action: String, Sendable, Hashable, CaseIterable {
+            case clientKick = "client_kick"
+            case retainedDelete = "retained_delete"
+            case banAdd = "ban_add"
+            case banRemove = "ban_remove"
+            case aclReload = "acl_reload"
+            case configReload = "config_reload"
+            case userCreate = "user_create"
+            case userDelete = "user_delete"
+            case userRole = "user_role"
+            case userTOTPReset = "user_totp_reset"
+            case totpEnrol = "totp_enrol"
+            case tokenCreate = "token_create"
+            case tokenDelete = "token_delete"
+            case logout
+        }
+
+        public enum Via: String, Sendable, Hashable, CaseIterable {
+            /// A browser session.
+            case session
+            /// A bearer token.
+            case token
+        }
+
+        public enum Outcome: String, Sendable, Hashable, CaseIterable {
+            case success
+            /// Allowed but it did not happen (no such client, a file could not be written, …).
+            case failure
+            /// Refused: the user's role does not allow it.
+            case denied
+        }
+
+        public var remoteIP: String?
+        public var user: String
+        public var role: String
+        public var via: Via
+        public var action: Action
+        public var target: String?
+        public var outcome: Outcome
+        public var detail: String?
+
+        public init(remoteIP: String?, user: String, role: String, via: Via, action: Action, target: String?, outcome: Outcome,
+                    detail: String? = nil) {
+            self.remoteIP = remoteIP
+            self.user = user
+            self.role = role
+            self.via = via
+            self.action = action
+            self.target = target
+            self.outcome = outcome
+            self.detail = detail
         }
     }
 }

@@ -105,6 +105,13 @@ extension AuditEvent {
             return Self.peerFields(e.peer) + [
                 ("client_id", .string(e.clientID)), ("identity", .string(e.identity)), ("owner", .string(e.owner)),
             ]
+        case .adminLogin(let e):
+            return [("remote_ip", .string(e.remoteIP)), ("user", .string(e.user)), ("method", .string(e.method.rawValue)),
+                    ("outcome", .string(e.outcome.rawValue)), ("reason", .string(e.reason?.rawValue)), ("role", .string(e.role))]
+        case .adminAction(let e):
+            return [("remote_ip", .string(e.remoteIP)), ("user", .string(e.user)), ("role", .string(e.role)),
+                    ("via", .string(e.via.rawValue)), ("action", .string(e.action.rawValue)), ("target", .string(e.target)),
+                    ("outcome", .string(e.outcome.rawValue)), ("detail", .string(e.detail))]
         case .recordsDropped(let count):
             return [("count", .int(count))]
         }

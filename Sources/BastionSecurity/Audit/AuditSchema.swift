@@ -93,6 +93,22 @@ public enum AuditSchema {
         "session_hijack_refused": peer + [
             Field("client_id", .string), Field("identity", .string), Field("owner", .string),
         ],
+        "admin_login": [
+            Field("remote_ip", .string, nullable: true), Field("user", .string),
+            Field("method", .string, values: values(AuditEvent.AdminLogin.Method.self)),
+            Field("outcome", .string, values: values(AuditEvent.AdminLogin.Outcome.self)),
+            Field("reason", .string, nullable: true, values: values(AuditEvent.AdminLogin.Reason.self)),
+            Field("role", .string, nullable: true, values: ["viewer", "operator", "admin"]),
+        ],
+        "admin_action": [
+            Field("remote_ip", .string, nullable: true), Field("user", .string),
+            Field("role", .string, values: ["viewer", "operator", "admin"]),
+            Field("via", .string, values: values(AuditEvent.AdminAction.Via.self)),
+            Field("action", .string, values: values(AuditEvent.AdminAction.Action.self)),
+            Field("target", .string, nullable: true),
+            Field("outcome", .string, values: values(AuditEvent.AdminAction.Outcome.self)),
+            Field("detail", .string, nullable: true),
+        ],
         "audit_dropped": [Field("count", .integer)],
     ]
 

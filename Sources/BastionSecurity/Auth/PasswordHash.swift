@@ -140,6 +140,12 @@ public struct PasswordHash: Sendable, Hashable {
         return PasswordHash(scheme: scheme, salt: salt, digest: digest.withUnsafeBytes { Array($0) })
     }
 
+    /// A hash no password matches, as costly to check as one `make` writes: checked for unknown
+    /// user names so that they take as long to refuse as wrong passwords.
+    public static func unmatchable() -> PasswordHash {
+        dummy(.pbkdf2SHA512(iterations: recommendedIterations))
+    }
+
     /// A hash no password matches, shaped like `scheme`, so that checking a password against it
     /// costs what checking a real entry costs.
     static func dummy(_ scheme: Scheme) -> PasswordHash {

@@ -1,13 +1,20 @@
+import BastionAdmin
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// A small HTTP/1.1 client for the admin API (`bastion ban`, tests): one request per connection.
+/// A small HTTP/1.1 client for the admin API (`bastion ban`, tests): one request per connection,
+/// over TLS for https:// (the certificate and host name verified against `caFile`, or the
+/// system's roots).
 public struct AdminClient: Sendable {
     public var host: String
     public var port: Int
     public var token: String?
+    public var https: Bool
+    /// PEM bundle trusted for the console's certificate (e.g. DATA/tls/ca.pem).
+    public var caFile: String?
     public var timeout: Duration = .seconds(10)
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -32,18 +39,31 @@ public struct AdminClient: Sendable {
         public var body: String
     }
 
-    /// `url` is the admin listener, e.g. http://127.0.0.1:9883.
-    public init(url: String, token: String? = nil) throws(Failure) {
-        guard let (host, port) = AdminSettings.parseListen(url), port > 0 else {
+    /// `url` is the admin listener, e.g. https://127.0.0.1:9443.
+    public init(url: String, token: String? = nil, caFile: String? = nil) throws(Failure) {
+        guard let (scheme, host, port) = AdminSettings.parseListen(url), port > 0 else {
             throw Failure(description: "'\(url)' is not an admin URL like \(AdminSettings.defaultListen)")
         }
-        self.init(host: host, port: port, token: token)
+        self.init(host: host, port: port, token: token, https: scheme == .https, caFile: caFile)
     }
 
-    public init(host: String, port: Int, token: String? = nil) {
+    public init(host: String, port: Int, token: String? = nil, https: Bool = false, caFile: String? = nil) {
         self.host = host
         self.port = port
         self.token = token
+        self.https = https
+        self.caFile = caFile
+    }
+
+    private var origin: String { "\(https ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
+    private func tlsContext() throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let caFile {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+        }
+        return try NIOSSLContext(configuration: configuration)
     }
 
     public func request(_ method: Method, _ path: String, json body: Data? = nil) async throws -> Reply {
@@ -56,7 +76,7 @@ public struct AdminClient: Sendable {
             }
             defer { group.cancelAll() }
             guard let first = try await group.next(), let reply = first else {
-                throw Failure(description: "no answer from http://\(host):\(port) within \(timeout)")
+                throw Failure(description: "no answer from \(origin) within \(timeout)")
             }
             return reply
         }
@@ -64,17 +84,28 @@ public struct AdminClient: Sendable {
 
     private func exchange(_ method: Method, _ path: String, body: Data?) async throws -> Reply {
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        let tls: NIOSSLContext?
+        do {
+            tls = https ? try tlsContext() : nil
+        } catch {
+            throw Failure(description: "cannot read the CA file \(caFile ?? "(system roots)"): \(error)")
+        }
+        // Host names go into SNI and are verified; for an IP literal NIOSSL checks the IP SANs.
+        let serverName = IPAddressText.isIP(host) ? nil : host
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(5))
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                     }
                 }
         } catch {
-            throw Failure(description: "cannot connect to the admin listener http://\(host):\(port): \(error)")
+            throw Failure(description: "cannot connect to the admin listener \(origin): \(error)")
         }
         return try await channel.executeThenClose { inbound, outbound in
             var head = HTTPRequestHead(version: .http1_1, method: method.nio, uri: path)
@@ -110,6 +141,10 @@ public struct AdminClient: Sendable {
 
     // MARK: Ban API
 
+    public func request(_ method: Method, _ path: String, jsonText: String) async throws -> Reply {
+        try await request(method, path, json: Data(jsonText.utf8))
+    }
+
     public func listBans() async throws -> [BanAPI.Ban] {
         let reply = try await request(.get, "/bans")
         try Self.check(reply, expect: [200])
@@ -138,4 +173,8 @@ public struct AdminClient: Sendable {
             throw Failure(description: "admin API answered \(reply.status): \(message)")
         }
     }
+}
+
+enum IPAddressText {
+    static func isIP(_ host: String) -> Bool { (try? SocketAddress(ipAddress: host, port: 0)) != nil }
 }

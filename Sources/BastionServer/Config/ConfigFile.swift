@@ -283,14 +283,63 @@ public struct AuditConfig: Codable, Sendable, Equatable {
 }
 
 public struct AdminConfig: Codable, Sendable, Equatable {
-    /// http://HOST:PORT; loopback unless allow_remote.
+    /// https://HOST:PORT (default https://127.0.0.1:9443); http:// only on loopback.
     public var listen: String?
-    /// Permit a non-loopback admin address; a token_file is then required.
+    /// Accepted for older files; an admin listener off loopback now needs https and a certificate.
     public var allow_remote: Bool?
-    /// File holding the bearer token the admin API requires (all routes but /healthz, /readyz).
+    /// File holding the bootstrap bearer token (role admin); default DATA/admin-token, generated.
     public var token_file: String?
+    /// Certificate and key for https; default: the development CA's (loopback only).
+    public var tls: AdminTLSConfig?
+    /// Console users; default DATA/admin-users.
+    public var users_file: String?
+    /// Host names the console answers to besides its address (and localhost on loopback).
+    public var hostnames: [String]?
+    /// Browser sessions end after this many minutes (default 480) …
+    public var session_minutes: Double?
+    /// … or after this many minutes without a request (default 30).
+    public var idle_minutes: Double?
+    public var ldap: AdminLDAPConfig?
 
     public init() {}
+}
+
+public struct AdminTLSConfig: Codable, Sendable, Equatable {
+    public var cert: String?
+    public var key: String?
+
+    public init() {}
+}
+
+/// `admin.ldap`: console logins against a directory.
+public struct AdminLDAPConfig: Codable, Sendable, Equatable {
+    /// ldaps://HOST[:636] or ldap://HOST[:389] (with start_tls off loopback).
+    public var url: String
+    public var start_tls: Bool?
+    /// CA bundle for the directory's certificate (default: the system's roots).
+    public var ca_file: String?
+    /// Bind as this DN, %u being the user name: uid=%u,ou=people,dc=example,dc=org …
+    public var bind_dn: String?
+    /// … or search for the user under search_base with search_filter (default (uid=%u)) and bind as the entry found.
+    public var search_base: String?
+    public var search_filter: String?
+    /// Service account for searches (optional); its password in a private file.
+    public var service_dn: String?
+    public var service_password_file: String?
+    /// Groups: search group_base with group_filter (default (member=%d)) and read group_attribute (default cn) …
+    public var group_base: String?
+    public var group_filter: String?
+    public var group_attribute: String?
+    /// … or read this attribute of the user's entry (e.g. memberOf).
+    public var member_attribute: String?
+    /// Directory group → console role (viewer, operator, admin).
+    public var role_map: [String: String]
+    public var timeout_seconds: Double?
+
+    public init(url: String, role_map: [String: String]) {
+        self.url = url
+        self.role_map = role_map
+    }
 }
 
 public struct BanConfig: Codable, Sendable, Equatable {

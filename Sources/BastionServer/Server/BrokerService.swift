@@ -1,3 +1,4 @@
+import BastionAdmin
 import BastionCore
 import BastionIdentity
 import BastionSecurity
@@ -23,8 +24,10 @@ public final class BrokerService: Service {
     let metrics: BrokerMetrics
     /// The configuration as given; reloads re-read its files.
     let options: ServeOptions
-    /// The admin HTTP listener (metrics, health, bans), if configured; run it beside this service.
+    /// The admin console (API, web UI, metrics, health, bans), if configured; run it beside this service.
     public let admin: AdminServer?
+    /// The access policy in force, for the console's ACL checker.
+    let policySnapshot: PolicySnapshot
     /// TLS material per listener (nil for plaintext listeners), reloaded on SIGHUP.
     let tlsHolders: [TLSContextHolder?]
     /// The identity backends in force (replaced on reload) and how to build them.
@@ -69,9 +72,13 @@ public final class BrokerService: Service {
         MetricsBootstrap.bootstrapOnce()
         let metrics = BrokerMetrics()
         let brokerBox = BrokerBox()
-        let protection = AbuseProtection(settings: settings.protection, audit: audit, metrics: metrics) { _, payload in
+        let alertHistory = AlertHistory()
+        let protection = AbuseProtection(settings: settings.protection, audit: audit, metrics: metrics) { alert, payload in
+            alertHistory.add(alert)
             brokerBox.publishAlert(payload)
         }
+        let policySnapshot = PolicySnapshot(policy: material.topicPolicy, warnings: material.warnings)
+        self.policySnapshot = policySnapshot
         self.settings = settings
         self.options = options
         self.logger = logger
@@ -108,20 +115,25 @@ public final class BrokerService: Service {
             listenerConnectPacketSizes: settings.listeners.map { $0.limits?.max_connect_packet_size })
         self.broker = broker
         brokerBox.set(broker)
+        let reloadBox = ReloadBox()
         if let adminSettings = settings.protection.admin {
             let listening = self.listening
-            var sources = AdminSources(
-                metrics: metrics, stats: { broker.snapshot() },
-                isReady: { listening.value && broker.storeHealthy },
-                bans: protection.bans, audit: audit)
-            sources.sessions = { broker.registry.summaries() }
-            admin = AdminServer(
-                settings: adminSettings,
-                sources: sources,
-                logger: logger, eventLoopGroup: group)
+            let control = BrokerControlAdapter(
+                broker: broker, metrics: metrics, protection: protection, policy: policySnapshot, alertHistory: alertHistory,
+                audit: audit, auditPath: settings.protection.audit.path, tlsHolders: tlsHolders,
+                listenerNames: settings.listeners.map(\.url.description), pool: authPool,
+                ready: { listening.value && broker.storeHealthy }, reload: { reloadBox.run() })
+            do {
+                admin = try AdminServer(
+                    configuration: adminSettings.configuration(dataDirectory: settings.dataDir), control: control,
+                    logger: logger, eventLoopGroup: group, hashingPool: authPool)
+            } catch {
+                throw ConfigError(file: settings.configPath, key: error.key, error.description)
+            }
         } else {
             admin = nil
         }
+        reloadBox.set { [self] in self.reload() }
     }
 
     /// Opens the SQLite store in the data directory (strict durability unless configured relaxed).
@@ -275,10 +287,11 @@ public final class BrokerService: Service {
         return [reaper, sweeper, sysTask] + deadlines
     }
 
-    /// SIGHUP: re-read the password file and the ACL (and the configuration file's auth and
-    /// limits sections). A file that fails to load is rejected with its location and the old
-    /// policy stays.
-    func reload() {
+    /// SIGHUP (and the console's reload): re-read the password file and the ACL (and the
+    /// configuration file's auth and limits sections). A file that fails to load is rejected with
+    /// its location and the old policy stays. Returns why it was rejected, nil on success.
+    @discardableResult
+    func reload() -> String? {
         for holder in tlsHolders.compactMap({ $0 }) {
             do {
                 try holder.reload()
@@ -317,12 +330,15 @@ public final class BrokerService: Service {
             }
             previous.retire(after: .seconds(Int64(settings.connectTimeout) + 5))
             protection.reload(protectionSettings, path: settings.configPath)
+            policySnapshot.set(policy: material.topicPolicy, warnings: material.warnings)
             logger.notice("configuration reloaded", metadata: ["users": "\(material.passwordFile?.usernames.count ?? 0)",
                                                                  "acl_rules": "\(material.policy?.ruleCount ?? 0)"])
         } catch {
             protection.reloadRejected(path: settings.configPath, error: "\(error)")
             logger.error("configuration reload rejected; the previous policy stays in force: \(error)")
+            return "\(error)"
         }
+        return nil
     }
 }
 
@@ -335,6 +351,19 @@ private final class BrokerBox: Sendable {
     func publishAlert(_ payload: String) {
         guard let broker = broker.withLock({ $0 }) else { return }
         broker.publishSys(topic: SysTopics.alertsTopic, payload: payload, retain: false, on: broker.group.next())
+    }
+}
+
+/// Lets the console ask for a reload of a service that is created after it.
+private final class ReloadBox: Sendable {
+    private let action = Mutex<(@Sendable () -> String?)?>(nil)
+
+    func set(_ reload: @escaping @Sendable () -> String?) { action.withLock { $0 = reload } }
+
+    /// Why the reload was rejected, nil when it was applied.
+    func run() -> String? {
+        guard let reload = action.withLock({ $0 }) else { return "the broker is still starting" }
+        return reload()
     }
 }
 

@@ -1,7 +1,7 @@
 import BastionSecurity
 import Foundation
 
-/// JSON shapes of the admin ban API (`GET/POST/DELETE /bans`), shared by the server and
+/// JSON shapes of the admin ban API (`/api/v1/bans`, and `/bans` as before), shared by the server and
 /// `bastion ban`. Documented in docs/monitoring.md.
 public enum BanAPI {
     /// One ban as `GET /bans` lists it.
