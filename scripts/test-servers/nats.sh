@@ -35,18 +35,34 @@ need_server() {
 free_ports() { # COUNT
     # Below the kernel's ephemeral range (32768 and up): a port picked there can be taken by an
     # outgoing connection or port-0 listener of a parallel test before nats-server binds it, or
-    # between a stop and a restart on the same port.
+    # between a stop and a restart on the same port. Ports are handed out in turn under a lock
+    # shared by every nats.sh on the machine, so two servers starting at once never get the same
+    # one (a free port is only free until somebody binds it).
     python3 - "$1" <<'PY'
-import random, socket, sys
-socks = []
-while len(socks) < int(sys.argv[1]):
-    s = socket.socket()
+import fcntl, os, socket, sys
+LOW, HIGH = 25000, 32768
+state = os.path.join(os.environ.get("TMPDIR", "/tmp"), "bastion-nats-ports")
+with open(state + ".lock", "a+") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        s.bind(("127.0.0.1", random.randrange(25000, 32768)))
-        socks.append(s)
-    except OSError:
-        s.close()
-print(" ".join(str(s.getsockname()[1]) for s in socks))
+        with open(state) as f:
+            nxt = int(f.read().strip() or LOW)
+    except (OSError, ValueError):
+        nxt = LOW + os.getpid() % (HIGH - LOW)
+    ports = []
+    for _ in range(HIGH - LOW):
+        if len(ports) == int(sys.argv[1]):
+            break
+        candidate, nxt = nxt, (LOW if nxt + 1 >= HIGH else nxt + 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+        ports.append(candidate)
+    with open(state, "w") as f:
+        f.write(str(nxt))
+print(" ".join(str(p) for p in ports))
 PY
 }
 
