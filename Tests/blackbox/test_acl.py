@@ -185,12 +185,7 @@ def test_role_rules(clients):
     assert pub_reason(carol, "ops/y") == 0x87                   # not a member
 
 
-@pytest.mark.skip(reason="no TLS listener on main yet (ListenerBinder sets up no TLS, so no client certificate "
-                         "identity reaches the ACL); certificate rules are covered by the unit tests")
-def test_certificate_rule():
-    """To write when mqtts:// listeners land: a client presenting a certificate with CN dev-9 may
-    publish devices/9/# through `{certificate: dev-9, access: publish, topic: devices/9/#}`, a
-    client with another certificate may not, and user = certificate rank on a tie."""
+# Certificate rules need a TLS listener and a PKI: test_tls.test_certificate_rule.
 
 
 def test_subscribe_grant_also_receives(clients):

@@ -1,6 +1,7 @@
 """CONNECT validation, client identifiers and session takeover (MQTT 3.1 / 3.1.1 / 5.0)."""
 
 import re
+import time
 
 import pytest
 
@@ -220,6 +221,14 @@ def test_two_anonymous_311_clients_get_distinct_ids(broker):
     b.connect("")
     a.ping_ok()
     b.ping_ok()
+    # 3.1.1 does not tell the client its id: the broker's log does (one line per CONNACK).
+    for _ in range(250):
+        ids = re.findall(r"client_id=(\S+)[^\n]*client connected", broker.log_text())
+        if len(ids) >= 2:
+            break
+        time.sleep(0.02)
+    assert len(ids) == 2 and all(ids), ids
+    assert ids[0] != ids[1], ids
 
 
 def test_5_empty_client_id_gets_assigned_identifier_that_is_usable(broker):

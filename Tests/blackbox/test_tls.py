@@ -363,6 +363,39 @@ def test_paho_tls_roundtrip(tls_broker, pki, transport, listener):
         s.close()
 
 
+def test_certificate_rule(tls_broker, pki):
+    """`{certificate: NAME, ...}` grants the client whose verified certificate carries NAME, and
+    nobody else: a client with another certificate is refused the topic, and a deny for that
+    certificate beats a grant to every client (subject rank before filter width)."""
+    b = tls_broker(config={"auth": {"acl": [
+        {"certificate": "alice", "access": "publish", "topic": "devices/9/#"},
+        {"certificate": "bob", "access": "read", "topic": "devices/#"},
+        {"all": True, "access": "publish", "topic": "shared/#"},
+        {"certificate": "carol", "access": "deny", "topic": "shared/#"},
+        {"certificate": "bob", "access": "read", "topic": "shared/#"},
+    ]}})
+    port = b.ports["mtls"]
+    reader = Session(paho_client(pki, pki.client("bob"), port)).connect(port)
+    alice = Session(paho_client(pki, pki.client("alice"), port)).connect(port)
+    carol = Session(paho_client(pki, pki.client("carol"), port)).connect(port)
+    try:
+        assert reader.subscribe("devices/#") == 1
+        assert reader.subscribe("shared/#") == 1
+        # Carol's publishes are refused (3.1.1: dropped), so the reader's first messages are
+        # Alice's, in order.
+        carol.c.publish("devices/9/forged", b"x", qos=1).wait_for_publish(TIMEOUT)
+        carol.c.publish("shared/forged", b"x", qos=1).wait_for_publish(TIMEOUT)
+        alice.c.publish("devices/9/temp", b"21", qos=1).wait_for_publish(TIMEOUT)
+        assert reader.wait_message() == ("devices/9/temp", b"21")
+        reader.message_event.clear()
+        alice.c.publish("shared/ok", b"y", qos=1).wait_for_publish(TIMEOUT)
+        assert reader.wait_message() == ("shared/ok", b"y")
+        assert [t for t, _ in reader.messages] == ["devices/9/temp", "shared/ok"]
+    finally:
+        for s in (reader, alice, carol):
+            s.close()
+
+
 def test_one_port_serves_raw_mqtt_and_websocket_by_alpn(tls_broker, pki):
     b = tls_broker()
     alice = pki.client("alice")
