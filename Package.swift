@@ -184,10 +184,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "BastionBench",
+            dependencies: [
+                "MQTTCodec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "bastion",
             dependencies: [
-                "BastionServer", "BastionAdmin", "BastionSecurity", "BastionCore", "MQTTCodec",
+                "BastionServer", "BastionAdmin", "BastionSecurity", "BastionCore", "MQTTCodec", "BastionBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -247,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BenchTests",
-            dependencies: ["bastion", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["BastionBench", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),

@@ -1,3 +1,4 @@
+import BastionBench
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc

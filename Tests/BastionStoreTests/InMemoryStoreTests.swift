@@ -1,4 +1,5 @@
 import BastionCore
+import BastionStore
 import Testing
 
 @Suite("InMemoryStore")

@@ -1,4 +1,4 @@
-@testable import bastion
+@testable import BastionBench
 import Histogram
 import MQTTCodec
 import Testing

@@ -1,4 +1,4 @@
-@testable import bastion
+@testable import BastionBench
 import MQTTCodec
 import NIOCore
 import Testing

@@ -1,3 +1,4 @@
+import BastionCore
 import Synchronization
 
 /// A `DurableStore` that keeps everything in memory: the same semantics as the SQLite store

@@ -4,10 +4,14 @@ import NIOSSL
 
 /// Runs one scenario: connect every client (paced), open the measurement window, let the
 /// publishers run, drain what is still in flight, then merge the per-loop counters into a report.
-struct BenchRunner {
+public struct BenchRunner {
     let config: BenchConfiguration
 
-    func run() async throws -> BenchReport {
+    public init(config: BenchConfiguration) {
+        self.config = config
+    }
+
+    public func run() async throws -> BenchReport {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
         do {
             let report = try await run(on: group)

@@ -1,7 +1,7 @@
 import Foundation
 import MQTTCodec
 
-enum BenchScenarioKind: String, Sendable, Codable, CaseIterable {
+public enum BenchScenarioKind: String, Sendable, Codable, CaseIterable {
     /// Publishers only; counts what was sent (and acknowledged for QoS > 0).
     case pub
     /// Subscribers only; counts what arrives from any publisher.
@@ -16,7 +16,7 @@ enum BenchScenarioKind: String, Sendable, Codable, CaseIterable {
     case pairs
 
     /// Scenarios that run both sides and so can measure end to end.
-    var isSelfContained: Bool {
+    public var isSelfContained: Bool {
         switch self {
         case .fanout, .fanin, .pairs: true
         case .pub, .sub, .conn: false
@@ -25,7 +25,7 @@ enum BenchScenarioKind: String, Sendable, Codable, CaseIterable {
 }
 
 /// Everything a run needs, already validated.
-struct BenchConfiguration: Sendable {
+public struct BenchConfiguration: Sendable {
     struct TLS: Sendable, Equatable {
         var caFile: String?
         var insecure: Bool

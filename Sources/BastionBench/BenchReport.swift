@@ -1,15 +1,15 @@
 import Foundation
 
 /// What a run measured. `--json` prints exactly this; the text form is for people.
-struct BenchReport: Codable, Sendable {
-    struct Setup: Codable, Sendable {
+public struct BenchReport: Codable, Sendable {
+    public struct Setup: Codable, Sendable {
         var scenario: String
         var broker: String
         var tls: Bool
         var mqtt: String
         var qos: Int
         var payloadBytes: Int
-        var publishers: Int
+        public var publishers: Int
         var subscribers: Int
         var connections: Int
         /// Target total publish rate; nil when publishers ran unpaced.
@@ -22,13 +22,13 @@ struct BenchReport: Codable, Sendable {
         var threads: Int
     }
 
-    struct Messages: Codable, Sendable {
+    public struct Messages: Codable, Sendable {
         /// PUBLISH packets written by publishers, all and inside the window.
-        var sent: Int
+        public var sent: Int
         var sentInWindow: Int
         var sentPerSecond: Double
         /// PUBLISH packets counted by subscribers, all and inside the window.
-        var received: Int
+        public var received: Int
         var receivedInWindow: Int
         var receivedPerSecond: Double
         /// QoS 1/2 publishes acknowledged by the broker.
@@ -41,9 +41,9 @@ struct BenchReport: Codable, Sendable {
         var unacknowledged: Int
     }
 
-    struct Connections: Codable, Sendable {
+    public struct Connections: Codable, Sendable {
         var attempted: Int
-        var connected: Int
+        public var connected: Int
         var failed: Int
         /// TCP connect → CONNACK (TLS handshake included), milliseconds.
         var setupMillis: LatencySummary
@@ -61,23 +61,23 @@ struct BenchReport: Codable, Sendable {
         var generatorCPU: Double?
     }
 
-    var setup: Setup
-    var messages: Messages
+    public var setup: Setup
+    public var messages: Messages
     /// End-to-end latency in microseconds of messages sent inside the window.
     var latencyMicros: LatencySummary
-    var connections: Connections
+    public var connections: Connections
     var resources: Resources
     var errors: [String: Int]
     var errorCount: Int
 
-    func json() -> String {
+    public func json() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let data = try? encoder.encode(self) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }
 
-    func text() -> String {
+    public func text() -> String {
         var lines: [String] = []
         let s = setup
         lines.append("bastion bench \(s.scenario) → \(s.broker)\(s.tls ? " (TLS)" : "")  MQTT \(s.mqtt)  QoS \(s.qos)  \(s.payloadBytes) B")

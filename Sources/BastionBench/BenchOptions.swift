@@ -4,7 +4,9 @@ import MQTTCodec
 import NIOCore
 
 /// Options every `bastion bench` scenario shares.
-struct BenchOptions: ParsableArguments {
+public struct BenchOptions: ParsableArguments {
+    public init() {}
+
     @Option(help: "Broker host.") var host = "127.0.0.1"
     @Option(help: "Broker port (default 1883, 8883 with --tls).") var port: Int?
     @Flag(help: "Connect with TLS.") var tls = false
@@ -38,14 +40,14 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "pub: topic, %i becomes the publisher index; sub: topic filter.") var topic: String?
     @Option(name: .customLong("topic-prefix"), help: "Prefix of generated topics.") var topicPrefix = "bench"
     @Option(name: .customLong("broker-pid"), help: "Broker process to sample RSS and CPU of (Linux).") var brokerPID: Int32?
-    @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "Print the report as JSON.") public var json = false
 
-    struct UsageError: Error, CustomStringConvertible, Equatable {
-        var description: String
+    public struct UsageError: Error, CustomStringConvertible, Equatable {
+        public var description: String
     }
 
     /// Validates the options for one scenario and fills in that scenario's defaults.
-    func configuration(for scenario: BenchScenarioKind, runID: String) throws(UsageError) -> BenchConfiguration {
+    public func configuration(for scenario: BenchScenarioKind, runID: String) throws(UsageError) -> BenchConfiguration {
         var config = BenchConfiguration(scenario: scenario)
         config.host = host
         config.port = port ?? (tls ? 8883 : 1883)
