@@ -94,6 +94,19 @@ enum PropertyReader {
         try buffer.readMQTTUInt32("property value")
     }
 
+    /// Receive Maximum, Maximum Packet Size: 0 is a protocol error (spec 3.1.2.11, 3.2.2.3).
+    static func nonZeroUInt16(_ buffer: inout ByteBuffer, _ name: String) throws(MQTTDecodeError) -> UInt16 {
+        let value = try uint16(&buffer)
+        guard value > 0 else { throw .protocolError("\(name) of 0") }
+        return value
+    }
+
+    static func nonZeroUInt32(_ buffer: inout ByteBuffer, _ name: String) throws(MQTTDecodeError) -> UInt32 {
+        let value = try uint32(&buffer)
+        guard value > 0 else { throw .protocolError("\(name) of 0") }
+        return value
+    }
+
     
     static func string(_ buffer: inout ByteBuffer) throws(MQTTDecodeError) -> String {
         try buffer.readMQTTString("property string")

@@ -86,19 +86,13 @@ public struct ConnackProperties: MQTTProperties {
         try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
             switch id {
             case .sessionExpiryInterval: p.sessionExpiryInterval = try PropertyReader.uint32(&b)
-            case .receiveMaximum:
-                let value = try PropertyReader.uint16(&b)
-                guard value > 0 else { throw .protocolError("receive maximum of 0") }
-                p.receiveMaximum = value
+            case .receiveMaximum: p.receiveMaximum = try PropertyReader.nonZeroUInt16(&b, "receive maximum")
             case .maximumQoS:
                 let value = try PropertyReader.byte(&b)
                 guard value <= 1 else { throw .protocolError("maximum QoS must be 0 or 1") }
                 p.maximumQoS = QoS(rawValue: value)
             case .retainAvailable: p.retainAvailable = try PropertyReader.flag(&b, "retain available")
-            case .maximumPacketSize:
-                let value = try PropertyReader.uint32(&b)
-                guard value > 0 else { throw .protocolError("maximum packet size of 0") }
-                p.maximumPacketSize = value
+            case .maximumPacketSize: p.maximumPacketSize = try PropertyReader.nonZeroUInt32(&b, "maximum packet size")
             case .assignedClientIdentifier: p.assignedClientIdentifier = try PropertyReader.string(&b)
             case .topicAliasMaximum: p.topicAliasMaximum = try PropertyReader.uint16(&b)
             case .reasonString: p.reasonString = try PropertyReader.string(&b)

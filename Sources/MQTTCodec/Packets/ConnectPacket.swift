@@ -159,14 +159,8 @@ public struct ConnectProperties: MQTTProperties {
         try PropertyReader.read(from: &buffer) { (id, b) throws(MQTTDecodeError) in
             switch id {
             case .sessionExpiryInterval: p.sessionExpiryInterval = try PropertyReader.uint32(&b)
-            case .receiveMaximum:
-                let value = try PropertyReader.uint16(&b)
-                guard value > 0 else { throw .protocolError("receive maximum of 0") }
-                p.receiveMaximum = value
-            case .maximumPacketSize:
-                let value = try PropertyReader.uint32(&b)
-                guard value > 0 else { throw .protocolError("maximum packet size of 0") }
-                p.maximumPacketSize = value
+            case .receiveMaximum: p.receiveMaximum = try PropertyReader.nonZeroUInt16(&b, "receive maximum")
+            case .maximumPacketSize: p.maximumPacketSize = try PropertyReader.nonZeroUInt32(&b, "maximum packet size")
             case .topicAliasMaximum: p.topicAliasMaximum = try PropertyReader.uint16(&b)
             case .requestResponseInformation: p.requestResponseInformation = try PropertyReader.flag(&b, "request response information")
             case .requestProblemInformation: p.requestProblemInformation = try PropertyReader.flag(&b, "request problem information")
