@@ -161,6 +161,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What the test targets share: a broker on EmbeddedChannels, store harnesses, a manual
+        // clock and throw-away directories. Linked by tests only, never by the `bastion` binary.
+        .target(
+            name: "BastionTesting",
+            dependencies: [
+                "BastionServer", "BastionStore", "BastionCore", "MQTTCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BastionServer",
             dependencies: [
@@ -221,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionSecurityTests",
-            dependencies: ["BastionSecurity", "BastionCore", "MQTTCodec", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["BastionTesting", "BastionSecurity", "BastionCore", "MQTTCodec", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "BastionLDAPTests",
@@ -236,7 +248,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionIdentityTests",
-            dependencies: ["BastionIdentity", "BastionCore", "BastionSecurity", "BastionLDAP", "MQTTCodec",
+            dependencies: ["BastionTesting", "BastionIdentity", "BastionCore", "BastionSecurity", "BastionLDAP", "MQTTCodec",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -255,7 +267,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionStoreTests",
-            dependencies: ["BastionStore", "BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["BastionTesting", "BastionStore", "BastionCore", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "BenchTests",
@@ -289,7 +301,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BastionServerTests",
-            dependencies: ["BastionServer", "BastionAdmin", "BastionCore", "MQTTCodec", "BastionSecurity",
+            dependencies: ["BastionTesting", "BastionServer", "BastionAdmin", "BastionCore", "MQTTCodec", "BastionSecurity",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import BastionCore
 @testable import BastionIdentity
 import Testing
+import BastionTesting
 
 @Suite struct DecisionCacheTests {
     let allow = DecisionCache.Outcome.allowed(BackendGrant(username: "alice"), by: "b")

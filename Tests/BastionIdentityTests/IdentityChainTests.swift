@@ -2,6 +2,7 @@ import BastionCore
 @testable import BastionIdentity
 import Synchronization
 import Testing
+import BastionTesting
 
 @Suite struct IdentityChainTests {
     @Test func theFirstAllowOrDenyDecides() async {

@@ -3,6 +3,7 @@ import BastionCore
 import NIOCore
 import NIOPosix
 import Synchronization
+import BastionTesting
 
 /// A backend that answers from a closure and counts its calls.
 final class ScriptedBackend: IdentityBackend {
@@ -33,12 +34,6 @@ final class ScriptedBackend: IdentityBackend {
 }
 
 /// A clock tests move by hand.
-final class ManualClock: Sendable {
-    private let value = Mutex(NIODeadline.uptimeNanoseconds(1_000_000_000))
-    var now: NIODeadline { value.withLock { $0 } }
-    func advance(_ amount: TimeAmount) { value.withLock { $0 = $0 + amount } }
-}
-
 /// Records the alerts raised.
 final class AlertRecorder: Sendable {
     private let raised = Mutex<[String]>([])

@@ -1,5 +1,6 @@
 import Testing
 @testable import BastionSecurity
+import BastionTesting
 
 @Suite("Mosquitto ACL file format")
 struct MosquittoACLFileTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import BastionSecurity
+import BastionTesting
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -236,40 +237,3 @@ extension PasswordFile {
     var dummySchemeForTesting: PasswordHash.Scheme { dummyScheme }
 }
 
-/// A directory under /tmp removed when the value goes away.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/bastion-security-test-XXXXXX".utf8CString)
-        guard let result = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw PasswordFileError(source: "mkdtemp", message: "failed")
-        }
-        path = String(cString: result)
-    }
-
-    func entries() -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-
-    func write(_ name: String, _ text: String) {
-        let fd = open(path + "/" + name, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { return }
-        _ = Array(text.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-    }
-
-    deinit {
-        for name in entries() { unlink(path + "/" + name) }
-        rmdir(path)
-    }
-}

@@ -3,6 +3,7 @@ import BastionCore
 import MQTTCodec
 import NIOCore
 import Testing
+import BastionTesting
 
 @Suite struct ConnectionHandlerTests {
     @Test func connackAdvertisesLimits() throws {

@@ -2,6 +2,7 @@ import BastionSecurity
 import Foundation
 import Testing
 import X509
+import BastionTesting
 
 @Suite("PKI: issuance, CRLs, the PKI directory")
 struct PKITests {

@@ -5,6 +5,7 @@ import NIOEmbedded
 import NIOSSL
 import Testing
 import X509
+import BastionTesting
 
 @testable import BastionServer
 

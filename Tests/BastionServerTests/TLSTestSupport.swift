@@ -9,20 +9,6 @@ import X509
 
 @testable import BastionServer
 
-/// A throw-away directory, removed by `cleanup()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("bastion-tls-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// A CA made in the test, able to issue any kind of certificate, good or deliberately bad.
 struct TestCA {
     let key: Certificate.PrivateKey

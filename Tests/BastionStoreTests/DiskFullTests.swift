@@ -3,6 +3,7 @@ import BastionStore
 import Foundation
 import MQTTCodec
 import Testing
+import BastionTesting
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import BastionCore
 import BastionStore
 import Testing
+import BastionTesting
 
 @Suite("InMemoryStore")
 struct InMemoryStoreTests {

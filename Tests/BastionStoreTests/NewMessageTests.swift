@@ -2,6 +2,7 @@ import BastionCore
 import BastionStore
 import Foundation
 import Testing
+import BastionTesting
 
 /// Messages stored for the first time (`putMessage(isNew: true)`, as the router submits them):
 /// SQLite settles their deliveries within one commit and writes a message owed to one session as

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import MQTTCodec
 import Testing
+import BastionTesting
 
 #if canImport(Glibc)
 import Glibc

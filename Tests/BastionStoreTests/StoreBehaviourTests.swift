@@ -5,6 +5,7 @@ import MQTTCodec
 import NIOCore
 import Synchronization
 import Testing
+import BastionTesting
 
 /// The `DurableStore` contract, run against both implementations. For SQLite every `reload` closes
 /// the store and opens the file again, so these are round trips through the disk.

@@ -2,6 +2,7 @@ import BastionCore
 import BastionStore
 import Foundation
 import Testing
+import BastionTesting
 
 /// Durable commit throughput, run by hand (numbers go to docs/persistence.md):
 ///

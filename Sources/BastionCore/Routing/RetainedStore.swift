@@ -63,15 +63,6 @@ public final class RetainedStore: Sendable {
         }
     }
 
-    /// Every retained message, for persistence snapshots and tests.
-    public func all() -> [Message] {
-        state.withLock { s in
-            var out: [Message] = []
-            s.root.collectAll(into: &out)
-            return out
-        }
-    }
-
     /// Drops expired messages (5.0 message expiry applies to retained copies too).
     public func purgeExpired(now: NIODeadline) -> Int {
         state.withLock { s in
