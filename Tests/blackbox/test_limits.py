@@ -1,5 +1,6 @@
 """Connection limits, brute-force bans, publish rate limits and packet size (black box)."""
 
+import json
 import os
 import selectors
 import socket
@@ -86,12 +87,22 @@ def test_half_open_sockets_are_closed_after_the_timeout_without_delaying_a_clien
     try:
         for _ in range(500):
             idle.append(open_socket(broker))
-        # A legitimate client is served at once, not after the idle sockets.
-        started = time.monotonic()
+        # A legitimate client is served at once, not after the idle sockets: its CONNACK comes
+        # while every idle socket is still open (none has reached its timeout yet).
         legit = open_socket(broker)
         assert connack_code(legit, client_id="legit") == 0
-        assert time.monotonic() - started < timeout / 2
         legit.close()
+        still_open = 0
+        for s in idle:
+            s.setblocking(False)
+            try:
+                if s.recv(1) != b"":
+                    still_open += 1
+            except BlockingIOError:
+                still_open += 1
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+        assert still_open == len(idle), "idle sockets were closed before the legitimate client was served"
         # Every idle socket is closed by the broker once the timeout passes.
         selector = selectors.DefaultSelector()
         for s in idle:
@@ -171,11 +182,12 @@ def publish_qos1(topic, payload, packet_id):
     return raw.packet(0x32, body)
 
 
-def test_over_rate_publisher_is_throttled(broker_factory):
-    broker = broker_factory(config={"limits": {"publish_rate_messages": 10, "publish_burst_seconds": 1}})
+def test_over_rate_publisher_is_throttled(broker_factory, tmp_path):
+    audit = tmp_path / "audit.log"
+    broker = broker_factory(config={"limits": {"publish_rate_messages": 10, "publish_burst_seconds": 1}},
+                            args=["--audit-log", str(audit)])
     s = open_socket(broker)
     assert connack_code(s, client_id="fast") == 0
-    started = time.monotonic()
     for i in range(1, 41):
         s.send(publish_qos1("rate/t", b"x", i))
     acks = 0
@@ -184,8 +196,10 @@ def test_over_rate_publisher_is_throttled(broker_factory):
         assert p is not None, "throttled publisher was disconnected"
         if p[0] == 0x40:
             acks += 1
-    # 40 messages at 10/s with a burst of 10: at least 3 s; all accepted, none lost.
-    assert time.monotonic() - started >= 2.5
+    # All accepted, none lost, and the broker says it paused the publisher (rather than the
+    # burst simply being large enough).
+    records = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
+    assert any("publish_rate" in json.dumps(r) and "throttled" in json.dumps(r) for r in records), records
     s.close()
 
 

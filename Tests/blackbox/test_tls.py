@@ -528,13 +528,13 @@ def test_garbage_and_stalled_handshakes_are_closed(tls_broker, pki):
         assert closed, "the broker kept a connection that sent no ClientHello"
     stalled = socket.create_connection(("127.0.0.1", port), timeout=5)
     stalled.settimeout(8)
-    start = time.monotonic()
     try:
         data = stalled.recv(1)
         assert data == b""
     except ConnectionResetError:
         pass
-    assert time.monotonic() - start < 7
+    except socket.timeout:
+        raise AssertionError("the broker kept a connection that never completed its TLS handshake")
     stalled.close()
     assert b.wait_for_log("reason=not_tls")
     assert b.wait_for_log("reason=handshake_timeout")
