@@ -75,7 +75,8 @@ def test_a_trickled_connect_is_dropped_by_the_rate_floor_before_the_connect_time
     except OSError:
         pass
     assert closed(s, 10)
-    assert time.monotonic() - started < 25, "dropped only by the connect timeout"
+    # Closed for its rate, not by the (30 s) connect timeout.
+    b.wait_for_log("CONNECT arriving slower than the minimum rate")
 
 
 def test_unauthenticated_connections_holding_partial_connects_stay_bounded(broker_factory):
