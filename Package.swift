@@ -177,6 +177,7 @@ let package = Package(
             name: "BastionServer",
             dependencies: [
                 "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore", "BastionIdentity", "BastionAdmin", "BastionLDAP",
+                "Sparkplug",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -173,7 +173,8 @@ final class Broker: Sendable {
     func willIsAllowed(_ will: PendingWill, owner: String?) -> Bool {
         let publisher = will.publisher ?? ClientIdentity(
             clientID: will.message.publisherClientID, username: owner.flatMap(SessionOwner.username(of:)))
-        let allowed = authorization().policy.authorizer(for: publisher).mayPublish(will.message.topic)
+        let allowed = !SparkplugAwareness.isServerNamespace(will.message.topic)
+            && authorization().policy.authorizer(for: publisher).mayPublish(will.message.topic)
         if !allowed {
             logger.info("delayed will denied by the policy in force", metadata: [
                 "client_id": "\(will.message.publisherClientID)", "topic": "\(will.message.topic)",
@@ -184,6 +185,8 @@ final class Broker: Sendable {
 
     /// Publishes a message the server originates (wills, $SYS) as if a client had sent it.
     func publish(_ message: Message, on loop: any EventLoop) {
+        // A will on an NDEATH topic: stamped now, when it is delivered (Sparkplug Aware server).
+        let message = SparkplugAwareness.stampingDeath(message)
         let run = {
             let worker = self.worker(on: loop)
             if message.retain {

@@ -79,7 +79,7 @@ extension MQTTConnectionHandler {
     /// The will is checked against the publisher's grant like any other PUBLISH.
     private func publishWill(_ message: Message) {
         refreshAuthorizerIfNeeded()
-        guard authorizer.mayPublish(message.topic) else {
+        guard !SparkplugAwareness.isServerNamespace(message.topic), authorizer.mayPublish(message.topic) else {
             logger.info("will denied", metadata: ["client_id": "\(clientID)", "topic": "\(message.topic)"])
             return
         }

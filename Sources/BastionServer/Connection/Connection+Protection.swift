@@ -27,11 +27,11 @@ extension MQTTConnectionHandler {
         rateLimiter = limiter.policy.isUnlimited ? nil : RateLimiterBox(limiter)
     }
 
-    func auditDenied(_ operation: AuditEvent.AuthorizationDenied.Operation, _ topic: String) {
+    func auditDenied(_ operation: AuditEvent.AuthorizationDenied.Operation, _ topic: String, rule: String? = nil) {
         guard let protection = broker.protection else { return }
         protection.authorizationDenied(AuditEvent.AuthorizationDenied(
             peer: auditPeer, clientID: clientID, username: identity?.username, operation: operation, topic: topic,
-            rule: authorizer.lastDenialRule))
+            rule: rule ?? authorizer.lastDenialRule))
     }
 
     func auditLimit(_ limit: AuditEvent.LimitReached.Limit, _ action: AuditEvent.LimitReached.Action, value: Int? = nil, maximum: Int? = nil) {

@@ -12,15 +12,21 @@ extension MQTTConnectionHandler {
         let authorizer = self.authorizer
         // The clock only matters for messages with an expiry; skip the system call otherwise.
         let now = publish.properties.messageExpiryInterval == nil ? Self.noExpiryClock : NIODeadline.now()
-        switch machine.publishReceived(publish, mayPublish: { authorizer.mayPublish($0) }, messageID: worker.nextMessageID(), now: now) {
+        // `$sparkplug/` is the server's own (Sparkplug 3.0): refused like an ACL denial, whatever the ACL says.
+        let mayPublish = { (topic: String) in !SparkplugAwareness.isServerNamespace(topic) && authorizer.mayPublish(topic) }
+        switch machine.publishReceived(publish, mayPublish: mayPublish, messageID: worker.nextMessageID(), now: now) {
         case .ignore:
             return
         case .violation(let reason, let why):
             protocolViolation(reason, why)
         case .acknowledge(let packet):
             run(.send(packet))
-        case .denied(let topic, let acknowledgement, let disconnect):
-            auditDenied(.publish, topic)
+        case .denied(let topic, let acknowledgement, var disconnect):
+            let serverNamespace = SparkplugAwareness.isServerNamespace(topic)
+            auditDenied(.publish, topic, rule: serverNamespace ? Self.sparkplugNamespaceRule : nil)
+            // Sparkplug 3.0 has an aware server refuse `$sparkplug/` writes the way MQTT refuses an
+            // unauthorised PUBLISH: where no reason code can say it (QoS 0, 3.1.1), the connection closes.
+            if serverNamespace, publish.qos == .atMostOnce || machine.version != .v5 { disconnect = true }
             if disconnect {
                 closeReason = "publish to \(topic) not authorized"
                 run(.disconnect(.notAuthorized, reasonString: "not authorized to publish to \(topic)"))
@@ -34,11 +40,15 @@ extension MQTTConnectionHandler {
         }
     }
 
+    static let sparkplugNamespaceRule = "sparkplug: $sparkplug/ is published only by the server"
+
     /// Routes an accepted message and acknowledges it with what routing found.
     private func route(_ message: Message, publish: PublishPacket) {
         var ops: [StoreOperation] = []
         var retainedRefused = false
-        if message.retain {
+        let birth = SparkplugAwareness.birth(message.topic)
+        // A birth is kept under $sparkplug/certificates/, not retained on its own topic.
+        if message.retain, birth == nil {
             if broker.retained.apply(message) == .refused {
                 // Over the retained quota: 5.0 publishers are told (0x97), the message still flows.
                 logger.warning("retained store full; retained copy not kept", metadata: ["topic": "\(message.topic)"])
@@ -49,6 +59,9 @@ extension MQTTConnectionHandler {
             }
         }
         let routed = worker.route(message, from: session, persist: &ops)
+        if let birth, let certificate = SparkplugAwareness.certificate(of: message, birth: birth, id: worker.nextMessageID()) {
+            keepCertificate(certificate, ops: &ops)
+        }
         if publish.qos == .exactlyOnce, isPersistent {
             ops.append(.inboundQoS2(clientID: clientID, packetID: publish.packetID, pending: true))
         }
@@ -61,6 +74,17 @@ extension MQTTConnectionHandler {
             return worker.persist(ops)
         }
         queueAcknowledgement(acknowledgement, after: ops)
+    }
+
+    /// A Sparkplug Aware server's retained copy of a birth, routed to whoever subscribes there now.
+    private func keepCertificate(_ certificate: Message, ops: inout [StoreOperation]) {
+        if broker.retained.apply(certificate) == .refused {
+            logger.warning("retained store full; Sparkplug birth certificate not kept", metadata: ["topic": "\(certificate.topic)"])
+            auditLimit(.retainedMessages, .rejected, maximum: broker.limits.maximumRetainedMessages)
+        } else if broker.store != nil {
+            ops.append(RetainedMessages.storeOperation(for: certificate, stored: StoreMapping.stored))
+        }
+        _ = worker.route(certificate, from: nil, persist: &ops)
     }
 
     /// This connection's session outlives it and a durable store is configured.

@@ -1,0 +1,201 @@
+"""Sparkplug B 3.0, "Sparkplug Aware MQTT Server": births kept retained under
+$sparkplug/certificates/, $sparkplug/ written by the server only, NDEATH stamped when delivered.
+Edge nodes are pysparkplug's EdgeNode; host applications are plain paho clients."""
+
+import socket
+import time
+import uuid
+
+import paho.mqtt.client as paho_client
+import pysparkplug as spb
+from pysparkplug import _protobuf as sparkplug_pb
+import pytest
+
+import raw
+from mqttclient import V5, V311, Client
+
+NS = "spBv1.0"
+
+# pysparkplug 0.6.1 still calls message_retry_set, which paho-mqtt 2 removed (it had no effect
+# since paho 1.5); the rest of its paho 1 API works on paho 2.
+if not hasattr(paho_client.Client, "message_retry_set"):
+    paho_client.Client.message_retry_set = lambda self, retry: None
+
+
+def ids():
+    return f"g{uuid.uuid4().hex[:6]}", f"e{uuid.uuid4().hex[:6]}"
+
+
+def metric(name, value):
+    return spb.Metric(timestamp=spb.get_current_timestamp(), name=name, datatype=spb.DataType.DOUBLE, value=value)
+
+
+def names(payload):
+    return sorted(m.name for m in payload.metrics)
+
+
+def edge_node(broker, group, edge, metrics, **client_kw):
+    node = spb.EdgeNode(group, edge, metrics, client=spb.Client(client_id=f"{group}-{edge}", **client_kw))
+    node.connect(broker.host, port=broker.port)
+    deadline = time.monotonic() + raw.TIMEOUT
+    while not node._connected:  # pysparkplug offers no other sign that its NBIRTH went out
+        assert time.monotonic() < deadline, "edge node did not connect"
+        time.sleep(0.02)
+    return node
+
+
+def certificate_topic(group, kind, edge, device=None):
+    return f"$sparkplug/certificates/{NS}/{group}/{kind}/{edge}" + (f"/{device}" if device else "")
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["v311", "v5"])
+def test_nbirth_is_kept_retained_under_certificates(broker, version):
+    group, edge = ids()
+    node = edge_node(broker, group, edge, [metric("temperature", 21.5)])
+    try:
+        host = Client(broker, protocol=version)
+        host.subscribe(f"$sparkplug/certificates/{NS}/{group}/#", 1)
+        m = host.expect_message()
+        assert m.topic == certificate_topic(group, "NBIRTH", edge)
+        assert m.retain is True
+        assert "temperature" in names(spb.NBirth.decode(m.payload))
+    finally:
+        node.disconnect()
+
+
+def test_dbirth_is_kept_and_the_latest_birth_wins(broker):
+    group, edge = ids()
+    node = edge_node(broker, group, edge, [metric("temperature", 1.0)])
+    try:
+        host = Client(broker)
+        host.subscribe(certificate_topic(group, "DBIRTH", edge, "pump1"), 1)
+        node.register(spb.Device("pump1", [metric("rpm", 1200.0)]))
+        assert names(spb.DBirth.decode(host.expect_message().payload)) == ["rpm"]  # live
+        host.disconnect()
+        late = Client(broker)
+        late.subscribe(certificate_topic(group, "DBIRTH", edge, "pump1"), 1)
+        m = late.expect_message()
+        assert m.retain and names(spb.DBirth.decode(m.payload)) == ["rpm"]
+        late.disconnect()
+    finally:
+        node.disconnect()
+    # A new session of the same edge node: its NBIRTH replaces the stored one.
+    node = edge_node(broker, group, edge, [metric("pressure", 2.0)])
+    try:
+        host = Client(broker)
+        host.subscribe(certificate_topic(group, "NBIRTH", edge), 1)
+        m = host.expect_message()
+        assert "pressure" in names(spb.NBirth.decode(m.payload))
+        assert "temperature" not in names(spb.NBirth.decode(m.payload))
+        host.expect_no_message(0.3)
+    finally:
+        node.disconnect()
+
+
+def test_birth_is_delivered_as_published_and_not_retained_on_its_own_topic(broker):
+    group, edge = ids()
+    topic = f"{NS}/{group}/NBIRTH/{edge}"
+    live = Client(broker)
+    live.subscribe(topic, 0)
+    payload = spb.NBirth(timestamp=spb.get_current_timestamp(), seq=0, metrics=(metric("a", 1.0),)).encode()
+    pub = Client(broker)
+    pub.publish(topic, payload, qos=0, retain=True)
+    assert live.expect_message().payload == payload
+    late = Client(broker)
+    late.subscribe(topic, 0)
+    late.expect_no_message(0.5)
+    late.subscribe(certificate_topic(group, "NBIRTH", edge), 0)
+    m = late.expect_message()
+    assert (m.payload, m.retain) == (payload, True)
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_client_publish_under_sparkplug_namespace_is_refused(broker, qos):
+    group, edge = ids()
+    topic = certificate_topic(group, "NBIRTH", edge)
+    watcher = Client(broker)
+    watcher.subscribe("$sparkplug/#", 1)
+    forger = Client(broker, protocol=V5)
+    if qos == 1:
+        info = forger.publish(topic, b"forged", qos=1, retain=True)
+        assert forger.ack_reason(info) == 0x87
+    else:
+        forger.publish(topic, b"forged", qos=0, retain=True, wait=False)
+        reason, _ = forger.expect_disconnect()
+        assert reason.value == 0x87
+    watcher.expect_no_message(0.5)
+    late = Client(broker)
+    late.subscribe(topic, 1)
+    late.expect_no_message(0.3)
+
+
+def test_311_publish_under_sparkplug_namespace_closes_the_connection(broker):
+    # 3.1.1 has no refusing PUBACK: the server closes the connection instead (MQTT-3.3.5-2).
+    watcher = Client(broker)
+    watcher.subscribe("$sparkplug/#", 1)
+    forger = raw.RawClient(broker)
+    forger.send(raw.connect(client_id="forger311"))
+    assert forger.read_packet()[1] == b"\x00\x00"
+    topic = "$sparkplug/certificates/spBv1.0/g/NBIRTH/e"
+    forger.send(raw.packet(0x32, raw.string(topic) + b"\x00\x01" + b"forged"))
+    forger.expect_closed()
+    watcher.expect_no_message(0.5)
+
+
+def ndeath_payload(bd_seq, timestamp):
+    bd = spb.Metric(timestamp=timestamp, name="bdSeq", datatype=spb.DataType.INT64, value=bd_seq)
+    return spb.NDeath(timestamp=timestamp, bd_seq_metric=bd).encode()
+
+
+def test_ndeath_will_is_stamped_with_its_delivery_time(broker):
+    group, edge = ids()
+    topic = f"{NS}/{group}/NDEATH/{edge}"
+    host = Client(broker)
+    host.subscribe(topic, 1)
+    # The will's timestamp is from CONNECT time (here: far in the past on purpose).
+    will = raw.packet(0x10, raw.string(b"MQTT") + bytes([4, 0x02 | 0x04 | 0x08]) + b"\x00\x3c"
+                      + raw.string(f"{group}-{edge}") + raw.string(topic) + raw.string(ndeath_payload(7, 1000)))
+    edge_sock = raw.RawClient(broker)
+    edge_sock.send(will)
+    assert edge_sock.read_packet()[1] == b"\x00\x00"
+    before = int(time.time() * 1000)
+    edge_sock.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    edge_sock.close()  # abrupt: the will is published
+    m = host.expect_message()
+    # pysparkplug's NDeath drops the payload timestamp on decode: read it from the protobuf itself.
+    death = sparkplug_pb.Payload()
+    death.ParseFromString(m.payload)
+    assert death.timestamp >= before
+    assert [(x.name, x.long_value) for x in death.metrics] == [("bdSeq", 7)]
+
+
+def test_undecodable_ndeath_will_is_forwarded_unchanged(broker):
+    group, edge = ids()
+    topic = f"{NS}/{group}/NDEATH/{edge}"
+    host = Client(broker)
+    host.subscribe(topic, 1)
+    garbage = b"\xff\xff\xff not protobuf"
+    edge_client = Client(broker, client_id=f"{group}-{edge}", will=dict(topic=topic, payload=garbage, qos=1, retain=False))
+    edge_client.drop()
+    assert host.expect_message().payload == garbage
+
+
+def test_will_under_sparkplug_namespace_is_not_published(broker):
+    watcher = Client(broker)
+    watcher.subscribe("$sparkplug/#", 1)
+    forger = Client(broker, will=dict(topic="$sparkplug/certificates/spBv1.0/g/NBIRTH/e", payload=b"forged", qos=1, retain=True))
+    forger.drop()
+    watcher.expect_no_message(1.0)
+
+
+def test_aware_server_on_the_embedded_default(embedded_default):
+    group, edge = ids()
+    creds = dict(username=embedded_default.username, password=embedded_default.password)
+    node = edge_node(embedded_default, group, edge, [metric("flow", 3.0)], **creds)
+    try:
+        host = Client(embedded_default, **creds)
+        host.subscribe(certificate_topic(group, "NBIRTH", edge), 1)
+        m = host.expect_message()
+        assert m.retain and "flow" in names(spb.NBirth.decode(m.payload))
+    finally:
+        node.disconnect()
