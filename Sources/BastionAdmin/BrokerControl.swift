@@ -58,6 +58,8 @@ public protocol BridgeInventoryProvider: Sendable {
 /// Sparkplug B edge nodes and devices seen, when the Sparkplug module is wired in.
 public protocol SparkplugInventoryProvider: Sendable {
     func edgeNodes() async -> [SparkplugNodeSummary]
+    /// The whole inventory and its counters as a JSON object (`GET /api/v1/sparkplug`).
+    func inventoryJSON() async -> String
 }
 
 public struct ClientSummary: Sendable, Hashable, Codable {

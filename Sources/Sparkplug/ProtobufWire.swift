@@ -44,6 +44,26 @@ enum ProtobufWire {
         bytes.withUnsafeBufferPointer { fields($0) }
     }
 
+    /// The last value of top-level varint field `number` (a decoder keeps the last one), without
+    /// allocating: `.malformed` when the bytes are not wire format at the top level.
+    static func lastVarint(_ number: UInt32, in bytes: UnsafeBufferPointer<UInt8>) -> TopLevelVarint {
+        var position = bytes.startIndex
+        var value: UInt64?
+        while position < bytes.endIndex {
+            guard let field = readField(bytes, at: &position), field.wireType != .endGroup else { return .malformed }
+            if field.number == number {
+                guard field.wireType == .varint else { return .malformed }
+                value = field.varint
+            }
+        }
+        return .wellFormed(value)
+    }
+
+    enum TopLevelVarint: Equatable {
+        case wellFormed(UInt64?)
+        case malformed
+    }
+
     /// Reads a tag and its value (a whole group, for start-group).
     private static func readField(_ bytes: UnsafeBufferPointer<UInt8>, at position: inout Int) -> Field? {
         let start = position

@@ -6,6 +6,7 @@ import SwiftProtobuf
 public enum SparkplugWire {
     static let timestampField: UInt32 = 1
     static let metricsField: UInt32 = 2
+    static let seqField: UInt32 = 3
 
     /// `payload` with `Payload.timestamp` (field 1, uint64) set to `milliseconds`: the first
     /// timestamp field is rewritten in place, later duplicates are dropped (a decoder keeps the last

@@ -2,6 +2,7 @@
 $sparkplug/certificates/, $sparkplug/ written by the server only, NDEATH stamped when delivered.
 Edge nodes are pysparkplug's EdgeNode; host applications are plain paho clients."""
 
+import json
 import socket
 import time
 import uuid
@@ -199,3 +200,54 @@ def test_aware_server_on_the_embedded_default(embedded_default):
         assert m.retain and "flow" in names(spb.NBirth.decode(m.payload))
     finally:
         node.disconnect()
+
+
+# $SYS is readable only where the ACL grants it.
+SYS_READERS = {"auth": {"acl": [{"all": True, "access": "readwrite", "topic": f"{NS}/#"},
+                                {"all": True, "access": "read", "topic": "$SYS/bastion/#"}]}}
+
+
+def test_inventory_on_sys(broker_factory):
+    b = broker_factory(config=SYS_READERS)
+    group, edge = ids()
+    node = edge_node(b, group, edge, [metric("flow", 3.0)])
+    try:
+        sys = Client(b)
+        sys.subscribe(f"$SYS/bastion/sparkplug/groups/{group}", 0)
+        document = json.loads(sys.expect_message(timeout=15).payload)  # published every 10 s
+        assert [(n["id"], n["online"], n["metricCount"] >= 1) for n in document["edgeNodes"]] == [(edge, True, True)]
+    finally:
+        node.disconnect()
+
+
+def test_data_before_birth_is_forwarded_counted_and_alerted(broker_factory):
+    broker = broker_factory(config=SYS_READERS)
+    group, edge = ids()
+    alerts = Client(broker)
+    alerts.subscribe("$SYS/bastion/alerts", 0)
+    host = Client(broker)
+    host.subscribe(f"{NS}/{group}/#", 0)
+    ndata = spb.NData(timestamp=spb.get_current_timestamp(), seq=0, metrics=[metric("flow", 1.0)]).encode()
+    Client(broker, client_id=f"{group}-{edge}").publish(f"{NS}/{group}/NDATA/{edge}", ndata, qos=1)
+    assert host.expect_message().payload == ndata  # not dropped: the broker is not the payload's judge
+    alert = json.loads(alerts.expect_message().payload)
+    assert alert["kind"] == "sparkplug_anomaly" and f"{group}/{edge}" in alert["subject"]
+
+
+def test_undecodable_birth_is_forwarded_and_audited(broker_factory, tmp_path):
+    audit = tmp_path / "audit.log"
+    b = broker_factory(args=["--audit-log", str(audit)])
+    group, edge = ids()
+    host = Client(b)
+    host.subscribe(f"{NS}/{group}/#", 0)
+    garbage = b"\x0a\xff\xff\xff not a payload"
+    Client(b).publish(f"{NS}/{group}/NBIRTH/{edge}", garbage, qos=1)
+    assert host.expect_message().payload == garbage
+    deadline = time.monotonic() + raw.TIMEOUT
+    while True:
+        lines = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
+        invalid = [r for r in lines if r["event"] == "sparkplug_payload_invalid"]
+        if invalid or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert invalid and invalid[0]["topic"] == f"{NS}/{group}/NBIRTH/{edge}" and invalid[0]["will"] is False

@@ -37,6 +37,7 @@ enum APIRoutes {
         .init(method: "GET", path: "/api/v1/audit", role: .viewer, summary: "Newest audit records (?event=&contains=&limit=)"),
         .init(method: "GET", path: "/api/v1/alerts", role: .viewer, summary: "Alerts raised since start"),
         .init(method: "GET", path: "/api/v1/bridges", role: .viewer, summary: "Bridge links (404 until a bridge provider is installed)"),
+        .init(method: "GET", path: "/api/v1/sparkplug", role: .viewer, summary: "Sparkplug inventory: groups, edge nodes, devices, host applications, counters"),
         .init(method: "GET", path: "/api/v1/sparkplug/nodes", role: .viewer, summary: "Sparkplug edge nodes (404 until a provider is installed)"),
         .init(method: "GET", path: "/api/v1/certificates", role: .admin, summary: "TLS certificates served"),
         .init(method: "GET", path: "/api/v1/users", role: .admin, summary: "Console users"),
@@ -149,6 +150,10 @@ enum APIRoutes {
         on(.get, "bridges", .viewer) { _, _, _ in
             guard let provider = control.bridges else { return Responses.error(.notFound, "bridges are not configured", api: true) }
             return Responses.json(.ok, await provider.bridges())
+        }
+        on(.get, "sparkplug", .viewer) { _, _, _ in
+            guard let provider = control.sparkplug else { return Responses.error(.notFound, "Sparkplug is not configured", api: true) }
+            return Responses.text(.ok, await provider.inventoryJSON() + "\n", contentType: "application/json")
         }
         on(.get, "sparkplug/nodes", .viewer) { _, _, _ in
             guard let provider = control.sparkplug else { return Responses.error(.notFound, "Sparkplug is not configured", api: true) }

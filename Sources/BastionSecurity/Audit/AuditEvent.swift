@@ -19,6 +19,10 @@ public enum AuditEvent: Sendable, Hashable {
     case alert(AlertRaised)
     case banSuppressed(BanSuppressed)
     case sessionHijackRefused(SessionHijackRefused)
+    /// A Sparkplug NCMD or DCMD, accepted or refused.
+    case sparkplugCommand(SparkplugCommand)
+    /// A Sparkplug birth or death whose payload does not decode (it was still forwarded).
+    case sparkplugPayloadInvalid(SparkplugPayloadInvalid)
     /// A login to the admin console, successful or not.
     case adminLogin(AdminLogin)
     /// Something done through the admin console or its API (or refused for lack of a role).
@@ -42,6 +46,8 @@ public enum AuditEvent: Sendable, Hashable {
         case .alert: "alert"
         case .banSuppressed: "ban_suppressed"
         case .sessionHijackRefused: "session_hijack_refused"
+        case .sparkplugCommand: "sparkplug_command"
+        case .sparkplugPayloadInvalid: "sparkplug_payload_invalid"
         case .adminLogin: "admin_login"
         case .adminAction: "admin_action"
         case .recordsDropped: "audit_dropped"
@@ -468,6 +474,69 @@ extension AuditEvent {
         case .banned(let entry): self = .ban(BanIssued(entry))
         case .unbanned(let subject, let cause): self = .unban(BanLifted(subject: subject, cause: cause))
         case .suppressed(let subject, let origin): self = .banSuppressed(BanSuppressed(subject: subject, origin: origin))
+        }
+    }
+
+    public struct SparkplugCommand: Sendable, Hashable {
+        public enum Outcome: String, Sendable, Hashable, CaseIterable {
+            case accepted
+            case refused
+        }
+
+        public enum Signature: String, Sendable, Hashable, CaseIterable {
+            /// The group does not require signed commands.
+            case notRequired = "not_required"
+            case verified
+            case missing
+            case malformed
+            case bad
+        }
+
+        public var peer: AuditPeer
+        public var clientID: String
+        public var username: String?
+        public var topic: String
+        public var group: String
+        public var edgeNode: String
+        public var device: String?
+        /// Names of the commanded metrics (as many as the decode limits keep); nil when the
+        /// payload does not decode.
+        public var metrics: [String]?
+        public var outcome: Outcome
+        /// Why it was refused (the ACL rule, the Sparkplug rule or the signature failure).
+        public var reason: String?
+        public var signature: Signature
+
+        public init(peer: AuditPeer, clientID: String, username: String?, topic: String, group: String, edgeNode: String,
+                    device: String?, metrics: [String]?, outcome: Outcome, reason: String?, signature: Signature) {
+            self.peer = peer
+            self.clientID = clientID
+            self.username = username
+            self.topic = topic
+            self.group = group
+            self.edgeNode = edgeNode
+            self.device = device
+            self.metrics = metrics
+            self.outcome = outcome
+            self.reason = reason
+            self.signature = signature
+        }
+    }
+
+    public struct SparkplugPayloadInvalid: Sendable, Hashable {
+        public var peer: AuditPeer
+        public var clientID: String
+        public var topic: String
+        public var error: String
+        /// Published by the server as the client's will.
+        public var will: Bool
+
+        public init(peer: AuditPeer, clientID: String, topic: String, error: String, will: Bool) {
+            self.peer = peer
+            self.clientID = clientID
+            self.topic = topic
+            self.error = error
+            self.will = will
         }
     }
 }

@@ -105,6 +105,17 @@ extension AuditEvent {
             return Self.peerFields(e.peer) + [
                 ("client_id", .string(e.clientID)), ("identity", .string(e.identity)), ("owner", .string(e.owner)),
             ]
+        case .sparkplugCommand(let e):
+            return Self.peerFields(e.peer) + [
+                ("client_id", .string(e.clientID)), ("username", .string(e.username)), ("topic", .string(e.topic)),
+                ("group", .string(e.group)), ("edge_node", .string(e.edgeNode)), ("device", .string(e.device)),
+                ("metrics", e.metrics.map { .strings($0) } ?? .string(nil)), ("outcome", .string(e.outcome.rawValue)),
+                ("reason", .string(e.reason)), ("signature", .string(e.signature.rawValue)),
+            ]
+        case .sparkplugPayloadInvalid(let e):
+            return Self.peerFields(e.peer) + [
+                ("client_id", .string(e.clientID)), ("topic", .string(e.topic)), ("error", .string(e.error)), ("will", .bool(e.will)),
+            ]
         case .adminLogin(let e):
             return [("remote_ip", .string(e.remoteIP)), ("user", .string(e.user)), ("method", .string(e.method.rawValue)),
                     ("outcome", .string(e.outcome.rawValue)), ("reason", .string(e.reason?.rawValue)), ("role", .string(e.role))]

@@ -93,6 +93,17 @@ public enum AuditSchema {
         "session_hijack_refused": peer + [
             Field("client_id", .string), Field("identity", .string), Field("owner", .string),
         ],
+        "sparkplug_command": peer + [
+            Field("client_id", .string), Field("username", .string, nullable: true), Field("topic", .string),
+            Field("group", .string), Field("edge_node", .string), Field("device", .string, nullable: true),
+            Field("metrics", .stringArray, nullable: true),
+            Field("outcome", .string, values: values(AuditEvent.SparkplugCommand.Outcome.self)),
+            Field("reason", .string, nullable: true),
+            Field("signature", .string, values: values(AuditEvent.SparkplugCommand.Signature.self)),
+        ],
+        "sparkplug_payload_invalid": peer + [
+            Field("client_id", .string), Field("topic", .string), Field("error", .string), Field("will", .boolean),
+        ],
         "admin_login": [
             Field("remote_ip", .string, nullable: true), Field("user", .string),
             Field("method", .string, values: values(AuditEvent.AdminLogin.Method.self)),

@@ -171,6 +171,19 @@ public final class AbuseProtection: Sendable {
         raise(.event(.sessionDropping, subject: "client_id \(clientID)"))
     }
 
+    public func sparkplugCommand(_ command: AuditEvent.SparkplugCommand) {
+        audit.record(.sparkplugCommand(command))
+    }
+
+    public func sparkplugPayloadInvalid(_ invalid: AuditEvent.SparkplugPayloadInvalid) {
+        audit.record(.sparkplugPayloadInvalid(invalid))
+    }
+
+    /// `subject` names the edge node and what it did; the caller rate-limits.
+    public func sparkplugAnomaly(subject: String) {
+        raise(.event(.sparkplugAnomaly, subject: subject))
+    }
+
     /// Records a refused session takeover by another identity.
     public func sessionHijackRefused(_ refused: AuditEvent.SessionHijackRefused) {
         audit.record(.sessionHijackRefused(refused))

@@ -14,7 +14,7 @@ public struct AlertPolicy: Sendable, Hashable {
         case .connectionRate: connections
         case .authFailures: authFailures
         case .aclDenials: aclDenials
-        case .banSuppressed, .userThrottled, .sessionDropping, .backendUnavailable: nil as Int?
+        case .banSuppressed, .userThrottled, .sessionDropping, .backendUnavailable, .sparkplugAnomaly: nil as Int?
         }
         return value.flatMap { $0 > 0 ? $0 : nil }
     }
@@ -36,6 +36,9 @@ public struct Alert: Sendable, Hashable {
         /// An identity backend could not answer (down, slow, garbage); logins it would have
         /// decided are refused (fail closed).
         case backendUnavailable = "backend_unavailable"
+        /// A Sparkplug edge node broke a session rule the server checks (data before birth, a
+        /// bdSeq that does not match, a seq gap); raised once per edge node and kind per window.
+        case sparkplugAnomaly = "sparkplug_anomaly"
     }
 
     public var kind: Kind

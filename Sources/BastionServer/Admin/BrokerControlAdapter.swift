@@ -46,7 +46,7 @@ final class BrokerControlAdapter: BrokerControl {
     var bans: BanList? { protection.bans }
     var audit: AuditLog { auditLog }
     var bridges: (any BridgeInventoryProvider)? { nil }
-    var sparkplug: (any SparkplugInventoryProvider)? { nil }
+    var sparkplug: (any SparkplugInventoryProvider)? { SparkplugInventoryAdapter(service: broker.sparkplug) }
 
     // MARK: Connections
 

@@ -22,6 +22,8 @@ final class Broker: Sendable {
     let protection: AbuseProtection?
     /// `auth.disconnect_on_denied_publish`: a denied PUBLISH ends the connection.
     let disconnectOnDeniedPublish: Bool
+    /// Sparkplug inventory, counters and alerts (the aware-server rules are in `SparkplugAwareness`).
+    let sparkplug: SparkplugService
     /// MQTT 5.0 enhanced authentication methods; none by default.
     let enhancedAuthenticator: (any EnhancedAuthenticator)?
     private let workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>]
@@ -57,6 +59,7 @@ final class Broker: Sendable {
         self.listenerConnectPacketSizes = listenerConnectPacketSizes
         self.store = store
         self.protection = protection
+        self.sparkplug = SparkplugService(protection: protection, logger: logger)
         self.disconnectOnDeniedPublish = disconnectOnDeniedPublish
         self.enhancedAuthenticator = enhancedAuthenticator
         self.group = group
@@ -187,6 +190,9 @@ final class Broker: Sendable {
     func publish(_ message: Message, on loop: any EventLoop) {
         // A will on an NDEATH topic: stamped now, when it is delivered (Sparkplug Aware server).
         let message = SparkplugAwareness.stampingDeath(message)
+        if let topic = SparkplugAwareness.classify(message.topic) {
+            SparkplugAwareness.observe(topic, message.payload, in: sparkplug, byWill: true, clientID: message.publisherClientID, peer: nil)
+        }
         let run = {
             let worker = self.worker(on: loop)
             if message.retain {

@@ -1,4 +1,5 @@
 import BastionCore
+import BastionSecurity
 import Foundation
 import MQTTCodec
 import NIOCore
@@ -21,11 +22,30 @@ enum SparkplugAwareness {
         topic.utf8.first == UInt8(ascii: "s") && topic.hasPrefix("spBv1.0/")
     }
 
+    /// The Sparkplug topic under `spBv1.0/`; nil for every other topic (one byte decides for most).
+    @inline(__always)
+    static func classify(_ topic: String) -> SparkplugTopic? {
+        guard isSparkplug(topic), case .sparkplug(let parsed) = SparkplugTopic.classify(topic) else { return nil }
+        return parsed
+    }
+
     /// The edge topic of an NBIRTH or DBIRTH, nil for anything else.
-    static func birth(_ topic: String) -> SparkplugEdgeTopic? {
-        guard isSparkplug(topic), case .sparkplug(.edge(let edge)) = SparkplugTopic.classify(topic),
-              edge.messageType.isBirth else { return nil }
+    static func birth(_ topic: SparkplugTopic?) -> SparkplugEdgeTopic? {
+        guard case .edge(let edge)? = topic, edge.messageType.isBirth else { return nil }
         return edge
+    }
+
+    /// Feeds the inventory with an allowed message (commands are audited by the publish path).
+    static func observe(_ topic: SparkplugTopic, _ payload: ByteBuffer, in service: SparkplugService, byWill: Bool,
+                        clientID: String, peer: AuditPeer?) {
+        switch topic {
+        case .edge(let edge) where !edge.messageType.isCommand:
+            service.observe(edge, payload: payload, byWill: byWill, clientID: clientID, peer: peer)
+        case .state(let hostID):
+            service.observeState(hostID: hostID, payload: payload)
+        case .edge, .certificate, .serverNamespace:
+            break
+        }
     }
 
     /// The copy of a birth the server keeps, retained, for host applications that connect later.

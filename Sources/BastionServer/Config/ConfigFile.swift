@@ -86,6 +86,61 @@ public struct AuthConfig: Codable, Sendable, Equatable {
     public var cache_ttl: Double?
     /// Most decisions remembered. Default 10000.
     public var cache_size: Int?
+    /// Sparkplug B roles (edge, host, monitor) expanded into topic rules, and signed commands
+    /// (docs/sparkplug.md).
+    public var sparkplug: SparkplugConfig?
+
+    public init() {}
+}
+
+/// `auth.sparkplug`.
+public struct SparkplugConfig: Codable, Sendable, Equatable {
+    public var roles: [SparkplugRoleConfig]?
+    /// Groups whose NCMD/DCMD must carry an Ed25519 signature by the commanding host's key.
+    public var signed_command_groups: [String]?
+
+    public init() {}
+}
+
+/// One entry of `auth.sparkplug.roles`: who (exactly one of `user`, `role`, `certificate`,
+/// `all: true`) holds which role (exactly one of `edge`, `host`, `monitor`). Ids may contain
+/// `%u` (user name) and `%c` (client id).
+public struct SparkplugRoleConfig: Codable, Sendable, Equatable {
+    public var user: String?
+    /// A role of `auth.roles` (or one a backend maps, e.g. an LDAP group).
+    public var role: String?
+    public var certificate: String?
+    public var all: Bool?
+    public var edge: SparkplugEdgeRoleConfig?
+    public var host: SparkplugHostRoleConfig?
+    public var monitor: SparkplugMonitorRoleConfig?
+
+    public init() {}
+}
+
+public struct SparkplugEdgeRoleConfig: Codable, Sendable, Equatable {
+    public var group: String
+    public var edge_node: String
+
+    public init(group: String, edge_node: String) {
+        self.group = group
+        self.edge_node = edge_node
+    }
+}
+
+public struct SparkplugHostRoleConfig: Codable, Sendable, Equatable {
+    public var host_id: String
+    /// The groups it may read and command; omitted: every group.
+    public var groups: [String]?
+    /// PEM Ed25519 public keys (`openssl pkey -pubout`) its signed commands verify against.
+    public var public_key_files: [String]?
+
+    public init(host_id: String) { self.host_id = host_id }
+}
+
+public struct SparkplugMonitorRoleConfig: Codable, Sendable, Equatable {
+    /// The host id whose STATE it may publish, if it publishes one.
+    public var host_id: String?
 
     public init() {}
 }

@@ -39,6 +39,7 @@ extension MQTTConnectionHandler {
         broker.protection?.sessionEnded(
             clientID: clientID, duration: .nanoseconds((now - acceptedAt).nanoseconds), clean: machine.cleanDisconnect)
         let state = ending.state
+        sparkplugConnectionLost()
 
         var pendingWill: PendingWill?
         switch ending.will {

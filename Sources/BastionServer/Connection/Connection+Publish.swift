@@ -24,6 +24,7 @@ extension MQTTConnectionHandler {
         case .denied(let topic, let acknowledgement, var disconnect):
             let serverNamespace = SparkplugAwareness.isServerNamespace(topic)
             auditDenied(.publish, topic, rule: serverNamespace ? Self.sparkplugNamespaceRule : nil)
+            if SparkplugAwareness.isSparkplug(topic) { sparkplugDenied(topic) }
             // Sparkplug 3.0 has an aware server refuse `$sparkplug/` writes the way MQTT refuses an
             // unauthorised PUBLISH: where no reason code can say it (QoS 0, 3.1.1), the connection closes.
             if serverNamespace, publish.qos == .atMostOnce || machine.version != .v5 { disconnect = true }
@@ -44,9 +45,11 @@ extension MQTTConnectionHandler {
 
     /// Routes an accepted message and acknowledges it with what routing found.
     private func route(_ message: Message, publish: PublishPacket) {
+        let sparkplug = SparkplugAwareness.classify(message.topic)
+        if let sparkplug, !sparkplugAdmits(sparkplug, message, publish: publish) { return }
         var ops: [StoreOperation] = []
         var retainedRefused = false
-        let birth = SparkplugAwareness.birth(message.topic)
+        let birth = SparkplugAwareness.birth(sparkplug)
         // A birth is kept under $sparkplug/certificates/, not retained on its own topic.
         if message.retain, birth == nil {
             if broker.retained.apply(message) == .refused {

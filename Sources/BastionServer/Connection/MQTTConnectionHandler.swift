@@ -3,6 +3,7 @@ import BastionSecurity
 import Logging
 import MQTTCodec
 import NIOCore
+import Sparkplug
 
 /// The one handler per connection: it frames and decodes inbound bytes, asks the connection's
 /// `SessionMachine` (BastionCore) what each packet means, and carries out the answer — talking to
@@ -119,6 +120,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Set when this handler wrote without flushing; the worker flushes at the end of the burst.
     var needsFlush = false
     var throttleReported = false
+    /// The Sparkplug edge node whose NBIRTH this connection published: its loss takes the node offline.
+    var sparkplugNode: SparkplugEdgeTopic?
     /// Backpressure: reading and decoding are paused until the rate limiter refills.
     var readPaused = false
     /// Reading stopped because too many acknowledgements wait for the store.

@@ -1,5 +1,7 @@
 import BastionSecurity
+import BastionCore
 import Foundation
+import Logging
 
 /// The password file and access policy the broker runs with, loaded together so a reload swaps
 /// both or neither.
@@ -15,9 +17,18 @@ struct SecurityMaterial: Sendable {
     var sessionSharing: SessionSharing = .none
     /// `auth.backends`, checked (the password file first when it is not listed).
     var backends: [BackendSpec] = []
+    /// `auth.sparkplug`; its roles' topic rules are already part of `policy`.
+    var sparkplug: SparkplugPolicy?
 
     /// The policy topic access is decided by; nil when no topic rule is configured.
     var topicPolicy: AccessPolicy? { hasTopicRules ? policy : nil }
+
+    /// What the broker authorizes with: the ACL, and the Sparkplug roles when any are configured.
+    func authorization(logger: Logger) -> any AuthorizationPolicy {
+        let acl = PolicyAuthorization(policy: topicPolicy, logger: logger)
+        guard let sparkplug, sparkplug.isEnforced else { return acl }
+        return SparkplugAuthorization(base: acl, policy: sparkplug)
+    }
 
     static func load(auth: AuthConfig, configPath: String?, generation: UInt64) throws(ConfigError) -> SecurityMaterial {
         var passwordFile: PasswordFile?
@@ -29,7 +40,8 @@ struct SecurityMaterial: Sendable {
             }
         }
         let source = configPath ?? "config"
-        let native: [NativeACLRule]
+        let sparkplug = try SparkplugPolicy.load(auth.sparkplug, roles: auth.roles ?? [:], configPath: configPath)
+        var native: [NativeACLRule]
         do {
             native = try (auth.acl ?? []).enumerated().map { i, r in
                 try NativeACLRule(
@@ -39,6 +51,7 @@ struct SecurityMaterial: Sendable {
         } catch {
             throw ConfigError(file: configPath, key: "auth.acl", "\(error)")
         }
+        native += sparkplug?.aclRules() ?? []
         let configured = auth.acl_file != nil || !native.isEmpty || auth.allowed_clients != nil
             || auth.require_client_id_equals_username == true
         var policy: AccessPolicy?
@@ -67,7 +80,7 @@ struct SecurityMaterial: Sendable {
         }
         let backends = try BackendSpec.parse(auth: auth, configPath: configPath)
         return SecurityMaterial(passwordFile: passwordFile, policy: policy, hasTopicRules: hasTopicRules, warnings: warnings,
-                                sessionSharing: sharing, backends: backends)
+                                sessionSharing: sharing, backends: backends, sparkplug: sparkplug)
     }
 }
 

@@ -107,7 +107,7 @@ public final class BrokerService: Service {
             group: group, limits: settings.limits, logger: logger,
             authenticator: services.authenticator(
                 material: material, auth: settings.auth, pool: authPool, maximumUsernameLength: settings.limits.maximumUsernameLength),
-            authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
+            authorization: material.authorization(logger: logger),
             enhancedAuthenticator: scram,
             disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false,
             store: store, protection: protection, connectTimeout: .milliseconds(Int64(settings.connectTimeout * 1000)),
@@ -273,8 +273,11 @@ public final class BrokerService: Service {
             protection.sweep()
         }
         let sys = NIOLoopBoundBox.makeBoxSendingValue(SysTopicPublisher(), eventLoop: loop)
+        let sparkplugSys = NIOLoopBoundBox.makeBoxSendingValue(SparkplugSysTopics(), eventLoop: loop)
         let sysTask = loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .seconds(10)) { _ in
-            for message in sys.value.update(broker.snapshot(), now: protection.now()) {
+            let messages = sys.value.update(broker.snapshot(), now: protection.now())
+                + sparkplugSys.value.update(broker.sparkplug.document())
+            for message in messages {
                 broker.publishSys(topic: message.topic, payload: message.payload, retain: true, on: loop)
             }
         }
@@ -321,7 +324,7 @@ public final class BrokerService: Service {
             broker.updateSecurity(
                 authenticator: services.authenticator(
                     material: material, auth: auth, pool: authPool, maximumUsernameLength: settings.limits.maximumUsernameLength),
-                authorization: PolicyAuthorization(policy: material.topicPolicy, logger: logger),
+                authorization: material.authorization(logger: logger),
                 sessionSharing: material.sessionSharing)
             scram.update(services.scram)
             let previous = identity.withLock { current in
@@ -350,7 +353,10 @@ private final class BrokerBox: Sendable {
 
     func publishAlert(_ payload: String) {
         guard let broker = broker.withLock({ $0 }) else { return }
-        broker.publishSys(topic: SysTopics.alertsTopic, payload: payload, retain: false, on: broker.group.next())
+        // Always a task of its own: an alert is raised from inside a connection's publish path,
+        // and routing it there would re-enter the loop worker mid-burst.
+        let loop = broker.group.next()
+        loop.execute { broker.publishSys(topic: SysTopics.alertsTopic, payload: payload, retain: false, on: loop) }
     }
 }
 
