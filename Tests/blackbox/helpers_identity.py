@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-import helpers_b as hb
+import wire
 from conftest import ROOT, free_port
 
 SCRIPTS = ROOT / "scripts" / "test-servers"
@@ -37,19 +37,19 @@ RC_MAXIMUM_CONNECT_TIME = 0xA0
 
 def connect_rc(broker, username=None, password=None, client_id=None, timeout=10.0, props=None):
     """One 5.0 CONNECT; the CONNACK's reason code (the connection is closed afterwards)."""
-    r = hb.Raw(broker, timeout=timeout)
+    r = wire.Raw(broker, timeout=timeout, ordered=False)
     try:
-        r.send(hb.connect(client_id, username=username, password=password, props=props))
-        return r.expect(hb.CONNACK, timeout).rc
+        r.send(wire.connect(client_id, username=username, password=password, props=props))
+        return r.expect(wire.CONNACK, timeout).rc
     finally:
         r.close()
 
 
 def connected(broker, username=None, password=None, client_id=None, timeout=10.0):
     """A raw 5.0 connection that got CONNACK 0 (the caller closes it)."""
-    r = hb.Raw(broker, timeout=timeout)
-    r.send(hb.connect(client_id, username=username, password=password))
-    ack = r.expect(hb.CONNACK, timeout)
+    r = wire.Raw(broker, timeout=timeout, ordered=False)
+    r.send(wire.connect(client_id, username=username, password=password))
+    ack = r.expect(wire.CONNACK, timeout)
     assert ack.rc == 0, f"CONNACK {ack!r}"
     return r
 
@@ -119,16 +119,16 @@ class Scram:
 def scram_connect(broker, username, password, mechanism="SCRAM-SHA-256", connect_username=None, keep=False):
     """CONNECT with SCRAM; returns (CONNACK, Raw, the server-first message or None)."""
     client = Scram(username, password, mechanism)
-    r = hb.Raw(broker)
-    r.send(hb.connect(username=connect_username, props=[("AuthenticationMethod", mechanism), ("AuthenticationData", client.first())]))
+    r = wire.Raw(broker, ordered=False)
+    r.send(wire.connect(username=connect_username, props=[("AuthenticationMethod", mechanism), ("AuthenticationData", client.first())]))
     reply = r.recv()
     server_first = None
-    if reply.type == hb.AUTH:
+    if reply.type == wire.AUTH:
         assert reply.rc == 0x18, f"AUTH {reply!r}"
         server_first = reply.props["AuthenticationData"]
-        r.send(hb.auth(0x18, [("AuthenticationMethod", mechanism), ("AuthenticationData", client.final(server_first))]))
-        reply = r.expect(hb.CONNACK)
-    assert reply.type == hb.CONNACK, f"expected CONNACK, got {reply!r}"
+        r.send(wire.auth(0x18, [("AuthenticationMethod", mechanism), ("AuthenticationData", client.final(server_first))]))
+        reply = r.expect(wire.CONNACK)
+    assert reply.type == wire.CONNACK, f"expected CONNACK, got {reply!r}"
     if reply.rc == 0:
         assert reply.props.get("AuthenticationData") == client.server_signature, "the server must prove it knows the keys"
     if not keep:
@@ -139,10 +139,10 @@ def scram_connect(broker, username, password, mechanism="SCRAM-SHA-256", connect
 def scram_reauthenticate(r, username, password, mechanism="SCRAM-SHA-256"):
     """AUTH 0x19 on a connected client; returns the broker's last answer (AUTH 0x00 or DISCONNECT)."""
     client = Scram(username, password, mechanism)
-    r.send(hb.auth(0x19, [("AuthenticationMethod", mechanism), ("AuthenticationData", client.first())]))
+    r.send(wire.auth(0x19, [("AuthenticationMethod", mechanism), ("AuthenticationData", client.first())]))
     reply = r.recv()
-    if reply.type == hb.AUTH and reply.rc == 0x18:
-        r.send(hb.auth(0x18, [("AuthenticationMethod", mechanism), ("AuthenticationData", client.final(reply.props["AuthenticationData"]))]))
+    if reply.type == wire.AUTH and reply.rc == 0x18:
+        r.send(wire.auth(0x18, [("AuthenticationMethod", mechanism), ("AuthenticationData", client.final(reply.props["AuthenticationData"]))]))
         reply = r.recv()
     return reply
 

@@ -8,7 +8,7 @@ import tempfile
 import time
 import uuid
 
-import raw
+import wire
 from conftest import BASTION_BIN, Broker
 from mqttclient import V5, V31, V311, Client
 
@@ -141,10 +141,10 @@ def wait_until(predicate, timeout=5.0, message="condition not reached", interval
 def connack(broker, protocol=V5, client_id=None, username=None, password=None, timeout=5.0):
     """Send one CONNECT on a raw socket; return the CONNACK (flags, code, whole packet bytes), or None
     when the broker closes the connection without one."""
-    r = raw.RawClient(broker, timeout=timeout)
+    r = wire.Raw(broker, timeout=timeout)
     try:
         cid = client_id if client_id is not None else unique("raw")
-        r.send(raw.connect(cid, version=RAW_VERSION[protocol], username=username, password=password))
+        r.send(wire.connect(cid, version=RAW_VERSION[protocol], username=username, password=password))
         p = r.read_packet(timeout)
         if p is None:
             return None

@@ -17,8 +17,8 @@ import uuid
 
 import pytest
 
-import helpers_b as hb
-from helpers_b import CONNACK, DISCONNECT, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, Packet
+import wire
+from wire import CONNACK, DISCONNECT, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, Packet
 
 DB_NAME = "bastion.sqlite3"
 RC_QUOTA_EXCEEDED = 0x97
@@ -69,21 +69,11 @@ class Conn:
         buf = self.buf
         pos = 0
         while True:
-            # Fixed header: type byte, then a variable byte integer of at most 4 bytes.
-            i, mult, length = pos + 1, 1, 0
-            complete = False
-            while i < len(buf) and i <= pos + 4:
-                b = buf[i]
-                length += (b & 0x7F) * mult
-                mult *= 128
-                i += 1
-                if not b & 0x80:
-                    complete = True
-                    break
-            if not complete or len(buf) < i + length:
+            frame = wire.split_frame(buf, pos)
+            if frame is None:
                 break
-            out.append(Packet(buf[pos], buf[i:i + length], self.version))
-            pos = i + length
+            first, body, pos = frame
+            out.append(Packet(first, body, self.version))
         if pos:
             del buf[:pos]
         return out
@@ -142,7 +132,7 @@ class Conn:
         p = list(props or [])
         if expiry is not None and self.version == 5:
             p.append(("SessionExpiryInterval", expiry))
-        self.send(hb.connect(client_id, version=self.version, clean=clean, props=p or None, **kw))
+        self.send(wire.connect(client_id, version=self.version, clean=clean, props=p or None, **kw))
         self.connack = self.expect(CONNACK)
         if expect_rc is not None:
             assert self.connack.rc == expect_rc, f"CONNACK {self.connack!r}"
@@ -150,13 +140,13 @@ class Conn:
 
     def subscribe(self, filters, pid=1, props=None):
         """filters: [(filter, options byte)]; returns the SUBACK reason codes."""
-        self.send(hb.subscribe(pid, filters, props=props, version=self.version))
+        self.send(wire.subscribe(pid, filters, props=props, version=self.version))
         ack = self.expect(SUBACK)
         assert ack.pid == pid
         return ack.codes
 
     def disconnect(self):
-        self.send(hb.disconnect())
+        self.send(wire.disconnect())
         self.close()
 
     def close(self):
@@ -200,7 +190,7 @@ def publish_pipelined(conn, topic, count, qos, window=32, deadline=None, payload
                 next_pid = next_pid % 65535 + 1
             pid = next_pid
             next_pid = next_pid % 65535 + 1
-            out += hb.publish(topic, payload_of(i), qos=qos, pid=pid, retain=retain, version=conn.version)
+            out += wire.publish(topic, payload_of(i), qos=qos, pid=pid, retain=retain, version=conn.version)
             inflight[pid] = i
             i += 1
         if out:
@@ -222,7 +212,7 @@ def publish_pipelined(conn, topic, count, qos, window=32, deadline=None, payload
             elif pkt.type == PUBREC and pkt.pid in inflight:
                 if pkt.rc < 0x80:
                     result.acked.append(inflight[pkt.pid])
-                    reply += hb.ack(PUBREL, pkt.pid)
+                    reply += wire.ack(PUBREL, pkt.pid)
                 else:
                     result.refused.append((inflight.pop(pkt.pid), pkt.rc))
             elif pkt.type == PUBCOMP and pkt.pid in inflight:
@@ -267,16 +257,16 @@ class Receiver:
                         self.awaiting_release.add(pkt.pid)
                         self.delivered.append(pkt)
                     if self.ack:
-                        reply += hb.ack(PUBREC, pkt.pid)
+                        reply += wire.ack(PUBREC, pkt.pid)
                 else:
                     self.delivered.append(pkt)
                     if pkt.qos == 1 and self.ack:
-                        reply += hb.ack(PUBACK, pkt.pid)
+                        reply += wire.ack(PUBACK, pkt.pid)
             elif pkt.type == PUBREL:
                 self.pubrels.append(pkt.pid)
                 self.awaiting_release.discard(pkt.pid)
                 if self.ack:
-                    reply += hb.ack(PUBCOMP, pkt.pid)
+                    reply += wire.ack(PUBCOMP, pkt.pid)
             else:
                 self.others.append(pkt)
         if reply:

@@ -5,6 +5,7 @@ import threading
 import uuid
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -160,3 +161,25 @@ class Client:
         sock = self.c.socket()
         if sock is not None:
             sock.close()
+
+
+@pytest.fixture(autouse=True)
+def close_clients(broker_factory, monkeypatch):
+    """Stop every paho client a test created (before its broker stops), so no network thread
+    outlives the test. Autouse in the modules that import it."""
+    created = []
+    original = Client.__init__
+
+    def init(self, *a, **kw):
+        created.append(self)
+        original(self, *a, **kw)
+
+    monkeypatch.setattr(Client, "__init__", init)
+    yield created
+    for c in created:
+        try:
+            if c.c.is_connected():
+                c.c.disconnect()
+        except Exception:
+            pass
+        c.c.loop_stop()

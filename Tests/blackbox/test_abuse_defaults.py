@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-import raw
+import wire
 from conftest import free_port, wait_for_port
 from helpers_sec import mosquitto_passwd, unique
 from mqttclient import V5, V311, Client, PacketTypes, props
@@ -20,7 +20,7 @@ from mqttclient import V5, V311, Client, PacketTypes, props
 pytestmark = pytest.mark.bastion_only
 
 
-class Src(raw.RawClient):
+class Src(wire.Raw):
     """A raw connection from a chosen loopback source address, optionally to a given port."""
 
     def __init__(self, host, port, source="127.0.0.1", timeout=5.0):
@@ -33,7 +33,7 @@ class Src(raw.RawClient):
     def connack(self, client_id, version=4, username=None, password=None, timeout=5.0, prefix=b""):
         """CONNECT (after `prefix`); the CONNACK code, or None if the broker closed first."""
         try:
-            self.send(prefix + raw.connect(client_id=client_id, version=version, username=username, password=password))
+            self.send(prefix + wire.connect(client_id=client_id, version=version, username=username, password=password))
             p = self.read_packet(timeout)
         except OSError:
             return None
@@ -85,7 +85,7 @@ def test_a_thousand_short_sessions_from_one_address_are_all_accepted(embedded_de
 def test_a_conformance_style_run_of_refused_and_malformed_connects_leaves_the_broker_open(embedded_default):
     b = embedded_default
     garbage = [b"GET / HTTP/1.1\r\n\r\n", b"\x30\x02\x00\x00", b"\x10\xff\xff\xff\xff\x7f", b"\x10\x05\x00\x04MQT",
-               raw.connect("bad", version=4, flags=0x01), raw.connect("", version=4, clean=False)]
+               wire.connect("bad", version=4, flags=0x01), wire.connect("", version=4, clean=False)]
     for i in range(300):
         c = Src(b.host, b.port)
         if i % 3 == 0:
@@ -307,6 +307,6 @@ def test_a_malformed_or_incomplete_proxy_header_closes_before_mqtt(proxied, bad)
     c.send(bad)
     if bad.endswith(b"\r\n") or bad.endswith(b"\n") or len(bad) > 100:
         # Complete (but wrong) headers: closed at once, no MQTT byte read.
-        c.send(raw.connect("px"))
+        c.send(wire.connect("px", version=4))
     assert c.read_packet(8) is None
     c.close()

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-import helpers_a as h
+import wire
 from helpers_sec import (SUBACK_REFUSED, Secured, bastion, close_quietly, mosquitto_passwd, reason, secured,  # noqa: F401
                          suback, unique, write)
 from mqttclient import V5, V311, Client, PacketTypes, props
@@ -360,21 +360,21 @@ def test_subscribe_denied_code(clients, protocol):
 
 
 def raw_client(acl, user, version, client_id=None):
-    r = h.Raw(acl.broker, version)
+    r = wire.Raw(acl.broker, version)
     r.connect(client_id or unique("raw"), username=user, password=acl.users[user])
     return r
 
 
-@pytest.mark.parametrize("qos,ack", [(1, h.PUBACK), (2, h.PUBREC)])
+@pytest.mark.parametrize("qos,ack", [(1, wire.PUBACK), (2, wire.PUBREC)])
 def test_publish_denied_5_gets_0x87(acl, clients, qos, ack):
     watcher = clients("feeder")
     assert suback(watcher, "plant/secret/#") == 1
     r = raw_client(acl, "alice", 5)
-    r.send(h.publish("plant/secret/key", b"x", qos=qos, pid=7, version=5))
-    _, rc = r.expect_ack(ack, pid=7)
+    r.send(wire.publish("plant/secret/key", b"x", qos=qos, pid=7, version=5))
+    rc = r.expect_ack(ack, pid=7).rc
     assert rc == 0x87
-    r.send(h.publish("plant/open/key", b"y", qos=1, pid=8, version=5))   # still connected
-    _, rc = r.expect_ack(h.PUBACK, pid=8)
+    r.send(wire.publish("plant/open/key", b"y", qos=1, pid=8, version=5))   # still connected
+    rc = r.expect_ack(wire.PUBACK, pid=8).rc
     assert rc < 0x80
     watcher.expect_no_message(0.3)
     r.close()
@@ -398,14 +398,14 @@ def test_publish_denied_311_is_acknowledged_but_not_delivered(acl, clients, qos)
     tag = uuid.uuid4().hex[:8]
     assert suback(watcher, f"plant/+/{tag}") == 1
     r = raw_client(acl, "alice", 4)
-    r.send(h.publish(f"plant/secret/{tag}", b"x", qos=qos, pid=3, version=4))
-    first, body = r.expect(h.PUBACK if qos == 1 else h.PUBREC)
-    assert body == b"\x00\x03", "3.1.1 acknowledgements carry no reason code"
+    r.send(wire.publish(f"plant/secret/{tag}", b"x", qos=qos, pid=3, version=4))
+    assert r.expect(wire.PUBACK if qos == 1 else wire.PUBREC).body == b"\x00\x03", \
+        "3.1.1 acknowledgements carry no reason code"
     if qos == 2:
-        r.send(h.ack(h.PUBREL, 3))
-        r.expect_ack(h.PUBCOMP, pid=3)
-    r.send(h.publish(f"plant/open/{tag}", b"y", qos=1, pid=4, version=4))
-    r.expect_ack(h.PUBACK, pid=4)
+        r.send(wire.ack(wire.PUBREL, 3))
+        r.expect_ack(wire.PUBCOMP, pid=3)
+    r.send(wire.publish(f"plant/open/{tag}", b"y", qos=1, pid=4, version=4))
+    r.expect_ack(wire.PUBACK, pid=4)
     assert_only(watcher, [f"plant/open/{tag}"])
     r.close()
 
@@ -414,12 +414,12 @@ def test_publish_denied_311_is_acknowledged_but_not_delivered(acl, clients, qos)
 def test_disconnect_on_denied_publish(secured, protocol):
     config = {"auth": {"disconnect_on_denied_publish": True}}
     s = secured({"alice": "a-pw"}, acl="user alice\ntopic readwrite ok/#\n", config=config)
-    r = h.Raw(s.broker, 5 if protocol == V5 else 4)
+    r = wire.Raw(s.broker, 5 if protocol == V5 else 4)
     r.connect("dod", username="alice", password="a-pw")
-    r.send(h.publish("forbidden/x", b"x", qos=1, pid=1, version=r.version))
-    got = r.expect_closed_after(allowed=(h.PUBACK, h.DISCONNECT), timeout=2)
+    r.send(wire.publish("forbidden/x", b"x", qos=1, pid=1, version=r.version))
+    got = r.expect_closed_after(allowed=(wire.PUBACK, wire.DISCONNECT), timeout=2)
     if protocol == V5:
-        assert 0x87 in h.disconnect_reasons(got)
+        assert 0x87 in wire.disconnect_reasons(got)
 
 
 # ---------------------------------------------------------------- reads per receiver, retained, will
@@ -568,12 +568,12 @@ def test_ordinary_client_id_control(clients):
 def test_nul_in_identity_is_refused(acl, field, version):
     kw = {"client_id": "nul\x00id"} if field == "client_id" else {"client_id": unique("nul"), "username": "ali\x00ce",
                                                                    "password": "x"}
-    r = h.Raw(acl.broker, version)
-    r.send(h.connect(kw.pop("client_id"), version=version, **kw))
-    got = r.expect_closed_after(allowed=(h.CONNACK, h.DISCONNECT))
-    for first, body in got:
-        if h.ptype(first) == h.CONNACK:
-            assert body[1] != 0, "CONNECT with U+0000 was accepted"
+    r = wire.Raw(acl.broker, version)
+    r.send(wire.connect(kw.pop("client_id"), version=version, **kw))
+    got = r.expect_closed_after(allowed=(wire.CONNACK, wire.DISCONNECT))
+    for p in got:
+        if p.type == wire.CONNACK:
+            assert p.body[1] != 0, "CONNECT with U+0000 was accepted"
 
 
 # ---------------------------------------------------------------- no ACL: only $SYS closed

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-import raw
+import wire
 from admin_helpers import Console
 from conftest import BASTION_BIN, free_port
 
@@ -37,7 +37,7 @@ def connect_raw(broker, client_id, username=None, password=None, source="127.0.0
     s.settimeout(5)
     s.bind((source, 0))
     s.connect((broker.host, broker.port))
-    s.sendall(raw.connect(client_id=client_id, username=username, password=password))
+    s.sendall(wire.connect(client_id=client_id, version=4, username=username, password=password))
     data = b""
     try:
         while len(data) < 4:

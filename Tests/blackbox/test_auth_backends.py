@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-import helpers_b as hb
+import wire
 from conftest import BASTION_BIN, EMBEDDED_LOCK, free_port, wait_for_port
 from helpers_identity import (RC_BAD_AUTH_METHOD, RC_BAD_CREDENTIALS, RC_MAXIMUM_CONNECT_TIME, RC_NOT_AUTHORIZED,
                               RC_SERVER_BUSY, RC_SERVER_UNAVAILABLE, connect_rc, connected, jwks, postgres,  # noqa: F401
@@ -168,7 +168,7 @@ def test_session_ends_when_the_token_expires(broker_factory, tmp_path):
     b = start(broker_factory, tmp_path, [jwt_backend(tmp_path, disconnect_on_expiry=True)])
     r = connected(b, password=plant_token(exp=int(time.time()) + 2))
     try:
-        hb.assert_disconnected(r, RC_MAXIMUM_CONNECT_TIME, timeout=10)
+        wire.assert_disconnected(r, RC_MAXIMUM_CONNECT_TIME, timeout=10)
     finally:
         r.close()
 
@@ -433,23 +433,23 @@ def test_scram_reauthentication(scram_broker):
     try:
         assert ack.rc == 0
         reply = scram_reauthenticate(r, "dev-256", "pw-256")
-        assert reply.type == hb.AUTH and reply.rc == 0, f"{reply!r}"
+        assert reply.type == wire.AUTH and reply.rc == 0, f"{reply!r}"
         reply = scram_reauthenticate(r, "dev-256", "wrong")
-        assert reply.type == hb.DISCONNECT and reply.rc == RC_NOT_AUTHORIZED, f"{reply!r}"
+        assert reply.type == wire.DISCONNECT and reply.rc == RC_NOT_AUTHORIZED, f"{reply!r}"
     finally:
         r.close()
     ack, r, _ = scram_connect(scram_broker, "dev-256", "pw-256", keep=True)
     try:
         reply = scram_reauthenticate(r, "dev-512", "pw-512", "SCRAM-SHA-256")
-        assert reply.type == hb.DISCONNECT and reply.rc == RC_NOT_AUTHORIZED, "the session's user only"
+        assert reply.type == wire.DISCONNECT and reply.rc == RC_NOT_AUTHORIZED, "the session's user only"
     finally:
         r.close()
 
 
 def test_malformed_scram_data_is_refused(scram_broker):
-    r = hb.Raw(scram_broker)
+    r = wire.Raw(scram_broker, ordered=False)
     try:
-        r.send(hb.connect(props=[("AuthenticationMethod", "SCRAM-SHA-256"), ("AuthenticationData", b"p=tls-unique,,n=u,r=x")]))
-        assert r.expect(hb.CONNACK).rc == 0x82
+        r.send(wire.connect(props=[("AuthenticationMethod", "SCRAM-SHA-256"), ("AuthenticationData", b"p=tls-unique,,n=u,r=x")]))
+        assert r.expect(wire.CONNACK).rc == 0x82
     finally:
         r.close()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-import raw
+import wire
 
 pytestmark = pytest.mark.bastion_only
 
@@ -57,14 +57,14 @@ def closed(s, timeout):
 def test_a_connect_announcing_more_than_the_first_packet_limit_is_refused_from_its_header(broker):
     s = sock(broker)
     # Fixed header announcing a 200 KB CONNECT (within max_packet_size, over the 16 KiB first-packet cap).
-    s.sendall(b"\x10" + raw.varint(200_000) + b"\x00\x04MQTT\x05")
+    s.sendall(b"\x10" + wire.varint(200_000) + b"\x00\x04MQTT\x05")
     assert closed(s, 3)
 
 
 def test_a_trickled_connect_is_dropped_by_the_rate_floor_before_the_connect_timeout(broker_factory):
     b = broker_factory(config={"limits": {"connect_timeout": 30}})
     s = sock(b)
-    packet = raw.connect("slow", version=4, username="u" * 200, password="p" * 8000)
+    packet = wire.connect("slow", version=4, username="u" * 200, password="p" * 8000)
     started = time.monotonic()
     sent = 0
     try:
@@ -86,8 +86,8 @@ def test_unauthenticated_connections_holding_partial_connects_stay_bounded(broke
     for i in range(300):
         s = sock(b, source=f"127.0.{2 + i // 200}.{1 + i % 200}")
         # 16 KiB CONNECT announced, all but the last byte sent: buffered until the timeout.
-        body = b"\x00\x04MQTT\x04\x02\x00\x3c" + raw.string("c%d" % i) + b"x" * (16 * KIB - 40)
-        s.sendall(b"\x10" + raw.varint(len(body)) + body[:-1])
+        body = b"\x00\x04MQTT\x04\x02\x00\x3c" + wire.string("c%d" % i) + b"x" * (16 * KIB - 40)
+        s.sendall(b"\x10" + wire.varint(len(body)) + body[:-1])
         held.append(s)
     time.sleep(1)
     grown = rss(b) - before
@@ -101,7 +101,7 @@ def test_unauthenticated_connections_holding_partial_connects_stay_bounded(broke
 
 def connected(broker, rcvbuf=4096, client_id=None):
     s = sock(broker, rcvbuf=rcvbuf)
-    s.sendall(raw.connect(client_id or f"reader-{os.urandom(4).hex()}", version=4))
+    s.sendall(wire.connect(client_id or f"reader-{os.urandom(4).hex()}", version=4))
     assert s.recv(4)[:1] == b"\x20"
     return s
 
@@ -177,10 +177,10 @@ def flood_until_refused(s, data, stuck_for=1.5, limit=60):
 def test_a_client_that_never_reads_is_closed_after_the_write_stall_timeout(broker_factory):
     b = broker_factory(config={"limits": {"write_stall_timeout": 2}})
     s = connected(b)
-    s.sendall(raw.packet(0x82, struct.pack("!H", 1) + raw.string("stall/me") + b"\x00"))
+    s.sendall(wire.packet(0x82, struct.pack("!H", 1) + wire.string("stall/me") + b"\x00"))
     time.sleep(0.5)
     # Large messages to its own subscription fill the path to the client quickly.
-    publish = raw.packet(0x30, raw.string("stall/me") + b"x" * 200_000)
+    publish = wire.packet(0x30, wire.string("stall/me") + b"x" * 200_000)
     assert flood_until_refused(s, publish), "the broker kept reading from a client that never reads"
     assert closed_without_reading(s, 10)
     assert "write stall timeout" in b.log_text()
@@ -239,8 +239,8 @@ def test_subscriptions_with_long_filters_stop_at_their_bounds(broker_factory):
     before = rss(b)
     for i in range(300):
         f = f"{i}/" + "x" * 60000
-        body = struct.pack("!H", i + 1) + raw.string(f) + b"\x01"
-        s.sendall(raw.packet(0x82, body))
+        body = struct.pack("!H", i + 1) + wire.string(f) + b"\x01"
+        s.sendall(wire.packet(0x82, body))
     time.sleep(1)
     grown = rss(b) - before
     # 100 subscriptions of 60 KB at most (x one replica per event loop, and the session's copy).

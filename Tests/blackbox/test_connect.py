@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-import helpers_a as h
-from helpers_a import Raw
+import wire
+from wire import Raw
 from mqttclient import V31, V311, V5, Client
 
 
@@ -26,14 +26,13 @@ def test_paho_connects_with_each_protocol_version(broker, protocol):
 @pytest.mark.parametrize("version", [3, 4, 5])
 def test_raw_connack_is_success_and_well_formed(broker, version):
     r = Raw(broker, version)
-    r.send(h.connect("raw-ok", version=version))
-    first, body = r.expect(h.CONNACK)
-    assert first == 0x20
+    r.send(wire.connect("raw-ok", version=version))
+    connack = r.expect(wire.CONNACK)
+    assert connack.first == 0x20
     if version != 5:
-        assert body == b"\x00\x00"  # CONNACK is exactly two bytes before 5.0
+        assert connack.body == b"\x00\x00"  # CONNACK is exactly two bytes before 5.0
     else:
-        present, rc, _ = h.parse_connack(body, 5)
-        assert (present, rc) == (False, 0)
+        assert (connack.session_present, connack.rc) == (False, 0)
     r.ping_ok()
 
 
@@ -41,10 +40,10 @@ def test_raw_connack_is_success_and_well_formed(broker, version):
 
 def _refused_then_closed(r, accepted_codes):
     """Broker answers a CONNECT with a refusing CONNACK (or nothing) and closes."""
-    got = r.expect_closed_after(allowed=(h.CONNACK,))
-    for first, body in got:
+    got = r.expect_closed_after(allowed=(wire.CONNACK,))
+    for p in got:
         # A 3.1.1-style CONNACK has two bytes; a 5.0-style one carries a property length too.
-        rc = body[1]
+        rc = p.body[1]
         assert rc in accepted_codes, f"CONNACK code {rc:#x} not in {accepted_codes}"
     return got
 
@@ -53,7 +52,7 @@ def _refused_then_closed(r, accepted_codes):
 def test_unknown_protocol_level_gets_connack_0x01_or_0x84_and_close(broker, level):
     # [MQTT-3.1.2-2] 3.1.1: CONNACK 0x01; 5.0 3.1.2.2: CONNACK 0x84 (Unsupported Protocol Version).
     r = Raw(broker, 4)
-    r.send(h.connect("bad-level", version=level))
+    r.send(wire.connect("bad-level", version=level))
     got = _refused_then_closed(r, (0x01, 0x84))
     assert len(got) == 1, "the refusing CONNACK must be sent before the close"
 
@@ -61,13 +60,13 @@ def test_unknown_protocol_level_gets_connack_0x01_or_0x84_and_close(broker, leve
 def test_mqtt_name_with_level_3_is_refused(broker):
     # "MQTT" is the 3.1.1/5.0 name; level 3 belongs with "MQIsdp".
     r = Raw(broker, 4)
-    r.send(h.connect("bad-level", version=3, protocol_name=b"MQTT"))
+    r.send(wire.connect("bad-level", version=3, protocol_name=b"MQTT"))
     _refused_then_closed(r, (0x01, 0x84))
 
 
 def test_mqisdp_name_with_level_4_is_refused(broker):
     r = Raw(broker, 4)
-    r.send(h.connect("bad-level", version=4, protocol_name=b"MQIsdp"))
+    r.send(wire.connect("bad-level", version=4, protocol_name=b"MQIsdp"))
     _refused_then_closed(r, (0x01, 0x84))
 
 
@@ -75,7 +74,7 @@ def test_mqisdp_name_with_level_4_is_refused(broker):
 def test_wrong_protocol_name_closes(broker, name):
     # [MQTT-3.1.2-1]: the server may disconnect; it must not go on processing it as MQTT.
     r = Raw(broker, 4)
-    r.send(h.connect("bad-name", version=4, protocol_name=name))
+    r.send(wire.connect("bad-name", version=4, protocol_name=name))
     _refused_then_closed(r, (0x01, 0x84))
 
 
@@ -94,7 +93,7 @@ def test_http_request_instead_of_connect_closes(broker):
 def test_reserved_connect_flag_set_closes(broker, version):
     # [MQTT-3.1.2-3]: reserved flag must be 0; otherwise malformed -> close (5.0 may CONNACK 0x81 first).
     r = Raw(broker, version)
-    r.send(h.connect("reserved", version=version, flags=0x03))
+    r.send(wire.connect("reserved", version=version, flags=0x03))
     _refused_then_closed(r, (0x81, 0x82))
 
 
@@ -102,7 +101,7 @@ def test_reserved_connect_flag_set_closes(broker, version):
 def test_connect_fixed_header_flags_nonzero_closes(broker, version):
     # [MQTT-2.2.2-2]: reserved fixed-header flags of CONNECT are 0000.
     r = Raw(broker, version)
-    pkt = bytearray(h.connect("fh", version=version))
+    pkt = bytearray(wire.connect("fh", version=version))
     pkt[0] = 0x11
     r.send(bytes(pkt))
     _refused_then_closed(r, (0x81, 0x82))
@@ -118,7 +117,7 @@ def test_connect_fixed_header_flags_nonzero_closes(broker, version):
 def test_inconsistent_will_flags_close(broker, version, flags, what):
     r = Raw(broker, version)
     will = {"topic": "w", "payload": b"x"} if flags & 0x04 else None
-    pkt = h.connect("willflags", version=version, will=will, flags=flags)
+    pkt = wire.connect("willflags", version=version, will=will, flags=flags)
     r.send(pkt)
     _refused_then_closed(r, (0x81, 0x82, 0x9A))
 
@@ -126,30 +125,29 @@ def test_inconsistent_will_flags_close(broker, version, flags, what):
 def test_password_without_username_closes_on_311(broker):
     # [MQTT-3.1.2-22]: 3.1.1 password flag requires the user name flag.
     r = Raw(broker, 4)
-    r.send(h.connect("pwonly", version=4, password=b"secret"))
+    r.send(wire.connect("pwonly", version=4, password=b"secret"))
     _refused_then_closed(r, (0x04, 0x05))
 
 
 def test_password_without_username_is_not_a_protocol_error_on_5(broker):
     # 5.0 3.1.2.9 allows a password without a user name: the broker answers with a CONNACK.
     r = Raw(broker, 5)
-    r.send(h.connect("pwonly5", version=5, password=b"secret"))
-    first, body = r.expect(h.CONNACK)
-    _, rc, _ = h.parse_connack(body, 5)
+    r.send(wire.connect("pwonly5", version=5, password=b"secret"))
+    rc = r.expect(wire.CONNACK).rc
     assert rc in (0x00, 0x86, 0x87), f"unexpected CONNACK code {rc:#x}"
 
 
 @pytest.mark.parametrize("version", [4, 5])
 def test_username_flag_without_username_field_closes(broker, version):
     r = Raw(broker, version)
-    r.send(h.connect("nouser", version=version, flags=0x02 | 0x80))
+    r.send(wire.connect("nouser", version=version, flags=0x02 | 0x80))
     _refused_then_closed(r, (0x81, 0x82))
 
 
 @pytest.mark.parametrize("version", [4, 5])
 def test_will_flag_without_will_fields_closes(broker, version):
     r = Raw(broker, version)
-    r.send(h.connect("nowill", version=version, flags=0x02 | 0x04))
+    r.send(wire.connect("nowill", version=version, flags=0x02 | 0x04))
     _refused_then_closed(r, (0x81, 0x82))
 
 
@@ -160,17 +158,17 @@ def test_second_connect_is_a_protocol_error(broker, version):
     # [MQTT-3.1.0-2]: a second CONNECT is a protocol violation -> close (5.0: DISCONNECT 0x82 may precede).
     r = Raw(broker, version)
     r.connect("twice")
-    r.send(h.connect("twice", version=version))
-    got = r.expect_closed_after(allowed=(h.DISCONNECT,))
-    assert all(rc == 0x82 for rc in h.disconnect_reasons(got))
+    r.send(wire.connect("twice", version=version))
+    got = r.expect_closed_after(allowed=(wire.DISCONNECT,))
+    assert all(rc == 0x82 for rc in wire.disconnect_reasons(got))
 
 
 @pytest.mark.parametrize("first_packet", [
-    h.pingreq(),
-    h.publish("early", b"x", qos=0),
-    h.publish("early", b"x", qos=1, pid=1),
-    h.subscribe(1, [("early", 0)]),
-    h.disconnect(),
+    wire.pingreq(),
+    wire.publish("early", b"x", qos=0, version=4),
+    wire.publish("early", b"x", qos=1, pid=1, version=4),
+    wire.subscribe(1, [("early", 0)], version=4),
+    wire.disconnect(),
 ], ids=["pingreq", "publish0", "publish1", "subscribe", "disconnect"])
 def test_packet_before_connect_closes(broker, first_packet):
     # [MQTT-3.1.0-1]: the first packet must be CONNECT; nothing is answered.
@@ -183,7 +181,7 @@ def test_publish_before_connect_is_not_delivered(broker):
     sub = Client(broker, protocol=V311)
     sub.subscribe("early/#", 0)
     r = Raw(broker, 4)
-    r.send(h.publish("early/x", b"sneaky", qos=0))
+    r.send(wire.publish("early/x", b"sneaky", qos=0, version=4))
     r.expect_closed_after(allowed=())
     sub.expect_no_message(0.5)
 
@@ -193,24 +191,24 @@ def test_publish_before_connect_is_not_delivered(broker):
 def test_311_empty_client_id_with_persistent_session_is_rejected(broker):
     # [MQTT-3.1.3-8]: CONNACK 0x02 (Identifier rejected) then close.
     r = Raw(broker, 4)
-    r.send(h.connect("", version=4, clean=False))
-    got = r.expect_closed_after(allowed=(h.CONNACK,))
-    assert [b for _, b in got] == [b"\x00\x02"]
+    r.send(wire.connect("", version=4, clean=False))
+    got = r.expect_closed_after(allowed=(wire.CONNACK,))
+    assert [p.body for p in got] == [b"\x00\x02"]
 
 
 def test_311_empty_client_id_with_clean_session_is_accepted(broker):
     # [MQTT-3.1.3-6]: the server assigns a unique id; the session is new.
     r = Raw(broker, 4)
-    present, rc, _ = r.connect("", clean=True)
-    assert (present, rc) == (False, 0)
-    assert r.subscribe("anon/t", 1) == 1
-    r.send(h.publish("anon/t", b"me", qos=1, pid=7))
+    connack = r.connect("", clean=True)
+    assert (connack.session_present, connack.rc) == (False, 0)
+    assert r.sub([("anon/t", 1)]).codes == [1]
+    r.send(wire.publish("anon/t", b"me", qos=1, pid=7, version=4))
     got = {}
     for _ in range(2):
-        first, body = r.read_packet()
-        got[h.ptype(first)] = (first, body)
-    assert h.parse_ack(got[h.PUBACK][1], 4)[0] == 7
-    assert h.parse_publish(*got[h.PUBLISH], 4)["payload"] == b"me"
+        p = r.read()
+        got[p.type] = p
+    assert got[wire.PUBACK].pid == 7
+    assert got[wire.PUBLISH].payload == b"me"
 
 
 def test_two_anonymous_311_clients_get_distinct_ids(broker):
@@ -234,23 +232,23 @@ def test_two_anonymous_311_clients_get_distinct_ids(broker):
 def test_5_empty_client_id_gets_assigned_identifier_that_is_usable(broker):
     # [MQTT-3.1.3-7] / 3.2.2.3.7: Assigned Client Identifier returned; the client may resume with it.
     r = Raw(broker, 5)
-    present, rc, p = r.connect("", clean=True, properties=h.props((h.SESSION_EXPIRY, 60)))
-    assert (present, rc) == (False, 0)
-    assigned = p.get(h.ASSIGNED_CLIENT_ID)
+    connack = r.connect("", clean=True, props=[("SessionExpiryInterval", 60)])
+    assert (connack.session_present, connack.rc) == (False, 0)
+    assigned = connack.props.get("AssignedClientIdentifier")
     assert assigned, "CONNACK must carry an Assigned Client Identifier"
-    assert r.subscribe("assigned/t", 1) == 1
-    r.send(h.disconnect(5))
+    assert r.sub([("assigned/t", 1)]).codes == [1]
+    r.send(wire.disconnect())
     r.close()
 
     pub = Client(broker, protocol=V5)
     pub.publish("assigned/t", b"while-away", qos=1)
 
     r2 = Raw(broker, 5)
-    present, rc, p2 = r2.connect(assigned, clean=False, properties=h.props((h.SESSION_EXPIRY, 60)))
-    assert present, "the assigned id must name the stored session"
-    assert h.ASSIGNED_CLIENT_ID not in p2
+    connack = r2.connect(assigned, clean=False, props=[("SessionExpiryInterval", 60)])
+    assert connack.session_present, "the assigned id must name the stored session"
+    assert "AssignedClientIdentifier" not in connack.props
     m = r2.expect_publish()
-    assert (m["topic"], m["payload"]) == ("assigned/t", b"while-away")
+    assert (m.topic, m.payload) == ("assigned/t", b"while-away")
 
 
 @pytest.mark.bastion_only  # the identifier format is Bastion's choice (BEHAVIOUR.md)
@@ -258,9 +256,9 @@ def test_5_assigned_identifier_format(broker):
     ids = set()
     for _ in range(2):
         r = Raw(broker, 5)
-        _, _, p = r.connect("")
-        assert re.fullmatch(r"bastion-[0-9a-f]{16}", p[h.ASSIGNED_CLIENT_ID])
-        ids.add(p[h.ASSIGNED_CLIENT_ID])
+        p = r.connect("").props
+        assert re.fullmatch(r"bastion-[0-9a-f]{16}", p["AssignedClientIdentifier"])
+        ids.add(p["AssignedClientIdentifier"])
     assert len(ids) == 2
 
 
@@ -276,23 +274,22 @@ def test_5_paho_empty_client_id_gets_assigned_identifier(broker):
 def test_31_client_id_longer_than_23_is_rejected(broker):
     # MQTT 3.1 section 3.1: client id of 1..23 characters, otherwise CONNACK 2 (identifier rejected).
     r = Raw(broker, 3)
-    r.send(h.connect("x" * 24, version=3))
-    got = r.expect_closed_after(allowed=(h.CONNACK,))
-    assert [b for _, b in got] == [b"\x00\x02"]
+    r.send(wire.connect("x" * 24, version=3))
+    got = r.expect_closed_after(allowed=(wire.CONNACK,))
+    assert [p.body for p in got] == [b"\x00\x02"]
 
 
 def test_31_client_id_of_23_is_accepted(broker):
     r = Raw(broker, 3)
-    present, rc, _ = r.connect("y" * 23)
-    assert rc == 0
+    assert r.connect("y" * 23).rc == 0
     r.ping_ok()
 
 
 def test_31_empty_client_id_is_rejected(broker):
     r = Raw(broker, 3)
-    r.send(h.connect("", version=3))
-    got = r.expect_closed_after(allowed=(h.CONNACK,))
-    assert [b for _, b in got] == [b"\x00\x02"]
+    r.send(wire.connect("", version=3))
+    got = r.expect_closed_after(allowed=(wire.CONNACK,))
+    assert [p.body for p in got] == [b"\x00\x02"]
 
 
 def test_311_long_client_id_is_accepted(broker):
@@ -310,8 +307,8 @@ def test_5_takeover_sends_0x8e_to_old_connection(broker):
     old.connect("taken")
     new = Raw(broker, 5)
     new.connect("taken")
-    got = old.expect_closed_after(allowed=(h.DISCONNECT,))
-    assert h.disconnect_reasons(got) == [0x8E], "old connection gets DISCONNECT 0x8E (Session taken over)"
+    got = old.expect_closed_after(allowed=(wire.DISCONNECT,))
+    assert wire.disconnect_reasons(got) == [0x8E], "old connection gets DISCONNECT 0x8E (Session taken over)"
     new.ping_ok()
 
 
@@ -341,8 +338,8 @@ def test_5_takeover_closes_old_connection(broker):
     old.connect("taken-any")
     new = Raw(broker, 5)
     new.connect("taken-any")
-    got = old.expect_closed_after(allowed=(h.DISCONNECT,))
-    assert all(rc == 0x8E for rc in h.disconnect_reasons(got))
+    got = old.expect_closed_after(allowed=(wire.DISCONNECT,))
+    assert all(rc == 0x8E for rc in wire.disconnect_reasons(got))
     new.ping_ok()
 
 
@@ -355,7 +352,7 @@ def test_takeover_publishes_old_will_when_new_connection_is_clean(broker, versio
                 will={"topic": "will/takeover", "payload": b"old-gone", "qos": 1})
     new = Raw(broker, version)
     new.connect("will-taken", clean=True)
-    old.expect_closed_after(allowed=(h.DISCONNECT,))
+    old.expect_closed_after(allowed=(wire.DISCONNECT,))
     m = watcher.expect_message()
     assert (m.topic, m.payload) == ("will/takeover", b"old-gone")
     watcher.expect_no_message(0.3)
@@ -366,12 +363,11 @@ def test_5_takeover_resuming_session_publishes_will_without_delay(broker):
     watcher = Client(broker, protocol=V5)
     watcher.subscribe("will/takeover5", 1)
     old = Raw(broker, 5)
-    old.connect("will-taken5", clean=True, properties=h.props((h.SESSION_EXPIRY, 60)),
+    old.connect("will-taken5", clean=True, props=[("SessionExpiryInterval", 60)],
                 will={"topic": "will/takeover5", "payload": b"old-gone", "qos": 1})
     new = Raw(broker, 5)
-    present, _, _ = new.connect("will-taken5", clean=False, properties=h.props((h.SESSION_EXPIRY, 60)))
-    assert present
-    old.expect_closed_after(allowed=(h.DISCONNECT,))
+    assert new.connect("will-taken5", clean=False, props=[("SessionExpiryInterval", 60)]).session_present
+    old.expect_closed_after(allowed=(wire.DISCONNECT,))
     m = watcher.expect_message()
     assert m.payload == b"old-gone"
 
@@ -382,13 +378,12 @@ def test_5_takeover_resuming_session_within_will_delay_cancels_will(broker):
     watcher = Client(broker, protocol=V5)
     watcher.subscribe("will/takeover-delay", 1)
     old = Raw(broker, 5)
-    old.connect("will-taken-d", clean=True, properties=h.props((h.SESSION_EXPIRY, 60)),
+    old.connect("will-taken-d", clean=True, props=[("SessionExpiryInterval", 60)],
                 will={"topic": "will/takeover-delay", "payload": b"old-gone", "qos": 1,
-                      "properties": h.props((h.WILL_DELAY, 1))})
+                      "props": [("WillDelayInterval", 1)]})
     new = Raw(broker, 5)
-    present, _, _ = new.connect("will-taken-d", clean=False, properties=h.props((h.SESSION_EXPIRY, 60)))
-    assert present
-    old.expect_closed_after(allowed=(h.DISCONNECT,))
+    assert new.connect("will-taken-d", clean=False, props=[("SessionExpiryInterval", 60)]).session_present
+    old.expect_closed_after(allowed=(wire.DISCONNECT,))
     watcher.expect_no_message(2.5)
     new.ping_ok()
 

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-import helpers_b as hb
 import helpers_store as hs
+import wire
 from conftest import BASTION_BIN, free_port
-from helpers_b import PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL
 from helpers_store import Receiver, connect, publish_pipelined, unique
+from wire import PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL
 
 pytestmark = pytest.mark.bastion_only  # SQLite files, exit codes and log lines are Bastion's
 
@@ -181,13 +181,13 @@ def test_retained_messages_survive_kill9(broker_factory, version):
 
     def pub(topic, data, qos, props=None):
         pid = 10 + len(topic)
-        p.send(hb.publish(f"{base}/{topic}", data, qos=qos, pid=pid, retain=True,
+        p.send(wire.publish(f"{base}/{topic}", data, qos=qos, pid=pid, retain=True,
                           props=props if version == 5 else None, version=version))
         if qos == 1:
             p.expect(PUBACK)
         elif qos == 2:
             p.expect(PUBREC)
-            p.send(hb.ack(PUBREL, pid))
+            p.send(wire.ack(PUBREL, pid))
             p.expect(PUBCOMP)
 
     pub("q1", b"one", 1, props5)
@@ -234,8 +234,8 @@ def test_subscriptions_survive_kill9_right_after_suback(broker_factory, version)
     sid = [("SubscriptionIdentifier", 42)] if version == 5 else None
     assert s.subscribe([(f"{cid}/one", 1)], pid=1, props=sid) == [1]
     assert s.subscribe([(f"{cid}/two/+", 2), (f"{cid}/gone", 1)], pid=2) == [2, 1]
-    s.send(hb.unsubscribe(3, [f"{cid}/gone"], version=version))
-    s.expect(hb.UNSUBACK)
+    s.send(wire.unsubscribe(3, [f"{cid}/gone"], version=version))
+    s.expect(wire.UNSUBACK)
     b.kill9()  # while the subscriber is connected, immediately after the acknowledgements
     s.close()
     b.start()
@@ -244,9 +244,9 @@ def test_subscriptions_survive_kill9_right_after_suback(broker_factory, version)
     assert s.connack.session_present
     p = connect(b, unique("pub"), version)
     for topic in (f"{cid}/one", f"{cid}/two/x", f"{cid}/gone"):
-        p.send(hb.publish(topic, b"hello", qos=2, pid=7, version=version))
+        p.send(wire.publish(topic, b"hello", qos=2, pid=7, version=version))
         p.expect(PUBREC)
-        p.send(hb.ack(PUBREL, 7))
+        p.send(wire.ack(PUBREL, 7))
         p.expect(PUBCOMP)
     rx = Receiver()
     rx.pump(s, idle=0.7, timeout=5)
@@ -273,7 +273,7 @@ def test_sessions_past_their_expiry_are_gone_after_restart(broker_factory):
     still.subscribe([(f"{live}/t", 1)])
     p = connect(b, unique("pub"), 5)
     for cid in (short, lasting, legacy):  # a queued message each
-        p.send(hb.publish(f"{cid}/t", b"queued", qos=1, pid=1))
+        p.send(wire.publish(f"{cid}/t", b"queued", qos=1, pid=1))
         p.expect(PUBACK)
     b.kill9()
     time.sleep(1.5)  # the 1 s expiry passes while the broker is down
@@ -283,7 +283,7 @@ def test_sessions_past_their_expiry_are_gone_after_restart(broker_factory):
     assert hs.scalar(b, hs.OWED_SQL, (short,)) == 0
     c = connect(b, short, 5, clean=False, expiry=1)
     assert not c.connack.session_present, "a session whose expiry passed while the broker was down came back"
-    c.send(hb.publish(f"{short}/t", b"after", qos=1, pid=1))  # the subscription went with the session
+    c.send(wire.publish(f"{short}/t", b"after", qos=1, pid=1))  # the subscription went with the session
     c.expect(PUBACK)
     rx = Receiver()
     rx.pump(c, idle=0.3, timeout=1)
@@ -313,15 +313,15 @@ def test_outbound_qos2_state_resumes_after_kill9(broker_factory, version, publis
     keep = []
 
     def send(data, pid):
-        p.send(hb.publish(topic, data, qos=2, pid=pid, version=version))
+        p.send(wire.publish(topic, data, qos=2, pid=pid, version=version))
         p.expect(PUBREC, keep=keep)
-        p.send(hb.ack(PUBREL, pid))
+        p.send(wire.ack(PUBREL, pid))
         p.expect(PUBCOMP, keep=keep)
 
     send(b"released", 101)
     m1 = keep.pop(0) if keep else s.expect(PUBLISH)
     assert m1.payload == b"released"
-    s.send(hb.ack(PUBREC, m1.pid))
+    s.send(wire.ack(PUBREC, m1.pid))
     assert s.expect(PUBREL).pid == m1.pid  # withheld PUBCOMP: the flow stays open
     send(b"unacknowledged", 102)
     m2 = keep.pop(0) if keep else s.expect(PUBLISH)
@@ -357,13 +357,13 @@ def test_unacknowledged_qos1_delivery_survives_restart(broker_factory, source):
     topic = f"dur/{cid}"
     p = connect(b, unique("pub"), 5)
     if source == "retained":
-        p.send(hb.publish(topic, b"the message", qos=1, pid=1, retain=True))
+        p.send(wire.publish(topic, b"the message", qos=1, pid=1, retain=True))
         p.expect(PUBACK)
     s = persistent(b, cid, 5)
     p2 = connect(b, unique("pub"), 5)  # after the subscriber: on another event loop than it
     s.subscribe([(topic, 1)])
     if source == "live":
-        p2.send(hb.publish(topic, b"the message", qos=1, pid=1))
+        p2.send(wire.publish(topic, b"the message", qos=1, pid=1))
         p2.expect(PUBACK)
     m = s.expect(PUBLISH)
     assert m.payload == b"the message" and not m.dup
@@ -449,24 +449,24 @@ def test_inbound_qos2_packet_id_survives_kill9(broker_factory, version):
     go_offline(b, s, sub)
 
     p = persistent(b, pub, version)
-    p.send(hb.publish(topic, b"first", qos=2, pid=7, version=version))
+    p.send(wire.publish(topic, b"first", qos=2, pid=7, version=version))
     assert p.expect(PUBREC).pid == 7
     restart_after_kill9(b)
 
     p = persistent(b, pub, version)
     assert p.connack.session_present
-    p.send(hb.publish(topic, b"first", qos=2, pid=7, dup=True, version=version))
+    p.send(wire.publish(topic, b"first", qos=2, pid=7, dup=True, version=version))
     rec = p.expect(PUBREC)
     assert (rec.pid, rec.rc) == (7, 0)
-    p.send(hb.ack(PUBREL, 7))
+    p.send(wire.ack(PUBREL, 7))
     comp = p.expect(PUBCOMP)
     assert (comp.pid, comp.rc) == (7, 0), "the broker forgot the packet id awaiting PUBREL"
     restart_after_kill9(b)  # right after PUBCOMP: the release is stored before it is sent
 
     p = persistent(b, pub, version)
-    p.send(hb.publish(topic, b"second", qos=2, pid=7, version=version))
+    p.send(wire.publish(topic, b"second", qos=2, pid=7, version=version))
     assert p.expect(PUBREC).pid == 7
-    p.send(hb.ack(PUBREL, 7))
+    p.send(wire.ack(PUBREL, 7))
     p.expect(PUBCOMP)
 
     s = persistent(b, sub, version)
@@ -558,8 +558,8 @@ def test_clean_sessions_and_qos0_do_not_touch_the_disk(broker_factory):
     p5 = connect(b, unique("p5"), 5, clean=True, will={"topic": f"{topic}/will", "payload": b"w"})
     p4 = connect(b, unique("p4"), 4, clean=True)
     for i in range(200):
-        p5.send(hb.publish(f"{topic}/a", b"q0-%d" % i, qos=0))
-        p4.send(hb.publish(f"{topic}/b", b"q0-%d" % i, qos=0, version=4))
+        p5.send(wire.publish(f"{topic}/a", b"q0-%d" % i, qos=0))
+        p4.send(wire.publish(f"{topic}/b", b"q0-%d" % i, qos=0, version=4))
     # QoS 1/2 that reaches only clean sessions is not stored either.
     for p, q in ((p5, 1), (p4, 2)):
         sent = publish_pipelined(p, f"{topic}/q{q}", 100, q, window=32)  # 32: default Receive Maximum
@@ -582,7 +582,7 @@ def test_clean_sessions_and_qos0_do_not_touch_the_disk(broker_factory):
     s.subscribe([(f"{topic}/p", 1)])
     s.disconnect()
     p = connect(b, unique("p"), 5)
-    p.send(hb.publish(f"{topic}/p", b"durable", qos=1, pid=1))
+    p.send(wire.publish(f"{topic}/p", b"durable", qos=1, pid=1))
     p.expect(PUBACK)
     assert hs.fingerprint(b.data_dir) != before
     assert hs.scalar(b, hs.OWED_SQL, (cid,)) == 1
@@ -612,22 +612,22 @@ def test_full_disk_stops_acknowledgements_and_recovers(broker_factory, tmp_path)
             p4 = connect(b, unique("p4"), 4)
             acked = []
             for i in range(3):
-                p5.send(hb.publish(f"{topic}/ok", b"before-%d" % i, qos=1, pid=i + 1))
+                p5.send(wire.publish(f"{topic}/ok", b"before-%d" % i, qos=1, pid=i + 1))
                 assert p5.expect(PUBACK).rc == 0
                 acked.append(b"before-%d" % i)
 
             filler = hs.fill(mount)
             big = os.urandom(128 * 1024)  # more than the WAL has room for: the commit needs new pages
-            p5.send(hb.publish(f"{topic}/big", big, qos=1, pid=100))
+            p5.send(wire.publish(f"{topic}/big", big, qos=1, pid=100))
             ack = p5.expect(PUBACK, timeout=10)
             assert ack.rc == hs.RC_QUOTA_EXCEEDED, f"PUBACK {ack!r} for a message that cannot be stored"
             b.wait_for_log("durable store failing", timeout=5)
             assert "critical" in next(l for l in b.log_text().splitlines() if "durable store failing" in l).lower()
-            p4.send(hb.publish(f"{topic}/big311", big, qos=1, pid=200, version=4))
+            p4.send(wire.publish(f"{topic}/big311", big, qos=1, pid=200, version=4))
             assert not p4.read(2.0), "3.1.1 has no failure code: the broker must not acknowledge"
             assert not p4.closed
             # QoS 0 flows while the store fails.
-            p5.send(hb.publish(f"{topic}/zero", b"qos0 still flows", qos=0))
+            p5.send(wire.publish(f"{topic}/zero", b"qos0 still flows", qos=0))
             rx = Receiver()
             assert rx.pump(live, until=lambda: any(m.payload == b"qos0 still flows" for m in rx.delivered), timeout=5)
 
@@ -636,7 +636,7 @@ def test_full_disk_stops_acknowledgements_and_recovers(broker_factory, tmp_path)
             pid = 300
             while True:
                 pid += 1
-                p5.send(hb.publish(f"{topic}/again", b"after-%d" % pid, qos=1, pid=pid))
+                p5.send(wire.publish(f"{topic}/again", b"after-%d" % pid, qos=1, pid=pid))
                 rc = p5.expect(PUBACK, timeout=5).rc
                 if rc == 0:
                     acked.append(b"after-%d" % pid)
@@ -644,7 +644,7 @@ def test_full_disk_stops_acknowledgements_and_recovers(broker_factory, tmp_path)
                 assert time.monotonic() < deadline, f"still PUBACK {rc:#x} 10 s after space was freed"
                 time.sleep(0.2)
             b.wait_for_log("durable store recovered", timeout=5)
-            p5.send(hb.publish(f"{topic}/big", big, qos=1, pid=101))
+            p5.send(wire.publish(f"{topic}/big", big, qos=1, pid=101))
             assert p5.expect(PUBACK).rc == 0
             acked.append(big)
             b.kill9()

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-import helpers_a as h
-from helpers_a import Raw
+import wire
+from wire import Raw
 from mqttclient import V311, V5, Client
 
 
@@ -22,8 +22,8 @@ def test_sigterm_sends_0x8b_to_5_clients_and_exits_0(broker):
     paho = Client(broker, protocol=V5)
     broker.proc.send_signal(signal.SIGTERM)
     for r in (a, b):
-        got = r.expect_closed_after(allowed=(h.DISCONNECT,), timeout=10)
-        assert h.disconnect_reasons(got) == [0x8B], "5.0 clients are told the server is shutting down"
+        got = r.expect_closed_after(allowed=(wire.DISCONNECT,), timeout=10)
+        assert wire.disconnect_reasons(got) == [0x8B], "5.0 clients are told the server is shutting down"
     old.expect_closed_after(allowed=(), timeout=10)  # 3.1.1 has no server DISCONNECT
     rc, _ = paho.expect_disconnect(timeout=10)
     assert rc.value == 0x8B
@@ -40,8 +40,8 @@ def test_sigint_exits_0(broker):
     r = Raw(broker, 5)
     r.connect("sigint")
     broker.proc.send_signal(signal.SIGINT)
-    got = r.expect_closed_after(allowed=(h.DISCONNECT,), timeout=10)
-    assert h.disconnect_reasons(got) in ([0x8B], [])
+    got = r.expect_closed_after(allowed=(wire.DISCONNECT,), timeout=10)
+    assert wire.disconnect_reasons(got) in ([0x8B], [])
     assert broker.proc.wait(timeout=10) == 0
 
 
@@ -51,17 +51,17 @@ def test_sigint_exits_0(broker):
 def test_persistent_session_and_queue_survive_graceful_restart(broker):
     r = Raw(broker, 4)
     r.connect("restart-pers", clean=False)
-    r.subscribe("restart/t", 1)
-    r.send(h.disconnect())
+    r.sub([("restart/t", 1)])
+    r.send(wire.disconnect())
     r.close()
     pub = Client(broker, protocol=V311)
     pub.publish("restart/t", b"kept-across-restart", qos=1)
     pub.disconnect()
     broker.restart()
     r = Raw(broker, 4)
-    present, _, _ = r.connect("restart-pers", clean=False)
+    present = r.connect("restart-pers", clean=False).session_present
     assert present
-    assert r.expect_publish()["payload"] == b"kept-across-restart"
+    assert r.expect_publish().payload == b"kept-across-restart"
 
 
 # ------------------------------------------------------------------ log lines
@@ -93,7 +93,7 @@ def test_one_log_line_per_connect_and_disconnect(broker, version, pattern):
     r = Raw(broker, version)
     r.connect(cid)
     port = r.local_port
-    r.send(h.disconnect(version))
+    r.send(wire.disconnect())
     r.expect_closed_after(allowed=())
 
     log = wait_for_log(broker, lambda t: any(DISCONNECT_WORD.search(l) for l in lines_for(t, cid, port)))
@@ -137,8 +137,8 @@ def test_disconnect_log_line_for_keep_alive_timeout(broker):
 @pytest.mark.bastion_only  # the log format is Bastion's
 def test_refused_connect_is_logged_with_reason(broker):
     r = Raw(broker, 4)
-    r.send(h.connect("", version=4, clean=False))
-    r.expect_closed_after(allowed=(h.CONNACK,))
+    r.send(wire.connect("", version=4, clean=False))
+    r.expect_closed_after(allowed=(wire.CONNACK,))
     port = r.local_port
     log = wait_for_log(broker, lambda t: any(str(port) in l for l in t.splitlines()))
     lines = [l for l in log.splitlines() if "127.0.0.1" in l and str(port) in l]

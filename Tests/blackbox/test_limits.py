@@ -10,24 +10,17 @@ import time
 
 import pytest
 
-import raw
+import wire
 from conftest import BASTION_BIN
 
 pytestmark = pytest.mark.bastion_only
 
 
-class Conn(raw.RawClient):
+class Conn(wire.Raw):
     """A raw MQTT connection from a chosen loopback source address (buffered packet reader)."""
 
     def __init__(self, broker, source="127.0.0.1", timeout=5.0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.bind((source, 0))
-        self.sock.connect((broker.host, broker.port))
-        self.buf = b""
-
-    def recv(self, n):
-        return self.sock.recv(n)
+        super().__init__(broker, timeout=timeout, source=source)
 
     def setblocking(self, flag):
         self.sock.setblocking(flag)
@@ -38,7 +31,7 @@ class Conn(raw.RawClient):
     def connack_code(self, version=4, client_id="c", username=None, password=None, timeout=5.0):
         """Send CONNECT; return the CONNACK return/reason code, or None if the broker closed."""
         try:
-            self.send(raw.connect(client_id=client_id, version=version, username=username, password=password))
+            self.send(wire.connect(client_id=client_id, version=version, username=username, password=password))
         except (BrokenPipeError, ConnectionResetError):
             return None
         try:
@@ -96,7 +89,7 @@ def test_half_open_sockets_are_closed_after_the_timeout_without_delaying_a_clien
         for s in idle:
             s.setblocking(False)
             try:
-                if s.recv(1) != b"":
+                if s.sock.recv(1) != b"":
                     still_open += 1
             except BlockingIOError:
                 still_open += 1
@@ -114,7 +107,7 @@ def test_half_open_sockets_are_closed_after_the_timeout_without_delaying_a_clien
             for key, _ in selector.select(timeout=0.5):
                 s = key.fileobj
                 try:
-                    data = s.recv(1)
+                    data = s.sock.recv(1)
                 except (ConnectionResetError, BrokenPipeError):
                     data = b""
                 except BlockingIOError:
@@ -178,8 +171,8 @@ def test_connect_rate_per_address_is_limited(broker_factory):
 
 
 def publish_qos1(topic, payload, packet_id):
-    body = raw.string(topic) + struct.pack("!H", packet_id) + payload
-    return raw.packet(0x32, body)
+    body = wire.string(topic) + struct.pack("!H", packet_id) + payload
+    return wire.packet(0x32, body)
 
 
 def test_over_rate_publisher_is_throttled(broker_factory, tmp_path):
@@ -210,7 +203,7 @@ def test_over_rate_publisher_is_disconnected_when_configured(broker_factory):
     assert connack_code(s, version=5, client_id="fast5") == 0
     for i in range(1, 31):
         try:
-            s.send(raw.packet(0x32, raw.string("rate/t") + struct.pack("!H", i) + b"\x00" + b"x"))
+            s.send(wire.packet(0x32, wire.string("rate/t") + struct.pack("!H", i) + b"\x00" + b"x"))
         except (BrokenPipeError, ConnectionResetError):
             break
     reasons = []
@@ -228,17 +221,17 @@ def test_oversized_packet_is_refused(broker_factory):
     broker = broker_factory(config={"limits": {"max_packet_size": 1024}})
     # 5.0: the limit is advertised in CONNACK, and a larger packet gets DISCONNECT 0x95.
     s = open_socket(broker)
-    s.send(raw.connect(client_id="big5", version=5))
+    s.send(wire.connect(client_id="big5", version=5))
     p = s.read_packet()
     assert p is not None and p[0] == 0x20 and p[1][1] == 0
     assert b"\x27" + struct.pack("!I", 1024) in p[1], "Maximum Packet Size not advertised"
-    s.send(raw.packet(0x30, raw.string("big") + b"\x00" + b"x" * 2000))
-    got = s.expect_closed()
-    assert any(q[0] == 0xE0 and q[1][:1] == b"\x95" for q in got), got
+    s.send(wire.packet(0x30, wire.string("big") + b"\x00" + b"x" * 2000))
+    got = s.closed_with()
+    assert any(q.first == 0xE0 and q.body[:1] == b"\x95" for q in got), got
     s.close()
     # 3.1.1: the connection is closed.
     s = open_socket(broker)
     assert connack_code(s, client_id="big4") == 0
-    s.send(raw.packet(0x30, raw.string("big") + b"x" * 2000))
-    assert s.expect_closed() == []
+    s.send(wire.packet(0x30, wire.string("big") + b"x" * 2000))
+    assert s.closed_with() == []
     s.close()

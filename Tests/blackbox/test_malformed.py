@@ -12,11 +12,10 @@ import time
 import pytest
 
 import conftest
-from helpers_b import (CONNACK, PUBREC, RC_MALFORMED, RC_PACKET_TOO_LARGE, RC_PROTOCOL_ERROR,
-                       RC_RECEIVE_MAXIMUM_EXCEEDED, RC_TOPIC_ALIAS_INVALID, RC_TOPIC_NAME_INVALID, Raw, ack,
-                       assert_disconnected, assert_serving, close_clients, connect, disconnect, publish,
-                       subscribe, unsubscribe, varint)  # noqa: F401
-from raw import packet, string
+from mqttclient import close_clients  # noqa: F401 (autouse fixture)
+from wire import (CONNACK, PUBREC, RC_MALFORMED, RC_PACKET_TOO_LARGE, RC_PROTOCOL_ERROR, RC_RECEIVE_MAXIMUM_EXCEEDED,
+                  RC_TOPIC_ALIAS_INVALID, RC_TOPIC_NAME_INVALID, Raw, ack, assert_disconnected, assert_serving,
+                  connect, disconnect, packet, publish, string, subscribe, unsubscribe, varint)  # noqa: F401
 
 MAX_PACKET = 65536
 MAX_INFLIGHT = 5
@@ -46,10 +45,10 @@ def props_bytes(version):
 def run_case(broker, version, data, expect, handshake=True):
     """Send `data` on a fresh connection (after CONNECT/CONNACK when `handshake`), check the answer,
     then check that the broker still serves a new client."""
-    r = Raw(broker, version=version)
+    r = Raw(broker, version=version, ordered=False)
     try:
         if handshake:
-            r.handshake()
+            r.connect()
         r.send(data)
         assert_disconnected(r, expect)
     finally:
@@ -183,7 +182,7 @@ def test_malformed_packet(broker, version, data, expect, handshake):
 
 @pytest.mark.parametrize("data", CONNECT_CASES)
 def test_malformed_connect_is_refused(broker, data):
-    r = Raw(broker, version=4)
+    r = Raw(broker, version=4, ordered=False)
     try:
         r.send(data)
         got = r.closed_with()
@@ -198,7 +197,7 @@ def test_malformed_connect_is_refused(broker, data):
 @pytest.mark.parametrize("level", [6, 0, 255])
 def test_unsupported_protocol_level_refused(broker, level):
     # 3.1.1 MQTT-3.1.2-2: CONNACK 0x01 then close (a 5.0-style 0x84 is also understood by clients).
-    r = Raw(broker, version=4)
+    r = Raw(broker, version=4, ordered=False)
     try:
         r.send(packet(0x10, string("MQTT") + bytes([level, 0x02]) + b"\x00\x3c" + string("c")))
         got = r.closed_with()
@@ -212,8 +211,8 @@ def test_unsupported_protocol_level_refused(broker, level):
 
 @pytest.mark.bastion_only  # mosquitto answers PUBREC 0x97 instead of DISCONNECT 0x93
 def test_receive_maximum_exceeded(broker):
-    r = Raw(broker, version=5)
-    r.handshake()
+    r = Raw(broker, version=5, ordered=False)
+    r.connect()
     assert r.connack.props.get("ReceiveMaximum") == MAX_INFLIGHT
     for pid in range(1, MAX_INFLIGHT + 1):  # QoS 2 without PUBREL stays in flight
         r.send(publish("rm/x", b"x", qos=2, pid=pid))
@@ -224,8 +223,8 @@ def test_receive_maximum_exceeded(broker):
 
 
 def test_receive_maximum_not_exceeded_when_released(broker):
-    r = Raw(broker, version=5)
-    r.handshake()
+    r = Raw(broker, version=5, ordered=False)
+    r.connect()
     for pid in range(1, 3 * MAX_INFLIGHT):
         r.send(publish("rm/y", b"x", qos=2, pid=pid))
         assert r.expect(PUBREC).rc < 0x80
@@ -239,8 +238,8 @@ def test_declared_length_then_silence_does_not_block_others(broker):
     # A client announcing a packet within the limit and never finishing it must not stall the broker.
     stalled = []
     for v in (4, 5):
-        r = Raw(broker, version=v)
-        r.handshake()
+        r = Raw(broker, version=v, ordered=False)
+        r.connect()
         r.send(b"\x30" + varint(1000) + string("a") + b"partial")
         stalled.append(r)
     bare = socket.create_connection((broker.host, broker.port))
@@ -256,7 +255,7 @@ def test_random_garbage_before_connect(broker):
     rng = random.Random(20240611)
     for _ in range(20):
         garbage = bytes([rng.choice([0x00, 0x20, 0x30, 0x50, 0xC0, 0xF0, 0xFF])]) + rng.randbytes(rng.randint(1, 200))
-        r = Raw(broker, version=4)
+        r = Raw(broker, version=4, ordered=False)
         try:
             r.send(garbage)
             got = r.closed_with()
@@ -270,8 +269,8 @@ def test_random_garbage_after_connect(broker):
     rng = random.Random(7)
     socks = []
     for i in range(20):
-        r = Raw(broker, version=5 if i % 2 else 4)
-        r.handshake()
+        r = Raw(broker, version=5 if i % 2 else 4, ordered=False)
+        r.connect()
         r.send(rng.randbytes(rng.randint(1, 300)))
         socks.append(r)
     assert_serving(broker)

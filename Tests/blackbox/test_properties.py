@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from helpers_b import (AUTH, CONNACK, DISCONNECT, PUBACK, PUBCOMP, PUBLISH, PUBREL, RC_BAD_AUTH_METHOD,
-                       RC_PACKET_TOO_LARGE, RC_PROTOCOL_ERROR, RC_SERVER_SHUTTING_DOWN, RC_SESSION_TAKEN_OVER,
-                       RC_TOPIC_ALIAS_INVALID, RC_TOPIC_FILTER_INVALID, Raw, ack, assert_disconnected,
-                       assert_serving, auth, close_clients, connected, publish, unique)  # noqa: F401
-from mqttclient import V5, V311, Client, props
+from mqttclient import V5, V311, Client, close_clients, props  # noqa: F401 (autouse fixture)
+from wire import (AUTH, CONNACK, DISCONNECT, PUBACK, PUBCOMP, PUBLISH, PUBREL, RC_BAD_AUTH_METHOD, RC_PACKET_TOO_LARGE,
+                  RC_PROTOCOL_ERROR, RC_SERVER_SHUTTING_DOWN, RC_SESSION_TAKEN_OVER, RC_TOPIC_ALIAS_INVALID,
+                  RC_TOPIC_FILTER_INVALID, Raw, ack, assert_disconnected, assert_serving, auth, connected, publish,
+                  unique)  # noqa: F401
 from paho.mqtt.packettypes import PacketTypes
 
 # ----- topic aliases from the client -------------------------------------------------------------
@@ -46,7 +46,7 @@ def test_topic_alias_is_not_forwarded_to_subscribers(broker):
     p.pub(topic, b"1", props=[("TopicAlias", 3)])
     p.pub("", b"2", props=[("TopicAlias", 3)])
     for payload in (b"1", b"2"):
-        m = s.expect_publish()
+        m = s.expect_publish(ack_it=True)
         assert (m.topic, m.payload) == (topic, payload)
         assert "TopicAlias" not in m.props
 
@@ -96,11 +96,11 @@ def test_server_assigns_topic_alias_when_client_allows(broker):
     p = Client(broker)
     for i in range(3):
         p.publish(topic, str(i).encode(), qos=1)
-    first = s.expect_publish()
+    first = s.expect_publish(ack_it=True)
     alias = first.props.get("TopicAlias")
     assert first.topic == topic and alias is not None and 1 <= alias <= 5
     for i in (1, 2):
-        m = s.expect_publish()
+        m = s.expect_publish(ack_it=True)
         assert (m.topic, m.props.get("TopicAlias"), m.payload) == ("", alias, str(i).encode())
 
 
@@ -113,7 +113,7 @@ def test_server_alias_never_above_client_maximum(broker):
     for i in range(8):
         p.publish(f"{root}/{i % 4}", b"x", qos=1)
     for i in range(8):
-        m = s.expect_publish()
+        m = s.expect_publish(ack_it=True)
         alias = m.props.get("TopicAlias")
         if alias is not None:
             assert 1 <= alias <= 2
@@ -214,7 +214,7 @@ def test_user_properties_forwarded_in_order_with_duplicates(broker):
     s.sub([(topic, 1)])
     pairs = [("b", "2"), ("a", "1"), ("b", "3"), ("ünï", "ç∂é"), ("a", "")]
     Client(broker).publish(topic, b"x", qos=1, properties=props(UserProperty=pairs))
-    m = s.expect_publish()
+    m = s.expect_publish(ack_it=True)
     assert m.props["UserProperty"] == pairs
 
 
@@ -324,7 +324,7 @@ def test_server_respects_client_receive_maximum(broker):
     s.expect_nothing(0.3)
     s.send(ack(PUBACK, first[1].pid))
     s.send(ack(PUBACK, third.pid))
-    rest = [s.expect_publish() for _ in range(2)]
+    rest = [s.expect_publish(ack_it=True) for _ in range(2)]
     assert [m.payload for m in first + [third] + rest] == [b"0", b"1", b"2", b"3", b"4"]
 
 
@@ -406,8 +406,8 @@ def test_server_disconnect_carries_reason_string(broker_factory):
 # ----- AUTH without an authentication method configured ------------------------------------------
 
 def test_connect_with_unknown_authentication_method_gets_0x8c(broker):
-    r = Raw(broker)
-    c = r.handshake(props=[("AuthenticationMethod", "SCRAM-SHA-1"), ("AuthenticationData", b"n,,n=u,r=x")],
+    r = Raw(broker, ordered=False)
+    c = r.connect(props=[("AuthenticationMethod", "SCRAM-SHA-1"), ("AuthenticationData", b"n,,n=u,r=x")],
                     expect_rc=None)
     assert c.rc == RC_BAD_AUTH_METHOD
     assert r.closed_with() == []

@@ -6,8 +6,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers_b import close_clients, unique  # noqa: F401 (autouse fixture)
-from mqttclient import V5, V311, Client, props
+from mqttclient import V5, V311, Client, close_clients, props  # noqa: F401 (autouse fixture)
+from wire import unique
 from paho.mqtt.packettypes import PacketTypes
 
 BOTH = pytest.mark.parametrize("version", [V311, V5], ids=["v311", "v5"])

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-import raw
+import wire
 from helpers_sec import Secured, close_quietly, reason, suback, unique
 from mqttclient import V5, V311, Client, PacketTypes, props
 
@@ -49,8 +49,8 @@ def persistent(site, user, client_id, version):
 
 
 def code(site, version, client_id, user, clean=True):
-    r = raw.RawClient(site.broker)
-    r.send(raw.connect(client_id, version=4 if version == V311 else 5, clean=clean, username=user, password=USERS[user]))
+    r = wire.Raw(site.broker)
+    r.send(wire.connect(client_id, version=4 if version == V311 else 5, clean=clean, username=user, password=USERS[user]))
     p = r.read_packet(5.0)
     r.sock.close()
     assert p is not None, "no CONNACK"
@@ -131,19 +131,19 @@ def test_ownership_survives_a_restart(site):
 def test_a_fleet_of_persistent_sessions_survives_another_account_trying_every_client_id(site):
     ids = [f"dev-{i:04d}" for i in range(1000)]
     for cid in ids:
-        r = raw.RawClient(site.broker)
-        r.send(raw.connect(cid, version=4, clean=False, username="alice", password=USERS["alice"]))
+        r = wire.Raw(site.broker)
+        r.send(wire.connect(cid, version=4, clean=False, username="alice", password=USERS["alice"]))
         assert r.read_packet(5)[1][1] == 0
         r.send(b"\xe0\x00")
         r.sock.close()
     for cid in ids:
-        r = raw.RawClient(site.broker)
-        r.send(raw.connect(cid, version=4, clean=True, username="mallory", password=USERS["mallory"]))
+        r = wire.Raw(site.broker)
+        r.send(wire.connect(cid, version=4, clean=True, username="mallory", password=USERS["mallory"]))
         assert r.read_packet(5)[1][1] == 0x05, cid
         r.sock.close()
     for cid in ids[::50]:
-        r = raw.RawClient(site.broker)
-        r.send(raw.connect(cid, version=4, clean=False, username="alice", password=USERS["alice"]))
+        r = wire.Raw(site.broker)
+        r.send(wire.connect(cid, version=4, clean=False, username="alice", password=USERS["alice"]))
         first, body = r.read_packet(5)
         assert body == b"\x01\x00", f"{cid}: session lost ({body!r})"   # session present, accepted
         r.sock.close()
@@ -171,7 +171,7 @@ def password_less(broker, user, source):
     s.settimeout(5)
     s.bind((source, 0))
     s.connect((broker.host, broker.port))
-    s.sendall(raw.connect(unique("x"), version=4, username=user))
+    s.sendall(wire.connect(unique("x"), version=4, username=user))
     try:
         s.recv(4)
     except OSError:
@@ -185,8 +185,8 @@ def test_password_less_connects_do_not_lock_a_user_out(site):
     assert code(site, V311, unique("alice"), "alice") == 0
     # Real wrong passwords from those sources throttle alice there, not from a clean source.
     for i in range(21):
-        r = raw.RawClient(site.broker)
-        r.send(raw.connect(unique("g"), version=4, username="alice", password="guess"))
+        r = wire.Raw(site.broker)
+        r.send(wire.connect(unique("g"), version=4, username="alice", password="guess"))
         r.read_packet(5)
         r.sock.close()
     assert code(site, V311, unique("alice"), "alice") == 0

@@ -7,9 +7,9 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers_b import (RC_MALFORMED, RC_PROTOCOL_ERROR, SUBACK, assert_disconnected, assert_serving,
-                       close_clients, connected, sub_options, subscribe, unique)  # noqa: F401
-from mqttclient import V5, Client, props
+from mqttclient import V5, Client, close_clients, props  # noqa: F401 (autouse fixture)
+from wire import (RC_MALFORMED, RC_PROTOCOL_ERROR, SUBACK, assert_disconnected, assert_serving, connected,
+                  sub_options, subscribe, unique)  # noqa: F401
 from paho.mqtt.packettypes import PacketTypes
 
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-import helpers_a as h
-from helpers_a import Raw
+import wire
+from wire import Raw
 from mqttclient import V31, V311, V5, Client, props
 from paho.mqtt.packettypes import PacketTypes
 
@@ -20,8 +20,8 @@ def watch(broker, topic, qos=1, protocol=V5):
 def raw_will(topic, payload=b"gone", qos=1, retain=False, delay=None, extra=()):
     pairs = list(extra)
     if delay is not None:
-        pairs.append((h.WILL_DELAY, delay))
-    return {"topic": topic, "payload": payload, "qos": qos, "retain": retain, "properties": h.props(*pairs)}
+        pairs.append(("WillDelayInterval", delay))
+    return {"topic": topic, "payload": payload, "qos": qos, "retain": retain, "props": pairs}
 
 
 # ------------------------------------------------------------------ when a will is sent
@@ -61,10 +61,10 @@ def test_will_on_malformed_packet(broker, version):
     w = watch(broker, "will/malformed")
     r = Raw(broker, version)
     r.connect("will-malformed", will=raw_will("will/malformed", b"broken"))
-    pkt = bytearray(h.publish("a", b"x", qos=1, pid=1, version=version))
+    pkt = bytearray(wire.publish("a", b"x", qos=1, pid=1, version=version))
     pkt[0] |= 0x06  # QoS 3
     r.send(bytes(pkt))
-    r.expect_closed_after(allowed=(h.DISCONNECT,))
+    r.expect_closed_after(allowed=(wire.DISCONNECT,))
     assert w.expect_message().payload == b"broken"
 
 
@@ -74,8 +74,8 @@ def test_will_on_protocol_error(broker, version):
     w = watch(broker, "will/proto")
     r = Raw(broker, version)
     r.connect("will-proto", will=raw_will("will/proto", b"broken"))
-    r.send(h.connect("will-proto", version=version))  # a second CONNECT
-    r.expect_closed_after(allowed=(h.DISCONNECT,))
+    r.send(wire.connect("will-proto", version=version))  # a second CONNECT
+    r.expect_closed_after(allowed=(wire.DISCONNECT,))
     assert w.expect_message().payload == b"broken"
 
 
@@ -91,7 +91,7 @@ def test_5_no_will_after_disconnect_0x00_then_socket_close(broker):
     w = watch(broker, "will/normal5")
     r = Raw(broker, 5)
     r.connect("will-normal5", will=raw_will("will/normal5", b"nope"))
-    r.send(h.disconnect(5, 0x00))
+    r.send(wire.disconnect(0x00, props=[]))
     r.close()
     w.expect_no_message(1.0)
 
@@ -108,7 +108,7 @@ def test_5_raw_disconnect_0x04_publishes_will(broker):
     w = watch(broker, "will/0x04raw")
     r = Raw(broker, 5)
     r.connect("will-04", will=raw_will("will/0x04raw", b"on-purpose"))
-    r.send(h.disconnect(5, 0x04))
+    r.send(wire.disconnect(0x04, props=[]))
     r.expect_closed_after(allowed=())
     assert w.expect_message().payload == b"on-purpose"
 
@@ -123,7 +123,7 @@ def _reason(code):
 def test_5_will_delay_postpones_will(broker):
     w = watch(broker, "will/delay")
     r = Raw(broker, 5)
-    r.connect("will-delay", properties=h.props((h.SESSION_EXPIRY, 30)),
+    r.connect("will-delay", props=[("SessionExpiryInterval", 30)],
               will=raw_will("will/delay", b"late", delay=1))
     r.close()
     # Not there while the delay runs, there after it.
@@ -135,12 +135,12 @@ def test_5_will_delay_postpones_will(broker):
 def test_5_will_delay_cancelled_by_reconnect(broker):
     w = watch(broker, "will/cancel")
     r = Raw(broker, 5)
-    r.connect("will-cancel", properties=h.props((h.SESSION_EXPIRY, 30)),
+    r.connect("will-cancel", props=[("SessionExpiryInterval", 30)],
               will=raw_will("will/cancel", b"should-not", delay=2))
     r.close()
     time.sleep(0.2)
     r = Raw(broker, 5)
-    present, _, _ = r.connect("will-cancel", clean=False, properties=h.props((h.SESSION_EXPIRY, 30)))
+    present = r.connect("will-cancel", clean=False, props=[("SessionExpiryInterval", 30)]).session_present
     assert present
     w.expect_no_message(3.0)  # [MQTT-3.1.2-8]: a new connection within the delay cancels the will
 
@@ -149,7 +149,7 @@ def test_5_will_delay_ends_early_when_session_expires(broker):
     # 3.1.3.2.2: the will is published when the delay elapses or the session ends, whichever is first.
     w = watch(broker, "will/expiry")
     r = Raw(broker, 5)
-    r.connect("will-expiry", properties=h.props((h.SESSION_EXPIRY, 1)),
+    r.connect("will-expiry", props=[("SessionExpiryInterval", 1)],
               will=raw_will("will/expiry", b"session-over", delay=60))
     r.close()
     m = w.expect_message(timeout=4)
@@ -170,12 +170,12 @@ def test_5_clean_start_reconnect_during_will_delay_publishes_will(broker):
     # 3.1.3.2.2 note: Clean Start 1 ends the old session, so its will is sent.
     w = watch(broker, "will/clean")
     r = Raw(broker, 5)
-    r.connect("will-clean", properties=h.props((h.SESSION_EXPIRY, 30)),
+    r.connect("will-clean", props=[("SessionExpiryInterval", 30)],
               will=raw_will("will/clean", b"session-ended", delay=30))
     r.close()
     time.sleep(0.2)
     r = Raw(broker, 5)
-    present, _, _ = r.connect("will-clean", clean=True)
+    present = r.connect("will-clean", clean=True).session_present
     assert not present
     assert w.expect_message(timeout=3).payload == b"session-ended"
 
@@ -203,21 +203,21 @@ def test_5_will_properties_are_forwarded(broker):
 def test_5_will_properties_raw(broker):
     w = Raw(broker, 5)
     w.connect("will-props-watch")
-    w.subscribe("will/rawprops", 1)
+    w.sub([("will/rawprops", 1)])
     r = Raw(broker, 5)
     r.connect("will-props-raw", will=raw_will("will/rawprops", b"x", extra=[
-        (h.CONTENT_TYPE, "text/plain"), (h.USER_PROPERTY, ("a", "1")), (h.USER_PROPERTY, ("a", "2")),
-        (h.MESSAGE_EXPIRY, 50), (h.PAYLOAD_FORMAT, 1), (h.RESPONSE_TOPIC, "r/t"), (h.CORRELATION_DATA, b"cd")]))
+        ("ContentType", "text/plain"), ("UserProperty", ("a", "1")), ("UserProperty", ("a", "2")),
+        ("MessageExpiryInterval", 50), ("PayloadFormatIndicator", 1), ("ResponseTopic", "r/t"), ("CorrelationData", b"cd")]))
     r.close()
     m = w.expect_publish()
-    p = m["props"]
-    assert p[h.CONTENT_TYPE] == "text/plain"
-    assert p[h.USER_PROPERTY] == [("a", "1"), ("a", "2")]
-    assert 0 < p[h.MESSAGE_EXPIRY] <= 50
-    assert p[h.PAYLOAD_FORMAT] == 1
-    assert p[h.RESPONSE_TOPIC] == "r/t"
-    assert p[h.CORRELATION_DATA] == b"cd"
-    assert h.WILL_DELAY not in p
+    p = m.props
+    assert p["ContentType"] == "text/plain"
+    assert p["UserProperty"] == [("a", "1"), ("a", "2")]
+    assert 0 < p["MessageExpiryInterval"] <= 50
+    assert p["PayloadFormatIndicator"] == 1
+    assert p["ResponseTopic"] == "r/t"
+    assert p["CorrelationData"] == b"cd"
+    assert "WillDelayInterval" not in p
 
 
 @pytest.mark.parametrize("protocol", [V311, V5], ids=["3.1.1", "5.0"])

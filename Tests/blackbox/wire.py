@@ -1,22 +1,26 @@
-"""A small raw MQTT encoder/decoder (3.1.1 and 5.0, properties included) for tests that need bytes
-paho-mqtt will not produce or that must see exactly what the broker sent."""
+"""Raw MQTT (3.1, 3.1.1 and 5.0, properties included) on a plain socket: packet builders, a
+decoder and a blocking client. Tests use it to check packet identifiers, flags and reason codes
+exactly, and to send bytes a well-behaved library never would."""
 
+import socket
 import struct
 import time
 import uuid
 
-import pytest
-
-import raw
-from raw import RawClient, packet, string, varint
+TIMEOUT = 5.0
 
 # Control packet types (upper nibble of the first byte).
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 8, 9, 10, 11, 12, 13, 14, 15
+TYPE_NAMES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC", 6: "PUBREL", 7: "PUBCOMP",
+              8: "SUBSCRIBE", 9: "SUBACK", 10: "UNSUBSCRIBE", 11: "UNSUBACK", 12: "PINGREQ", 13: "PINGRESP",
+              14: "DISCONNECT", 15: "AUTH"}
 
 # 5.0 reason codes used by the tests.
+RC_NO_SUBSCRIPTION_EXISTED = 0x11
 RC_MALFORMED = 0x81
 RC_PROTOCOL_ERROR = 0x82
+RC_SERVER_SHUTTING_DOWN = 0x8B
 RC_BAD_AUTH_METHOD = 0x8C
 RC_SESSION_TAKEN_OVER = 0x8E
 RC_TOPIC_FILTER_INVALID = 0x8F
@@ -25,10 +29,8 @@ RC_PACKET_ID_NOT_FOUND = 0x92
 RC_RECEIVE_MAXIMUM_EXCEEDED = 0x93
 RC_TOPIC_ALIAS_INVALID = 0x94
 RC_PACKET_TOO_LARGE = 0x95
-RC_SERVER_SHUTTING_DOWN = 0x8B
-RC_NO_SUBSCRIPTION_EXISTED = 0x11
 
-# Property identifier -> (name, wire type)
+# Property identifier -> (name, wire type), MQTT 5.0 section 2.2.2.2.
 PROPERTIES = {
     0x01: ("PayloadFormatIndicator", "byte"), 0x02: ("MessageExpiryInterval", "u32"),
     0x03: ("ContentType", "str"), 0x08: ("ResponseTopic", "str"), 0x09: ("CorrelationData", "bin"),
@@ -47,41 +49,26 @@ PROPERTY_ID = {name: pid for pid, (name, _) in PROPERTIES.items()}
 REPEATABLE = {"UserProperty", "SubscriptionIdentifier"}
 
 
-def _bin(b):
-    b = b.encode() if isinstance(b, str) else bytes(b)
+# ----- primitives ------------------------------------------------------------------------------
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n % 128
+        n //= 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def string(s):
+    """A two-byte length followed by the bytes (UTF-8 string or binary data)."""
+    b = s.encode() if isinstance(s, str) else bytes(s)
     return struct.pack("!H", len(b)) + b
 
 
-def encode_property(name_or_id, value):
-    pid = PROPERTY_ID[name_or_id] if isinstance(name_or_id, str) else name_or_id
-    kind = PROPERTIES[pid][1]
-    out = varint(pid)
-    if kind == "byte":
-        return out + bytes([value])
-    if kind == "u16":
-        return out + struct.pack("!H", value)
-    if kind == "u32":
-        return out + struct.pack("!I", value)
-    if kind == "varint":
-        return out + varint(value)
-    if kind in ("str", "bin"):
-        return out + _bin(value)
-    if kind == "pair":
-        return out + _bin(value[0]) + _bin(value[1])
-    raise ValueError(kind)
-
-
-def encode_properties(props=None):
-    """props: a list of (name, value) pairs (order and duplicates kept), a dict, or raw bytes
-    (already encoded property list, without its length). Returns length-prefixed bytes."""
-    if props is None:
-        body = b""
-    elif isinstance(props, (bytes, bytearray)):
-        body = bytes(props)
-    else:
-        items = props.items() if isinstance(props, dict) else props
-        body = b"".join(encode_property(k, v) for k, v in items)
-    return varint(len(body)) + body
+def packet(type_and_flags, body=b""):
+    return bytes([type_and_flags]) + varint(len(body)) + body
 
 
 def read_varint(data, i):
@@ -99,6 +86,65 @@ def read_varint(data, i):
 def read_bin(data, i):
     n = struct.unpack_from("!H", data, i)[0]
     return bytes(data[i + 2:i + 2 + n]), i + 2 + n
+
+
+def split_frame(buf, pos=0):
+    """The packet starting at buf[pos]: (first byte, body, end index), or None while incomplete.
+    A remaining length that has not ended after 4 bytes also reads as incomplete."""
+    i, mult, length = pos + 1, 1, 0
+    while i < len(buf) and i <= pos + 4:
+        b = buf[i]
+        length += (b & 0x7F) * mult
+        mult *= 128
+        i += 1
+        if not b & 0x80:
+            if len(buf) >= i + length:
+                return buf[pos], buf[i:i + length], i + length
+            return None
+    return None
+
+
+# ----- properties ------------------------------------------------------------------------------
+
+def encode_property(name_or_id, value):
+    pid = PROPERTY_ID[name_or_id] if isinstance(name_or_id, str) else name_or_id
+    kind = PROPERTIES[pid][1]
+    out = varint(pid)
+    if kind == "byte":
+        return out + bytes([value])
+    if kind == "u16":
+        return out + struct.pack("!H", value)
+    if kind == "u32":
+        return out + struct.pack("!I", value)
+    if kind == "varint":
+        return out + varint(value)
+    if kind in ("str", "bin"):
+        return out + string(value)
+    if kind == "pair":
+        return out + string(value[0]) + string(value[1])
+    raise ValueError(kind)
+
+
+def encode_properties(props=None):
+    """props: a list of (name, value) pairs (order and duplicates kept), a dict, or raw bytes
+    (already encoded property list, without its length). Returns length-prefixed bytes."""
+    if props is None:
+        body = b""
+    elif isinstance(props, (bytes, bytearray)):
+        body = bytes(props)
+    else:
+        items = props.items() if isinstance(props, dict) else props
+        body = b"".join(encode_property(k, v) for k, v in items)
+    return varint(len(body)) + body
+
+
+class Props(dict):
+    """Decoded properties: name -> value (lists for UserProperty / SubscriptionIdentifier);
+    `.order` keeps (name, value) in wire order."""
+
+    def __init__(self):
+        super().__init__()
+        self.order = []
 
 
 def decode_properties(data, i):
@@ -134,20 +180,12 @@ def decode_properties(data, i):
     return props, end
 
 
-class Props(dict):
-    """Decoded properties: name -> value (lists for UserProperty / SubscriptionIdentifier);
-    `.order` keeps (name, value) in wire order."""
-
-    def __init__(self):
-        super().__init__()
-        self.order = []
-
-
 # ----- packet builders -------------------------------------------------------------------------
 
 def connect(client_id=None, version=5, clean=True, keepalive=60, props=None, will=None, username=None,
-            password=None):
-    """CONNECT; will = dict(topic, payload, qos, retain, props)."""
+            password=None, flags=None, protocol_name=None):
+    """CONNECT; will = dict(topic, payload, qos, retain, props). `flags` replaces the computed
+    connect flags byte and `protocol_name` the name that goes with `version`."""
     if client_id is None:
         client_id = "raw-" + uuid.uuid4().hex[:10]
     f = 0x02 if clean else 0
@@ -156,14 +194,18 @@ def connect(client_id=None, version=5, clean=True, keepalive=60, props=None, wil
         f |= 0x04 | (will.get("qos", 0) << 3) | (0x20 if will.get("retain") else 0)
         if version == 5:
             tail += encode_properties(will.get("props"))
-        tail += string(will["topic"]) + _bin(will.get("payload", b""))
+        tail += string(will["topic"]) + string(will.get("payload", b""))
     if username is not None:
         f |= 0x80
         tail += string(username)
     if password is not None:
         f |= 0x40
-        tail += _bin(password)
-    body = string(b"MQIsdp" if version == 3 else b"MQTT") + bytes([version, f]) + struct.pack("!H", keepalive)
+        tail += string(password)
+    if flags is not None:
+        f = flags
+    if protocol_name is None:
+        protocol_name = b"MQIsdp" if version == 3 else b"MQTT"
+    body = string(protocol_name) + bytes([version, f]) + struct.pack("!H", keepalive)
     if version == 5:
         body += encode_properties(props)
     return packet(0x10, body + tail)
@@ -181,7 +223,8 @@ def publish(topic, payload=b"", qos=0, pid=None, retain=False, dup=False, props=
 
 
 def subscribe(pid, filters, props=None, version=5):
-    """filters: list of (filter, options byte) or plain filter strings (options 0)."""
+    """filters: list of (filter, options byte) or plain filter strings (options 0); for 3.1.1 the
+    options byte is the requested QoS."""
     body = struct.pack("!H", pid)
     if version == 5:
         body += encode_properties(props)
@@ -206,7 +249,8 @@ def unsubscribe(pid, filters, props=None, version=5):
 
 
 def ack(kind, pid, rc=None, props=None):
-    """PUBACK / PUBREC / PUBREL / PUBCOMP."""
+    """PUBACK / PUBREC / PUBREL / PUBCOMP (PUBREL with its mandatory flags 0b0010). The reason
+    code is written only when given, the property length only when `props` is given."""
     first = {PUBACK: 0x40, PUBREC: 0x50, PUBREL: 0x62, PUBCOMP: 0x70}[kind]
     body = struct.pack("!H", pid)
     if rc is not None or props is not None:
@@ -217,6 +261,7 @@ def ack(kind, pid, rc=None, props=None):
 
 
 def disconnect(rc=None, props=None):
+    """DISCONNECT; reason code and property length are written as for ack()."""
     body = b""
     if rc is not None or props is not None:
         body = bytes([rc or 0])
@@ -229,10 +274,11 @@ def auth(rc=0x18, props=None):
     return packet(0xF0, bytes([rc]) + encode_properties(props))
 
 
-PINGREQ_BYTES = b"\xc0\x00"
+def pingreq():
+    return packet(0xC0)
 
 
-# ----- parsed packets --------------------------------------------------------------------------
+# ----- decoded packets -------------------------------------------------------------------------
 
 class Packet:
     """A packet received from the broker, decoded according to the protocol version."""
@@ -281,47 +327,97 @@ class Packet:
                 self.props, _ = decode_properties(b, 1)
 
     def __repr__(self):
-        name = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC", 6: "PUBREL", 7: "PUBCOMP",
-                8: "SUBSCRIBE", 9: "SUBACK", 10: "UNSUBSCRIBE", 11: "UNSUBACK", 12: "PINGREQ", 13: "PINGRESP",
-                14: "DISCONNECT", 15: "AUTH"}.get(self.type, f"type{self.type}")
+        name = TYPE_NAMES.get(self.type, f"type{self.type}")
         extra = f" rc=0x{self.rc:02x}" if self.rc is not None else ""
         if self.type == PUBLISH:
             extra = f" topic={self.topic!r} qos={self.qos} retain={self.retain} payload={self.payload[:40]!r}"
-        return f"<{name}{extra} props={dict(self.props)}>"
+        return f"<{name}{extra} props={dict(self.props)} ({self.first:#04x} {self.body[:40].hex()})>"
 
 
-class Raw(RawClient):
-    """Raw client that knows its protocol version and decodes what it reads."""
+def disconnect_reasons(packets):
+    return [p.rc for p in packets if p.type == DISCONNECT]
 
-    def __init__(self, broker, version=5, timeout=raw.TIMEOUT):
-        super().__init__(broker, timeout=timeout)
+
+# ----- the client ------------------------------------------------------------------------------
+
+class Raw:
+    """A raw connection that knows its protocol version and decodes what it reads.
+
+    With `ordered` (the default) expect() and expect_nothing() see every packet in arrival order,
+    PINGRESP included. Without it, PINGRESP is skipped and PUBLISH packets arriving while an
+    acknowledgement is awaited are kept in `inbox`: their order relative to acknowledgements is
+    not defined."""
+
+    def __init__(self, broker, version=5, timeout=TIMEOUT, ordered=True, source=None):
+        """`source`: the local address to connect from (per-address limits)."""
+        self.sock = socket.create_connection((broker.host, broker.port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        self.local_port = self.sock.getsockname()[1]
+        self.buf = b""
         self.version = version
+        self.ordered = ordered
         self.next_pid = 1
         self.connack = None
-        self.inbox = []  # PUBLISH packets read while waiting for something else
+        self.inbox = []
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
 
     def pid(self):
         p = self.next_pid
         self.next_pid = self.next_pid % 65535 + 1
         return p
 
-    def recv(self, timeout=raw.TIMEOUT):
+    # ----- reading
+
+    def read_packet(self, timeout=TIMEOUT):
+        """(first byte, body) of the next packet, or None when the broker closed the connection.
+        Raises TimeoutError when nothing complete arrives in time."""
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 2:
+                frame = split_frame(self.buf)
+                if frame is not None:
+                    first, body, end = frame
+                    self.buf = self.buf[end:]
+                    return first, body
+            if time.monotonic() > deadline:
+                raise TimeoutError("no packet from broker")
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def read(self, timeout=TIMEOUT):
+        """The next packet, decoded, or None when the broker closed the connection."""
+        p = self.read_packet(timeout)
+        return None if p is None else Packet(p[0], p[1], self.version)
+
+    def recv(self, timeout=TIMEOUT):
         """Next packet (PINGRESP skipped) or None when the broker closed the connection."""
         while True:
-            p = self.read_packet(timeout)
-            if p is None:
-                return None
-            pkt = Packet(p[0], p[1], self.version)
-            if pkt.type != PINGRESP:
+            pkt = self.read(timeout)
+            if pkt is None or pkt.type != PINGRESP:
                 return pkt
 
-    def expect(self, ptype, timeout=raw.TIMEOUT):
-        """Next packet, which must be of type `ptype`. PUBLISH packets arriving first are kept in
-        `inbox` (their order relative to acknowledgements is not defined) unless PUBLISH is asked."""
+    def expect(self, ptype, timeout=TIMEOUT):
+        """Next packet, which must be of type `ptype`."""
+        if self.ordered:
+            pkt = self.read(timeout)
+            assert pkt is not None, f"connection closed while waiting for packet type {ptype}"
+            assert pkt.type == ptype, f"expected packet type {ptype}, got {pkt!r}"
+            return pkt
         if ptype == PUBLISH and self.inbox:
             return self.inbox.pop(0)
         while True:
-            pkt = self.recv(timeout)
+            pkt = self.read(timeout) if ptype == PINGRESP else self.recv(timeout)
             assert pkt is not None, f"connection closed while waiting for packet type {ptype}"
             if pkt.type == PUBLISH and ptype != PUBLISH:
                 self.inbox.append(pkt)
@@ -329,42 +425,17 @@ class Raw(RawClient):
             assert pkt.type == ptype, f"expected packet type {ptype}, got {pkt!r}"
             return pkt
 
-    def expect_nothing(self, timeout=0.5):
-        """No packet within timeout (and the connection stays open)."""
-        try:
-            pkt = self.recv(timeout)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected packet or close: {pkt!r}")
+    def expect_ack(self, kind, pid=None, timeout=TIMEOUT):
+        """PUBACK / PUBREC / PUBREL / PUBCOMP, for packet id `pid` if given."""
+        pkt = self.expect(kind, timeout)
+        if kind == PUBREL:
+            assert pkt.flags == 0x02, f"PUBREL flags must be 0b0010, got {pkt.first:#04x}"
+        if pid is not None:
+            assert pkt.pid == pid, f"ack for packet id {pkt.pid}, expected {pid}"
+        return pkt
 
-    def handshake(self, client_id=None, clean=True, keepalive=60, props=None, expect_rc=0, **kw):
-        self.send(connect(client_id, version=self.version, clean=clean, keepalive=keepalive, props=props, **kw))
-        self.connack = self.expect(CONNACK)
-        if expect_rc is not None:
-            assert self.connack.rc == expect_rc, f"CONNACK {self.connack!r}"
-        return self.connack
-
-    def sub(self, filters, props=None):
-        """SUBSCRIBE and return the SUBACK; filters as for subscribe()."""
-        pid = self.pid()
-        self.send(subscribe(pid, filters, props=props, version=self.version))
-        ack_ = self.expect(SUBACK)
-        assert ack_.pid == pid
-        return ack_
-
-    def pub(self, topic, payload=b"", qos=0, retain=False, props=None):
-        """PUBLISH and complete the QoS flow; returns the PUBACK/PUBCOMP (or None for QoS 0)."""
-        pid = self.pid() if qos else None
-        self.send(publish(topic, payload, qos=qos, pid=pid, retain=retain, props=props, version=self.version))
-        if qos == 1:
-            return self.expect(PUBACK)
-        if qos == 2:
-            rec = self.expect(PUBREC)
-            self.send(ack(PUBREL, pid))
-            return self.expect(PUBCOMP)
-        return None
-
-    def expect_publish(self, timeout=raw.TIMEOUT, ack_it=True):
+    def expect_publish(self, timeout=TIMEOUT, ack_it=False):
+        """The next PUBLISH; with `ack_it` its QoS 1 / QoS 2 flow is completed."""
         pkt = self.expect(PUBLISH, timeout)
         if ack_it and pkt.qos == 1:
             self.send(ack(PUBACK, pkt.pid))
@@ -374,29 +445,91 @@ class Raw(RawClient):
             self.send(ack(PUBCOMP, pkt.pid))
         return pkt
 
-    def closed_with(self, timeout=raw.TIMEOUT):
-        """Read until the broker closes; returns the decoded packets received before the close.
-        Raises TimeoutError when the broker keeps the connection open."""
+    def expect_nothing(self, timeout=1.0):
+        """No packet within `timeout`, and the connection stays open."""
+        try:
+            pkt = self.read(timeout) if self.ordered else self.recv(timeout)
+        except TimeoutError:
+            return
+        if pkt is None:
+            raise AssertionError("broker closed the connection")
+        raise AssertionError(f"unexpected packet {pkt!r}")
+
+    def closed_within(self, timeout=TIMEOUT):
+        """Wait for the broker to close; returns (packets received before the close, `inbox` first,
+        seconds waited). Raises AssertionError if still open after `timeout`."""
+        start = time.monotonic()
         got = list(self.inbox)
         self.inbox = []
         while True:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0:
+                raise AssertionError(f"connection still open after {timeout}s; received {got!r}")
             try:
-                pkt = self.recv(timeout)
+                pkt = self.read(left) if self.ordered else self.recv(left)
             except TimeoutError:
-                raise AssertionError(f"broker kept the connection open; received {got!r}") from None
+                raise AssertionError(f"connection still open after {timeout}s; received {got!r}") from None
+            except OSError:
+                pkt = None
             if pkt is None:
-                return got
+                return got, time.monotonic() - start
             got.append(pkt)
 
+    def closed_with(self, timeout=TIMEOUT):
+        """Read until the broker closes; returns the packets received before the close."""
+        return self.closed_within(timeout)[0]
 
-def connected(broker, version=5, client_id=None, props=None, **kw):
+    def expect_closed_after(self, allowed=(), timeout=TIMEOUT):
+        """The broker closes the connection; only packets of the listed types may precede it."""
+        got = self.closed_with(timeout)
+        for pkt in got:
+            assert pkt.type in allowed, f"unexpected packet {pkt!r} before close"
+        return got
+
+    # ----- flows
+
+    def connect(self, client_id=None, expect_rc=0, **kw):
+        """Send CONNECT (arguments as for connect()) and return the CONNACK."""
+        self.send(connect(client_id, version=self.version, **kw))
+        self.connack = self.expect(CONNACK)
+        if expect_rc is not None:
+            assert self.connack.rc == expect_rc, f"CONNACK {self.connack!r}, expected code {expect_rc:#x}"
+        return self.connack
+
+    def sub(self, filters, props=None, pid=None):
+        """SUBSCRIBE and return the SUBACK; filters as for subscribe()."""
+        pid = self.pid() if pid is None else pid
+        self.send(subscribe(pid, filters, props=props, version=self.version))
+        suback = self.expect(SUBACK)
+        assert suback.pid == pid
+        return suback
+
+    def pub(self, topic, payload=b"", qos=0, retain=False, props=None):
+        """PUBLISH and complete the QoS flow; returns the PUBACK/PUBCOMP (or None for QoS 0)."""
+        pid = self.pid() if qos else None
+        self.send(publish(topic, payload, qos=qos, pid=pid, retain=retain, props=props, version=self.version))
+        if qos == 1:
+            return self.expect(PUBACK)
+        if qos == 2:
+            self.expect(PUBREC)
+            self.send(ack(PUBREL, pid))
+            return self.expect(PUBCOMP)
+        return None
+
+    def ping_ok(self):
+        """A PINGREQ is answered: the connection is alive."""
+        self.send(pingreq())
+        self.expect(PINGRESP)
+
+
+def connected(broker, version=5, client_id=None, props=None, ordered=False, **kw):
     """A Raw client that completed CONNECT/CONNACK successfully."""
-    r = Raw(broker, version=version)
-    r.handshake(client_id=client_id, props=props, **kw)
+    r = Raw(broker, version=version, ordered=ordered)
+    r.connect(client_id=client_id, props=props, **kw)
     return r
 
 
-def assert_disconnected(r, rc, timeout=raw.TIMEOUT):
+def assert_disconnected(r, rc, timeout=TIMEOUT):
     """5.0: the broker sends exactly one DISCONNECT with reason `rc` (or one of `rc` if a set),
     then closes. 3.1.1/3.1: the broker just closes."""
     got = r.closed_with(timeout)
@@ -411,6 +544,10 @@ def assert_disconnected(r, rc, timeout=raw.TIMEOUT):
     return got
 
 
+def unique(prefix="t"):
+    return f"{prefix}/{uuid.uuid4().hex[:8]}"
+
+
 def assert_serving(broker, version=5):
     """A fresh raw client can connect, subscribe, publish to itself and receive the message."""
     r = connected(broker, version=version)
@@ -418,44 +555,8 @@ def assert_serving(broker, version=5):
         topic = "alive/" + uuid.uuid4().hex[:8]
         assert r.sub([(topic, 1)]).codes == [1]
         r.pub(topic, b"ping", qos=1)
-        m = r.expect_publish()
+        m = r.expect_publish(ack_it=True)
         assert (m.topic, m.payload) == (topic, b"ping")
         r.send(disconnect())
     finally:
         r.close()
-
-
-def wait_until(predicate, timeout=5.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-def unique(prefix="t"):
-    return f"{prefix}/{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(autouse=True)
-def close_clients(broker_factory, monkeypatch):
-    """Stop every paho client a test created (before its broker stops), so no network thread
-    outlives the test."""
-    import mqttclient
-    created = []
-    original = mqttclient.Client.__init__
-
-    def init(self, *a, **kw):
-        created.append(self)
-        original(self, *a, **kw)
-
-    monkeypatch.setattr(mqttclient.Client, "__init__", init)
-    yield created
-    for c in created:
-        try:
-            if c.c.is_connected():
-                c.c.disconnect()
-        except Exception:
-            pass
-        c.c.loop_stop()
