@@ -12,7 +12,7 @@ import pysparkplug as spb
 from pysparkplug import _protobuf as sparkplug_pb
 import pytest
 
-import raw
+import wire
 from mqttclient import V5, V311, Client
 
 NS = "spBv1.0"
@@ -38,7 +38,7 @@ def names(payload):
 def edge_node(broker, group, edge, metrics, **client_kw):
     node = spb.EdgeNode(group, edge, metrics, client=spb.Client(client_id=f"{group}-{edge}", **client_kw))
     node.connect(broker.host, port=broker.port)
-    deadline = time.monotonic() + raw.TIMEOUT
+    deadline = time.monotonic() + wire.TIMEOUT
     while not node._connected:  # pysparkplug offers no other sign that its NBIRTH went out
         assert time.monotonic() < deadline, "edge node did not connect"
         time.sleep(0.02)
@@ -134,12 +134,10 @@ def test_311_publish_under_sparkplug_namespace_closes_the_connection(broker):
     # 3.1.1 has no refusing PUBACK: the server closes the connection instead (MQTT-3.3.5-2).
     watcher = Client(broker)
     watcher.subscribe("$sparkplug/#", 1)
-    forger = raw.RawClient(broker)
-    forger.send(raw.connect(client_id="forger311"))
-    assert forger.read_packet()[1] == b"\x00\x00"
-    topic = "$sparkplug/certificates/spBv1.0/g/NBIRTH/e"
-    forger.send(raw.packet(0x32, raw.string(topic) + b"\x00\x01" + b"forged"))
-    forger.expect_closed()
+    forger = wire.Raw(broker, version=4)
+    forger.connect(client_id="forger311")
+    forger.send(wire.publish("$sparkplug/certificates/spBv1.0/g/NBIRTH/e", b"forged", qos=1, pid=1, version=4))
+    forger.expect_closed_after()
     watcher.expect_no_message(0.5)
 
 
@@ -154,11 +152,8 @@ def test_ndeath_will_is_stamped_with_its_delivery_time(broker):
     host = Client(broker)
     host.subscribe(topic, 1)
     # The will's timestamp is from CONNECT time (here: far in the past on purpose).
-    will = raw.packet(0x10, raw.string(b"MQTT") + bytes([4, 0x02 | 0x04 | 0x08]) + b"\x00\x3c"
-                      + raw.string(f"{group}-{edge}") + raw.string(topic) + raw.string(ndeath_payload(7, 1000)))
-    edge_sock = raw.RawClient(broker)
-    edge_sock.send(will)
-    assert edge_sock.read_packet()[1] == b"\x00\x00"
+    edge_sock = wire.Raw(broker, version=4)
+    edge_sock.connect(client_id=f"{group}-{edge}", will=dict(topic=topic, payload=ndeath_payload(7, 1000), qos=1))
     before = int(time.time() * 1000)
     edge_sock.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     edge_sock.close()  # abrupt: the will is published
@@ -243,7 +238,7 @@ def test_undecodable_birth_is_forwarded_and_audited(broker_factory, tmp_path):
     garbage = b"\x0a\xff\xff\xff not a payload"
     Client(b).publish(f"{NS}/{group}/NBIRTH/{edge}", garbage, qos=1)
     assert host.expect_message().payload == garbage
-    deadline = time.monotonic() + raw.TIMEOUT
+    deadline = time.monotonic() + wire.TIMEOUT
     while True:
         lines = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
         invalid = [r for r in lines if r["event"] == "sparkplug_payload_invalid"]
