@@ -27,6 +27,10 @@ final class SparkplugService: Sendable {
         var counters = Counters()
         /// When an anomaly alert was last raised, per edge node and kind; bounded.
         var alerted: [String: NIODeadline] = [:]
+        /// Alerts raised in the current window, across all edge nodes: a client inventing edge
+        /// ids must not turn its publish rate into an alert rate.
+        var alertWindowStart = NIODeadline.uptimeNanoseconds(0)
+        var alertsInWindow = 0
     }
 
     private let state: Mutex<State>
@@ -35,6 +39,7 @@ final class SparkplugService: Sendable {
     let decodeLimits: SparkplugDecodeLimits
     static let alertInterval = TimeAmount.seconds(60)
     static let maximumAlertKeys = 10_000
+    static let maximumAlertsPerInterval = 100
 
     init(limits: SparkplugInventoryLimits = SparkplugInventoryLimits(), decodeLimits: SparkplugDecodeLimits = SparkplugDecodeLimits(),
          protection: AbuseProtection?, logger: Logger) {
@@ -120,10 +125,16 @@ final class SparkplugService: Sendable {
         let node = "\(topic.groupID)/\(topic.edgeNodeID)"
         let due = state.withLock { state -> [SparkplugAnomaly] in
             if state.alerted.count > Self.maximumAlertKeys { state.alerted.removeAll(keepingCapacity: true) }
+            if now - state.alertWindowStart >= Self.alertInterval {
+                state.alertWindowStart = now
+                state.alertsInWindow = 0
+            }
             return anomalies.filter { anomaly in
+                guard state.alertsInWindow < Self.maximumAlertsPerInterval else { return false }
                 let key = "\(node) \(anomaly.kind.rawValue)"
                 if let last = state.alerted[key], now - last < Self.alertInterval { return false }
                 state.alerted[key] = now
+                state.alertsInWindow += 1
                 return true
             }
         }
