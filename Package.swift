@@ -200,7 +200,7 @@ let package = Package(
         .target(
             name: "BastionBench",
             dependencies: [
-                "MQTTCodec",
+                "MQTTCodec", "Sparkplug",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -272,7 +272,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BenchTests",
-            dependencies: ["BastionBench", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["BastionBench", "MQTTCodec", "Sparkplug", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),

@@ -9,8 +9,9 @@
 #                         [--duration S] [--warmup S] [--only LIST] [--no-build] [--out DIR]
 #                         [--connections N] [--configuration release|debug]
 #
-# --only takes a comma-separated subset of: fanout,fanin,pairs,latency,tls,acl,independent,conn,durable
-# (durable runs Bastion only: the same QoS 1 load with clean and with persistent sessions).
+# --only takes a comma-separated subset of: fanout,fanin,pairs,latency,tls,acl,independent,conn,durable,sparkplug
+# (durable runs Bastion only: the same QoS 1 load with clean and with persistent sessions;
+# sparkplug runs Bastion only: NDATA from 1,000 edge nodes next to the same fan-in on plain topics).
 # Results (JSON per run, broker logs, table.md) stay in --out (default: a temporary directory).
 set -euo pipefail
 
@@ -19,7 +20,7 @@ A=bastion
 B=mosquitto
 DURATION=10
 WARMUP=2
-ONLY="fanout,fanin,pairs,latency,tls,acl,independent,conn,durable"
+ONLY="fanout,fanin,pairs,latency,tls,acl,independent,conn,durable,sparkplug"
 BUILD=1
 CONFIGURATION=release
 OUT=""
@@ -289,6 +290,14 @@ if wants durable && [[ $A == bastion || $B == bastion ]]; then
     # with persistent sessions (each message stored, acknowledged after its fsync: strict).
     BENCH_BROKER=bastion bench durable-q1 a plain pairs --publishers 10 --qos 1 "${COMMON[@]}"
     BENCH_BROKER=bastion bench durable-q1 b plain pairs --publishers 10 --qos 1 --persistent-sessions "${COMMON[@]}"
+fi
+if wants sparkplug && [[ $A == bastion || $B == bastion ]]; then
+    # Bastion against itself: 1,000 publishers → one subscriber of a wildcard, QoS 0, on plain
+    # topics (bench/{run}/fanin/{i}) and as Sparkplug edge nodes (spBv1.0/{run}/NDATA/e{i}: an
+    # NBIRTH each, then protobuf NDATA with a running seq, so the aware path and the inventory see
+    # every message). Same topic depth, same payload size.
+    BENCH_BROKER=bastion bench sparkplug-fanin a plain fanin --publishers 1000 "${COMMON[@]}"
+    BENCH_BROKER=bastion bench sparkplug-fanin b plain fanin --publishers 1000 --sparkplug "${COMMON[@]}"
 fi
 if wants conn; then
     both conn-10k plain conn --connections "$CONNECTIONS" --connect-rate 1000 --duration 5 --keep-alive 60

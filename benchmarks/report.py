@@ -100,6 +100,14 @@ def main():
         print("|---|---:|---:|---:|")
         print(f"| deliveries/s | {fmt(memory)} | {fmt(durable)} | {ratio(durable, memory)} |")
 
+    # Bastion against itself: Sparkplug NDATA through the aware path next to plain topics.
+    plain, aware = received(load(results, "sparkplug-fanin", "a")), received(load(results, "sparkplug-fanin", "b"))
+    if plain is not None or aware is not None:
+        print()
+        print("| Bastion, fan-in 1,000 → 1, QoS 0 | plain topics | Sparkplug NDATA (aware) | aware / plain |")
+        print("|---|---:|---:|---:|")
+        print(f"| deliveries/s | {fmt(plain)} | {fmt(aware)} | {ratio(aware, plain)} |")
+
     # Details: what each run cost and whether anything went wrong.
     labels = sorted({f.rsplit("-", 1)[0] for f in os.listdir(results) if f.endswith(".json")})
     print()
@@ -109,6 +117,8 @@ def main():
         for slot, name in (("a", name_a), ("b", name_b)):
             if label == "durable-q1":
                 name = "bastion, in memory" if slot == "a" else "bastion, durable"
+            if label == "sparkplug-fanin":
+                name = "bastion, plain topics" if slot == "a" else "bastion, Sparkplug"
             run = load(results, label, slot)
             if run is None or run.get("independent"):
                 continue

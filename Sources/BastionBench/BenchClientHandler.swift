@@ -20,6 +20,8 @@ struct BenchClientSettings: Sendable {
     /// outstanding end to end; nil leaves publishers bounded only by TCP and the in-flight window.
     var deliveriesPerMessage: Int = 1
     var maxBacklog: Int?
+    /// Publishers are Sparkplug edge nodes: an NBIRTH after CONNACK, then NDATA with a running seq.
+    var sparkplug = false
 }
 
 enum BenchClientError: Error, CustomStringConvertible {
@@ -78,7 +80,8 @@ final class BenchClientHandler: ChannelInboundHandler {
         self.connectStartedAt = connectStartedAt
         self.ready = ready
         if case .publisher(let topic, _) = spec.role {
-            template = PublishTemplate(topic: topic, qos: settings.qos, payloadSize: settings.payloadSize, version: settings.version)
+            template = PublishTemplate(topic: topic, qos: settings.qos, payloadSize: settings.payloadSize, version: settings.version,
+                                       sparkplug: settings.sparkplug)
         } else {
             template = nil
         }
@@ -268,6 +271,7 @@ final class BenchClientHandler: ChannelInboundHandler {
                 subscribe.write(version: settings.version, to: &out)
                 context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             } else {
+                if settings.sparkplug, case .publisher(let topic, _) = spec.role { sendBirth(forData: topic, context: context) }
                 phase = .ready
                 ready.succeed()
             }
@@ -285,6 +289,15 @@ final class BenchClientHandler: ChannelInboundHandler {
         default:
             throw BenchClientError.protocolViolation("unexpected \(packet.type)")
         }
+    }
+
+    /// The edge node's NBIRTH, QoS 0 like the NDATA a plain publisher would send first.
+    private func sendBirth(forData topic: String, context: ChannelHandlerContext) {
+        let birth = MQTTPacket.publish(PublishPacket(
+            topic: SparkplugBenchPayload.birthTopic(forData: topic), payload: SparkplugBenchPayload.birth(), qos: .atMostOnce, packetID: 0))
+        var out = context.channel.allocator.buffer(capacity: birth.encodedSize(version: settings.version))
+        birth.write(version: settings.version, to: &out)
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
     }
 
     private func appendAck(_ type: PacketType, _ id: UInt16, context: ChannelHandlerContext?) {
@@ -333,7 +346,8 @@ final class BenchClientHandler: ChannelInboundHandler {
                 guard let next = ids.acquire() else { break }
                 id = next
             }
-            template.write(to: &out, packetID: id, timestamp: now)
+            // seq 0 was the NBIRTH's; NDATA counts on from 1, wrapping at 256 as the spec says.
+            template.write(to: &out, packetID: id, timestamp: now, seq: UInt8(truncatingIfNeeded: sentCount + written + 1))
             written += 1
         }
         sentCount += written

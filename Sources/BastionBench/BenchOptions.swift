@@ -39,6 +39,8 @@ public struct BenchOptions: ParsableArguments {
     var persistentSessions = false
     @Option(help: "pub: topic, %i becomes the publisher index; sub: topic filter.") var topic: String?
     @Option(name: .customLong("topic-prefix"), help: "Prefix of generated topics.") var topicPrefix = "bench"
+    @Flag(help: "fanin: publishers are Sparkplug B edge nodes (spBv1.0/{run}/NDATA/e{i}, an NBIRTH first, protobuf NDATA with a running seq).")
+    var sparkplug = false
     @Option(name: .customLong("broker-pid"), help: "Broker process to sample RSS and CPU of (Linux).") var brokerPID: Int32?
     @Flag(help: "Print the report as JSON.") public var json = false
 
@@ -153,6 +155,13 @@ public struct BenchOptions: ParsableArguments {
             throw UsageError(description: "--topic-prefix must be a non-empty topic name")
         }
         config.topicPrefix = topicPrefix
+        if sparkplug {
+            guard scenario == .fanin else { throw UsageError(description: "--sparkplug is for fanin") }
+            guard size >= SparkplugBenchPayload.minimumSize else {
+                throw UsageError(description: "--sparkplug needs --size of at least \(SparkplugBenchPayload.minimumSize)")
+            }
+        }
+        config.sparkplug = sparkplug
         config.brokerPID = brokerPID
         config.runID = runID
         return config

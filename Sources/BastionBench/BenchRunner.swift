@@ -42,6 +42,7 @@ public struct BenchRunner {
             version: config.version, qos: config.qos, payloadSize: config.payloadSize, keepAlive: config.keepAlive,
             username: config.username, password: config.password, inflight: config.inflight)
         settings.persistentSessions = config.persistentSessions
+        settings.sparkplug = config.sparkplug
         // End-to-end flow control only where the generator sees both ends.
         let backlogBound = config.maxBacklog ?? BenchConfiguration.defaultBacklog(subscribers: plan.subscriberCount)
         if config.scenario.isSelfContained, backlogBound > 0, let perMessage = plan.deliveriesPerMessage {

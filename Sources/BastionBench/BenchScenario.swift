@@ -65,6 +65,8 @@ public struct BenchConfiguration: Sendable {
     var keepAlive: UInt16 = 60
     var persistentSessions = false
     var topicPrefix: String = "bench"
+    /// fanin: Sparkplug B edge nodes instead of plain topics and payloads.
+    var sparkplug = false
     /// `pub`: topic (with `%i` for the publisher index); `sub`: filter.
     var topic: String?
     var brokerPID: Int32?
@@ -110,6 +112,12 @@ struct ScenarioPlan: Sendable, Equatable {
         case .fanout:
             let topic = "\(base)/fanout"
             self.init(clients: subscribers(config.subscribers, filter: topic) + publishers(config.publishers) { _ in topic },
+                      deliveriesPerMessage: config.subscribers)
+        case .fanin where config.sparkplug:
+            // Same depth as the plain fan-in topics, so only the Sparkplug handling differs.
+            let group = "spBv1.0/\(config.runID)"
+            self.init(clients: subscribers(config.subscribers, filter: "\(group)/NDATA/+")
+                        + publishers(config.publishers) { "\(group)/NDATA/e\($0)" },
                       deliveriesPerMessage: config.subscribers)
         case .fanin:
             self.init(clients: subscribers(config.subscribers, filter: "\(base)/fanin/+")

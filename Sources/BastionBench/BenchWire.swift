@@ -63,8 +63,14 @@ enum BenchWire {
             body.moveReaderIndex(forwardBy: propertiesLength)
         }
         var sentAt: UInt64?
-        if body.readableBytes >= minimumPayloadSize, body.readInteger(as: UInt32.self) == magic {
-            sentAt = body.readInteger(as: UInt64.self)
+        if body.readableBytes >= minimumPayloadSize {
+            // At the start of a plain payload; at the end of a Sparkplug one (inside its body).
+            let end = body.readerIndex + body.readableBytes - minimumPayloadSize
+            if body.getInteger(at: body.readerIndex, as: UInt32.self) == magic {
+                sentAt = body.getInteger(at: body.readerIndex + 4, as: UInt64.self)
+            } else if body.getInteger(at: end, as: UInt32.self) == magic {
+                sentAt = body.getInteger(at: end + 4, as: UInt64.self)
+            }
         }
         return InboundPublish(qos: qos, packetID: packetID, sentAt: sentAt)
     }
@@ -97,15 +103,24 @@ struct PublishTemplate: Sendable {
     let bytes: ByteBuffer
     let packetIDOffset: Int?
     let timestampOffset: Int
+    /// Sparkplug NDATA: where the two-byte seq value sits.
+    let seqOffset: Int?
 
     var size: Int { bytes.readableBytes }
 
-    init(topic: String, qos: QoS, payloadSize: Int, version: ProtocolVersion) {
-        let payloadSize = max(payloadSize, BenchWire.minimumPayloadSize)
+    init(topic: String, qos: QoS, payloadSize: Int, version: ProtocolVersion, sparkplug: Bool = false) {
         var payload = ByteBuffer()
-        payload.writeInteger(BenchWire.magic)
-        payload.writeInteger(UInt64(0))
-        payload.writeRepeatingByte(0x2E, count: payloadSize - BenchWire.minimumPayloadSize)
+        var seqInPayload: Int?
+        if sparkplug {
+            let data = SparkplugBenchPayload.data(size: max(payloadSize, SparkplugBenchPayload.minimumSize))
+            payload.writeBytes(data.bytes)
+            seqInPayload = data.seqOffset
+        } else {
+            payload.writeInteger(BenchWire.magic)
+            payload.writeInteger(UInt64(0))
+            payload.writeRepeatingByte(0x2E, count: max(payloadSize, BenchWire.minimumPayloadSize) - BenchWire.minimumPayloadSize)
+        }
+        let payloadSize = payload.readableBytes
         // Packet identifier 1 is a placeholder: the codec (rightly) never writes 0 for QoS > 0.
         let packet = PublishPacket(topic: topic, payload: payload, qos: qos, packetID: qos == .atMostOnce ? 0 : 1)
         var out = ByteBuffer()
@@ -116,13 +131,15 @@ struct PublishTemplate: Sendable {
         bytes = out
         // Header ends with [packet id][properties length 0x00 in 5.0].
         packetIDOffset = qos == .atMostOnce ? nil : headerLength - 2 - (version == .v5 ? 1 : 0)
-        timestampOffset = headerLength + 4
+        timestampOffset = sparkplug ? headerLength + payloadSize - 8 : headerLength + 4
+        seqOffset = seqInPayload.map { headerLength + $0 }
     }
 
-    func write(to out: inout ByteBuffer, packetID: UInt16, timestamp: UInt64) {
+    func write(to out: inout ByteBuffer, packetID: UInt16, timestamp: UInt64, seq: UInt8 = 0) {
         let start = out.writerIndex
         out.writeImmutableBuffer(bytes)
         if let packetIDOffset { out.setInteger(packetID, at: start + packetIDOffset) }
         out.setInteger(timestamp, at: start + timestampOffset)
+        if let seqOffset { SparkplugBenchPayload.writeSeq(seq, to: &out, at: start + seqOffset) }
     }
 }
