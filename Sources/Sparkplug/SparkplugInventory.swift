@@ -115,6 +115,11 @@ public struct SparkplugInventory: Sendable {
     public var trackedDeviceCount: Int { deviceCount }
     public var hostApplicationCount: Int { hosts.count }
 
+    /// The live session of an edge node, for the connection that published its NBIRTH.
+    public func session(group: String, edge: String) -> SparkplugEdgeSession? {
+        edges[EdgeKey(group: group, edge: edge)]?.session
+    }
+
     /// Updates the inventory with one observed message and returns what was wrong with it.
     public mutating func observe(_ observation: SparkplugObservation) -> [SparkplugAnomaly] {
         var anomalies: [SparkplugAnomaly] = []
@@ -167,7 +172,8 @@ public struct SparkplugInventory: Sendable {
             record.online = true
             record.offlineTicket = nil
             record.bdSeq = bdSeq
-            record.lastSeq = seq.flatMap { $0 <= 255 ? UInt8($0) : nil }
+            record.session?.end()
+            record.session = SparkplugEdgeSession(seq: seq)
             record.metricCount = metricCount
             record.lastBirthAt = at
             // Devices stay stale until the new session's DBIRTHs.
@@ -206,7 +212,8 @@ public struct SparkplugInventory: Sendable {
             record.offlineTicket = ticket
             record.lastDeathAt = at
             record.deathCause = cause
-            record.lastSeq = nil
+            record.session?.end()
+            record.session = nil
             for (id, device) in record.devices where device.online { onlineDevices.append(id) }
         }
         for device in onlineDevices { takeDeviceOffline(DeviceKey(edge: key, device: device), at: at) }
@@ -231,6 +238,7 @@ public struct SparkplugInventory: Sendable {
 
     private mutating func evictEdge(_ key: EdgeKey) {
         guard let record = edges.removeValue(forKey: key) else { return }
+        record.session?.end()
         deviceCount -= record.devices.count
         let remaining = (groupEdgeCounts[key.group] ?? 1) - 1
         groupEdgeCounts[key.group] = remaining > 0 ? remaining : nil
@@ -241,17 +249,11 @@ public struct SparkplugInventory: Sendable {
             anomalies.append(.missingSeq(group: key.group, edge: key.edge, type: type))
             return
         }
-        edges[key]?.apply { record in
-            if let last = record.lastSeq {
-                let expected = last &+ 1
-                if seq != UInt64(expected) {
-                    anomalies.append(.seqGap(group: key.group, edge: key.edge, expected: UInt64(expected), received: seq))
-                }
-            } else if seq > 255 {
-                anomalies.append(.seqGap(group: key.group, edge: key.edge, expected: 0, received: seq))
-            }
-            // Resynchronise on what was received, so one gap is reported once.
-            record.lastSeq = seq <= 255 ? UInt8(seq) : nil
+        switch edges[key]?.session?.advance(to: seq) {
+        case .gap(let expected)?:
+            anomalies.append(.seqGap(group: key.group, edge: key.edge, expected: expected, received: seq))
+        case .inOrder?, .ended?, nil:
+            break
         }
     }
 
@@ -396,8 +398,8 @@ struct DeviceKey: Hashable, Sendable {
 struct EdgeRecord: Sendable {
     var online = false
     var bdSeq: UInt64?
-    /// Nil until the session's first seq, or after one out of range.
-    var lastSeq: UInt8?
+    /// The live session's seq counter; nil while offline.
+    var session: SparkplugEdgeSession?
     var metricCount = 0
     var lastBirthAt: SparkplugMilliseconds?
     var lastDeathAt: SparkplugMilliseconds?

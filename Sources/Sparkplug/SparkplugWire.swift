@@ -8,6 +8,12 @@ public enum SparkplugWire {
     static let metricsField: UInt32 = 2
     static let seqField: UInt32 = 3
 
+    /// The top-level `seq` of a payload; nil when it has none or is not protobuf.
+    public static func seq(in payload: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard case .wellFormed(let seq?) = ProtobufWire.lastVarint(seqField, in: payload) else { return nil }
+        return seq
+    }
+
     /// `payload` with `Payload.timestamp` (field 1, uint64) set to `milliseconds`: the first
     /// timestamp field is rewritten in place, later duplicates are dropped (a decoder keeps the last
     /// one it reads, so the new value must be the only one), and the field is put first when the

@@ -246,3 +246,27 @@ def test_undecodable_birth_is_forwarded_and_audited(broker_factory, tmp_path):
             break
         time.sleep(0.05)
     assert invalid and invalid[0]["topic"] == f"{NS}/{group}/NBIRTH/{edge}" and invalid[0]["will"] is False
+
+
+def test_seq_gap_in_an_edge_nodes_own_data_is_alerted(broker_factory):
+    # The NDATA of the connection that published the NBIRTH is checked without the inventory's lock:
+    # in-order data (edge a, wrapping past 255) raises nothing, a gap (edge b) raises a seqGap alert.
+    broker = broker_factory(config=SYS_READERS)
+    group, _ = ids()
+    alerts = Client(broker)
+    alerts.subscribe("$SYS/bastion/alerts", 0)
+    now = spb.get_current_timestamp()
+    bd = spb.Metric(timestamp=now, name="bdSeq", datatype=spb.DataType.INT64, value=0)
+
+    def node(edge, seqs):
+        c = Client(broker, client_id=f"{group}-{edge}")
+        c.publish(f"{NS}/{group}/NBIRTH/{edge}", spb.NBirth(timestamp=now, seq=0, metrics=(bd, metric("flow", 1.0))).encode(), qos=1)
+        for seq in seqs:
+            c.publish(f"{NS}/{group}/NDATA/{edge}", spb.NData(timestamp=now, seq=seq, metrics=[metric("flow", 2.0)]).encode(), qos=1)
+        return c
+
+    in_order = node("a", [n % 256 for n in range(1, 300)])
+    gap = node("b", [1, 2, 7])
+    alert = json.loads(alerts.expect_message().payload)
+    assert alert["kind"] == "sparkplug_anomaly" and alert["subject"] == f"edge_node {group}/b seqGap"
+    alerts.expect_no_message(0.5)

@@ -116,6 +116,15 @@ public enum CertificateIssuer {
     /// Certificates start a few minutes in the past so that peers with a slightly slow clock accept them.
     public static let backdate: TimeInterval = 300
 
+    /// 159 random bits, positive and 20 octets at most once DER-encoded (RFC 5280 4.1.2.2); a
+    /// random 20-byte value with its top bit set would need a 21st, sign, octet.
+    public static func randomSerialNumber() -> Certificate.SerialNumber {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<20).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[0] = bytes[0] & 0x7F | 0x40
+        return Certificate.SerialNumber(bytes: bytes)
+    }
+
     public static func newKey() -> Certificate.PrivateKey {
         Certificate.PrivateKey(P256.Signing.PrivateKey())
     }
@@ -135,7 +144,7 @@ public enum CertificateIssuer {
         now: Date,
         days: Int = caLifetimeDays,
         maxPathLength: Int? = 0,
-        serialNumber: Certificate.SerialNumber = .init()
+        serialNumber: Certificate.SerialNumber = randomSerialNumber()
     ) throws -> Certificate {
         let name = try DistinguishedName {
             OrganizationName("Bastion")
@@ -169,7 +178,7 @@ public enum CertificateIssuer {
         now: Date,
         days: Int = serverLifetimeDays,
         crlDistributionPoint: String? = nil,
-        serialNumber: Certificate.SerialNumber = .init()
+        serialNumber: Certificate.SerialNumber = randomSerialNumber()
     ) throws -> Certificate {
         guard let first = names.first else {
             throw PKIError(.invalidArgument, "a server certificate needs at least one --san")
@@ -198,7 +207,7 @@ public enum CertificateIssuer {
         now: Date,
         days: Int = clientLifetimeDays,
         crlDistributionPoint: String? = nil,
-        serialNumber: Certificate.SerialNumber = .init()
+        serialNumber: Certificate.SerialNumber = randomSerialNumber()
     ) throws -> Certificate {
         guard !commonName.isEmpty else {
             throw PKIError(.invalidArgument, "a client certificate needs a name")
@@ -230,7 +239,7 @@ public enum CertificateIssuer {
         extendedKeyUsage: [ExtendedKeyUsage.Usage]?,
         names: [SubjectAltName],
         crlDistributionPoint: String? = nil,
-        serialNumber: Certificate.SerialNumber = .init()
+        serialNumber: Certificate.SerialNumber = randomSerialNumber()
     ) throws -> Certificate {
         guard issuerKey.publicKey == issuer.publicKey else {
             throw PKIError(.keyMismatch, "the CA key does not belong to the CA certificate")

@@ -34,6 +34,9 @@ final class SparkplugService: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Data messages counted on the lock-free path (added to `Counters.messages` when read); up to
+    /// 64 per connection are added late, when the batch fills or the connection closes.
+    private let fastDataMessages = Atomic<Int>(0)
     private let protection: AbuseProtection?
     private let logger: Logger
     let decodeLimits: SparkplugDecodeLimits
@@ -51,6 +54,35 @@ final class SparkplugService: Sendable {
 
     static func now() -> SparkplugMilliseconds {
         UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+    }
+
+    /// NDATA of the edge node whose NBIRTH this connection published, checked against that
+    /// session's seq without the inventory's lock. False when the session has ended (the caller then
+    /// goes through `observe`, which knows why).
+    func observeOwnData(_ topic: SparkplugEdgeTopic, payload: ByteBuffer, session: SparkplugEdgeSession) -> Bool {
+        guard let seq = payload.withUnsafeReadableBytes({ SparkplugWire.seq(in: $0.bindMemory(to: UInt8.self)) }) else {
+            return false
+        }
+        switch session.advance(to: seq) {
+        case .ended:
+            return false
+        case .inOrder:
+            break  // counted by the connection, in batches (`countOwnData`)
+        case .gap(let expected):
+            let anomaly = SparkplugAnomaly.seqGap(group: topic.groupID, edge: topic.edgeNodeID, expected: expected, received: seq)
+            state.withLock { $0.counters.anomalies[anomaly.kind.rawValue, default: 0] += 1 }
+            report([anomaly], topic: topic)
+        }
+        return true
+    }
+
+    func countOwnData(_ messages: Int) {
+        fastDataMessages.add(messages, ordering: .relaxed)
+    }
+
+    /// The live session of an edge node (after its NBIRTH was observed).
+    func session(of topic: SparkplugEdgeTopic) -> SparkplugEdgeSession? {
+        state.withLock { $0.inventory.session(group: topic.groupID, edge: topic.edgeNodeID) }
     }
 
     /// A message on an edge topic, from a client or as a will, after it was allowed.
@@ -150,13 +182,21 @@ final class SparkplugService: Sendable {
     }
 
     func document() -> Document {
-        state.withLock { Document(inventory: $0.inventory.snapshot(), counters: $0.counters) }
+        let fast = fastDataMessages.load(ordering: .relaxed)
+        return state.withLock {
+            var counters = $0.counters
+            counters.messages += fast
+            return Document(inventory: $0.inventory.snapshot(), counters: counters)
+        }
     }
 
     func summary() -> (groups: Int, edgeNodes: Int, devices: Int, hostApplications: Int, counters: Counters) {
-        state.withLock {
-            ($0.inventory.groupCount, $0.inventory.edgeNodeCount, $0.inventory.trackedDeviceCount,
-             $0.inventory.hostApplicationCount, $0.counters)
+        let fast = fastDataMessages.load(ordering: .relaxed)
+        return state.withLock {
+            var counters = $0.counters
+            counters.messages += fast
+            return ($0.inventory.groupCount, $0.inventory.edgeNodeCount, $0.inventory.trackedDeviceCount,
+                    $0.inventory.hostApplicationCount, counters)
         }
     }
 

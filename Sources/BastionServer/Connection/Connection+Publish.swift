@@ -45,7 +45,7 @@ extension MQTTConnectionHandler {
 
     /// Routes an accepted message and acknowledges it with what routing found.
     private func route(_ message: Message, publish: PublishPacket) {
-        let sparkplug = SparkplugAwareness.classify(message.topic)
+        let sparkplug = sparkplugTopic(message.topic)
         if let sparkplug, !sparkplugAdmits(sparkplug, message, publish: publish) { return }
         var ops: [StoreOperation] = []
         var retainedRefused = false

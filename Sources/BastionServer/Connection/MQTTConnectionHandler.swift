@@ -120,8 +120,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Set when this handler wrote without flushing; the worker flushes at the end of the burst.
     var needsFlush = false
     var throttleReported = false
-    /// The Sparkplug edge node whose NBIRTH this connection published: its loss takes the node offline.
-    var sparkplugNode: SparkplugEdgeTopic?
+    /// Sparkplug state, allocated on this connection's first Sparkplug publish.
+    var sparkplug: SparkplugConnectionState?
     /// Backpressure: reading and decoding are paused until the rate limiter refills.
     var readPaused = false
     /// Reading stopped because too many acknowledgements wait for the store.
