@@ -119,3 +119,19 @@ def test_config_bans_refuse_before_mqtt(broker_factory):
     assert connect_raw(broker, "x", source="127.0.0.4") is None
     assert connect_raw(broker, "evil") not in (0, None)
     assert connect_raw(broker, "good") == 0
+
+
+def test_an_added_ban_disconnects_the_clients_it_covers(broker_factory):
+    from mqttclient import Client
+    admin = f"http://127.0.0.1:{free_port()}"
+    broker = broker_factory(args=["--admin-listen", admin], config={})
+    Console(broker, admin).wait_ready()
+    victim = Client(broker, client_id="victim")
+    bystander = Client(broker, client_id="bystander")
+    added = subprocess.run([BASTION_BIN, "ban", "add", "--client", "victim", "--admin", admin, "--data-dir", str(broker.data_dir)],
+                           capture_output=True, text=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+    reason, _ = victim.expect_disconnect()
+    assert reason.value == 0x98, reason  # Administrative action
+    bystander.publish("still/here", b"x", qos=1)  # PUBACK: still connected
+    assert connect_raw(broker, "victim") not in (0, None)

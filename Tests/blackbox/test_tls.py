@@ -493,6 +493,13 @@ def test_common_name_is_the_identity_for_authorization(tls_broker, pki):
         s.close()
 
 
+def test_a_user_name_ban_covers_a_certificate_identity(tls_broker, pki):
+    # The certificate's CN is the identity even without a user name field in CONNECT.
+    b = tls_broker(config={"auth": ACL, "bans": [{"user": "alice"}]})
+    assert connect_fails(pki, pki.client("alice"), b.ports["mtls"])
+    Session(paho_client(pki, pki.client("bob"), b.ports["mtls"])).connect(b.ports["mtls"]).close()
+
+
 def test_identity_from_email_san(tls_broker, pki):
     b = tls_broker({"email": {"url": "mqtts://127.0.0.1:{port}",
                               "tls": tls_section(pki, require_certificate=True, identity_from="san_email")}})

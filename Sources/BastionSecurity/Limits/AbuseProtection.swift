@@ -33,6 +33,7 @@ public final class AbuseProtection: Sendable {
     public let metrics: (any ProtectionMetrics)?
     private let clock: any LimitClock
     private let onAlert: @Sendable (Alert, _ payload: String) -> Void
+    private let banObserver = BanObserver()
     private let policies: Mutex<Policies>
 
     private struct Policies {
@@ -62,8 +63,12 @@ public final class AbuseProtection: Sendable {
         // Configured bans apply from the first accepted socket; their audit records follow `start`.
         bans.setConfigured(settings.configuredBans)
         metrics?.setActiveBans(bans.activeCount)
+        let banObserver = self.banObserver
         bans.setEventHandler { [audit, metrics, bans, onAlert] event in
             audit.record(AuditEvent(event))
+            if case .banned(let entry) = event, entry.origin == .manual || entry.origin == .config {
+                banObserver.value.withLock { $0 }?(entry)
+            }
             metrics?.banEvent(event, activeBans: bans.activeCount)
             if case .suppressed(let subject, _) = event {
                 // Still worth a look: something behind a trusted address is misbehaving.
@@ -73,6 +78,12 @@ public final class AbuseProtection: Sendable {
                 onAlert(alert, alert.payload())
             }
         }
+    }
+
+    /// Called with each ban an operator adds (admin API, `bastion ban`, a reloaded configuration), so
+    /// clients it covers that are connected now are disconnected too.
+    public func observeOperatorBans(_ observer: @escaping @Sendable (BanEntry) -> Void) {
+        banObserver.value.withLock { $0 = observer }
     }
 
     /// Whether `ip` is in `trusted_networks`.
@@ -271,4 +282,8 @@ public final class AbuseProtection: Sendable {
         metrics?.alertRaised(alert.kind)
         onAlert(alert, alert.payload())
     }
+}
+
+private final class BanObserver: Sendable {
+    let value = Mutex<(@Sendable (BanEntry) -> Void)?>(nil)
 }

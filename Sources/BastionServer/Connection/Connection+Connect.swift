@@ -131,8 +131,10 @@ extension MQTTConnectionHandler {
         guard let connecting = machine.connecting else { return }
         // Bans on the resolved identity (a certificate identity used as the user name, a backend's
         // user name) as well as on what the CONNECT claimed.
-        if let resolved = identity.username, let ban = broker.protection?.bannedIdentity(username: resolved, clientID: nil) {
-            return refuseBanned(ban, username: resolved)
+        for resolved in Set([identity.username, identity.certificateIdentity].compactMap { $0 }) {
+            if let ban = broker.protection?.bannedIdentity(username: resolved, clientID: nil) {
+                return refuseBanned(ban, username: resolved)
+            }
         }
         broker.protection?.authenticationSucceeded(remote: remoteAddress, username: identity.username)
         self.identity = identity

@@ -115,6 +115,7 @@ public final class BrokerService: Service {
             listenerConnectPacketSizes: settings.listeners.map { $0.limits?.max_connect_packet_size })
         self.broker = broker
         brokerBox.set(broker)
+        protection.observeOperatorBans { [weak broker] entry in broker?.disconnectBanned(entry) }
         let reloadBox = ReloadBox()
         if let adminSettings = settings.protection.admin {
             let listening = self.listening
