@@ -29,6 +29,7 @@ public struct ListenerSettings: Sendable {
     public var tls: TLSConfig?
     public var limits: LimitsConfig?
     public var proxyProtocol: ProxyProtocolSettings? = nil
+    public var webSocketOrigins: WebSocketOrigins = .any
 }
 
 /// `listeners[].proxy_protocol`, checked.
@@ -131,7 +132,19 @@ public struct BrokerSettings: Sendable {
                     "a larger first packet is allowed only where clients are authenticated before CONNECT",
                     fix: "set tls.require_certificate: true on this listener, or keep the global limit")
             }
-            listeners.append(ListenerSettings(url: url, allowAnonymous: anonymous, tls: tls, limits: config.limits, proxyProtocol: proxy))
+            var origins = WebSocketOrigins.any
+            if let list = config.allowed_origins {
+                for (j, origin) in list.enumerated() where origin != "*" && !WebSocketOrigins.isValid(origin) {
+                    throw ConfigError(file: source, key: "listeners[\(i)].allowed_origins[\(j)]", "'\(origin)' is not a browser origin",
+                                      fix: "write scheme, host and port only, like https://scada.example:8443, or * for any")
+                }
+                origins = list.contains("*") ? .any : .only(Set(list.map { $0.lowercased() }))
+            } else if anonymous {
+                // Any web page its visitor opens could otherwise use an anonymous listener.
+                origins = .only([])
+            }
+            listeners.append(ListenerSettings(url: url, allowAnonymous: anonymous, tls: tls, limits: config.limits, proxyProtocol: proxy,
+                                              webSocketOrigins: origins))
         }
 
         let limitsConfig = file.limits ?? LimitsConfig()

@@ -26,6 +26,9 @@ public struct ListenerConfig: Codable, Sendable, Equatable {
     /// Accept the PROXY protocol (v1 and v2) from these sources; the real client address it names
     /// then feeds limits, bans, logs and the audit trail.
     public var proxy_protocol: ProxyProtocolConfig?
+    /// Browser origins (`https://host[:port]`, or `*`) that may open an MQTT WebSocket here.
+    /// Default: none on a listener that allows anonymous access, any (logged) elsewhere.
+    public var allowed_origins: [String]?
 
     public init(url: String) { self.url = url }
 }

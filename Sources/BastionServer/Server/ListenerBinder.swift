@@ -67,7 +67,8 @@ struct ListenerBinder {
         }
         let frameLimit = max(TransportDefaults.webSocketMaxFrameSize, broker.limits.maximumPacketSize + 16)
         return installTransport(
-            channel: channel, listener: settings.url, tls: tls, wsPath: settings.url.path, logger: logger,
+            channel: channel, listener: settings.url, tls: tls, wsPath: settings.url.path,
+            webSocketOrigins: settings.webSocketOrigins, logger: logger,
             handshakeTimeout: tls?.settings.handshakeTimeout ?? broker.connectTimeout, listenerName: listenerName,
             webSocketMaxFrameSize: frameLimit, remoteAddress: viaProxy ? remote : nil,
             onRejection: { rejection in

@@ -33,6 +33,7 @@ public func installTransport(
     listener: ListenerURL,
     tls: TLSContextHolder?,
     wsPath: String,
+    webSocketOrigins: WebSocketOrigins = .any,
     logger: Logger,
     handshakeTimeout: TimeAmount,
     listenerName: String? = nil,
@@ -48,6 +49,7 @@ public func installTransport(
         listenerName: listenerName ?? listener.description,
         tls: tls,
         wsPath: path,
+        webSocketOrigins: webSocketOrigins,
         logger: logger,
         handshakeTimeout: handshakeTimeout,
         webSocketMaxFrameSize: webSocketMaxFrameSize,
@@ -67,6 +69,7 @@ struct TransportSetup: Sendable {
     var listenerName: String
     var tls: TLSContextHolder?
     var wsPath: String
+    var webSocketOrigins: WebSocketOrigins
     var logger: Logger
     var handshakeTimeout: TimeAmount
     var webSocketMaxFrameSize: Int
@@ -287,13 +290,17 @@ struct TransportSetup: Sendable {
 
     private func installWebSocket(on channel: any Channel, info: TransportInfo, deadline: SetupDeadline, logger: Logger) throws {
         let path = wsPath
+        let origins = webSocketOrigins
         let installMQTT = self.installMQTT
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: webSocketMaxFrameSize,
             automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
-                switch WebSocketHandshakePolicy.decide(uri: head.uri, headers: head.headers, path: path) {
+                switch WebSocketHandshakePolicy.decide(uri: head.uri, headers: head.headers, path: path, origins: origins) {
                 case .accept(let subprotocol):
+                    if origins == .any, let origin = head.headers.first(name: "origin") {
+                        logger.info("MQTT WebSocket opened by a browser page", metadata: ["origin": "\(origin)"])
+                    }
                     var headers = HTTPHeaders()
                     headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
                     return channel.eventLoop.makeSucceededFuture(headers)
@@ -327,7 +334,7 @@ struct TransportSetup: Sendable {
         let setup = self
         let remote = info.remoteAddress
         try sync.addHandler(
-            WebSocketRefusalHandler(path: path, logger: logger) { status, reason in
+            WebSocketRefusalHandler(path: path, origins: webSocketOrigins, logger: logger) { status, reason in
                 setup.report(remote, "websocket_refused", "\(status.code): \(reason)")
             }
         )

@@ -19,8 +19,11 @@ final class WebSocketRefusalHandler: ChannelInboundHandler, RemovableChannelHand
     private var answered = false
     private let onRefusal: (HTTPResponseStatus, String) -> Void
 
-    init(path: String, logger: Logger, onRefusal: @escaping (HTTPResponseStatus, String) -> Void = { _, _ in }) {
+    private let origins: WebSocketOrigins
+
+    init(path: String, origins: WebSocketOrigins = .any, logger: Logger, onRefusal: @escaping (HTTPResponseStatus, String) -> Void = { _, _ in }) {
         self.path = path
+        self.origins = origins
         self.logger = logger
         self.onRefusal = onRefusal
     }
@@ -29,7 +32,7 @@ final class WebSocketRefusalHandler: ChannelInboundHandler, RemovableChannelHand
         switch unwrapInboundIn(data) {
         case .head(let head):
             let isUpgrade = head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
-            switch WebSocketHandshakePolicy.decide(uri: head.uri, headers: head.headers, path: path) {
+            switch WebSocketHandshakePolicy.decide(uri: head.uri, headers: head.headers, path: path, origins: origins) {
             case .refuse(let status, let reason):
                 self.status = status
                 self.reason = reason

@@ -1,0 +1,91 @@
+"""Findings of the security review: browser origins on WebSocket listeners, certificate serials,
+Unicode identities, secret files others can read, retained and subscription budgets."""
+
+import base64
+import os
+import socket
+import subprocess
+
+import pytest
+
+from conftest import BASTION_BIN, free_port
+
+TIMEOUT = 10
+
+
+def ws_handshake(port, origin=None):
+    """The HTTP status of an MQTT WebSocket upgrade request, with or without an Origin header."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        headers = (f"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n")
+        if origin:
+            headers += f"Origin: {origin}\r\n"
+        s.sendall((headers + "\r\n").encode())
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = s.recv(1024)
+            if not chunk:
+                break
+            reply += chunk
+        return int(reply.split(b" ", 2)[1])
+
+
+def ws_broker(broker_factory, **listener):
+    mqtt, ws = free_port(), free_port()
+    b = broker_factory(port=mqtt, anonymous=False, config={"listeners": [{"url": f"mqtt://127.0.0.1:{mqtt}", "allow_anonymous": True},
+                                                        {"url": f"ws://127.0.0.1:{ws}/mqtt", **listener}]})
+    return b, ws
+
+
+def test_an_anonymous_websocket_listener_refuses_browser_pages_by_default(broker_factory):
+    b, ws = ws_broker(broker_factory, allow_anonymous=True)
+    assert ws_handshake(ws, origin="http://evil.example") == 403
+    assert ws_handshake(ws, origin="null") == 403  # sandboxed frames and file: pages
+    assert ws_handshake(ws) == 101  # not a browser: no Origin header
+    assert "evil.example" in b.log_text()
+
+
+def test_allowed_origins_admit_only_the_listed_pages(broker_factory):
+    _, ws = ws_broker(broker_factory, allow_anonymous=True, allowed_origins=["https://scada.example:8443"])
+    assert ws_handshake(ws, origin="https://SCADA.example:8443") == 101
+    assert ws_handshake(ws, origin="https://scada.example") == 403
+    assert ws_handshake(ws, origin="https://evil.example") == 403
+
+
+def test_a_listener_that_authenticates_accepts_any_origin(broker_factory):
+    _, ws = ws_broker(broker_factory, allow_anonymous=False)
+    assert ws_handshake(ws, origin="https://dashboard.example") == 101
+
+
+def test_an_allowed_origin_that_is_not_an_origin_is_a_config_error(tmp_path):
+    config = tmp_path / "bastion.yaml"
+    config.write_text(f"listeners:\n  - url: ws://127.0.0.1:{free_port()}/mqtt\n    allowed_origins: [\"https://x.example/path\"]\n")
+    result = subprocess.run([BASTION_BIN, "serve", "--config", str(config), "--data-dir", str(tmp_path / "data")],
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 2 and "allowed_origins[0]" in result.stderr
+
+
+def test_certificate_serials_fit_twenty_octets(tmp_path):
+    # RFC 5280 4.1.2.2: positive, at most 20 octets. A random 20-byte value with its top bit set
+    # needs a 21st (sign) octet; eight certificates make hitting that by chance near certain.
+    pki = tmp_path / "pki"
+
+    def certs(*args):
+        result = subprocess.run([BASTION_BIN, "certs", *args, "--dir", str(pki)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+
+    certs("init")
+    certs("server", "--san", "localhost")
+    for i in range(6):
+        certs("client", f"device{i}")
+    files = [pki / "ca.pem", pki / "server.pem", *sorted((pki / "clients").glob("*.pem"))]
+    assert len(files) == 8
+    for cert in files:
+        der = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "DER"], capture_output=True, timeout=10).stdout
+        serial = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-serial"], capture_output=True, text=True,
+                                timeout=10).stdout.strip().split("=", 1)[1]
+        octets = bytes.fromhex(serial if len(serial) % 2 == 0 else "0" + serial)
+        # openssl prints the magnitude; DER adds a zero octet when its top bit is set.
+        encoded = len(octets) + (1 if octets[0] & 0x80 else 0)
+        assert der and encoded <= 20, f"{cert.name}: serial {serial} takes {encoded} octets"
