@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+import wire
 from conftest import BASTION_BIN, free_port
 
 TIMEOUT = 10
@@ -89,3 +90,36 @@ def test_certificate_serials_fit_twenty_octets(tmp_path):
         # openssl prints the magnitude; DER adds a zero octet when its top bit is set.
         encoded = len(octets) + (1 if octets[0] & 0x80 else 0)
         assert der and encoded <= 20, f"{cert.name}: serial {serial} takes {encoded} octets"
+
+
+# ---------------------------------------------------------------- Unicode client ids
+
+NFC = "caf\u00e9-1"       # é precomposed
+NFD = "cafe\u0301-1"      # e + combining acute accent: canonically the same name
+
+
+def connack_code(broker, client_id):
+    r = wire.Raw(broker, version=5)
+    code = r.connect(client_id=client_id, expect_rc=None).rc
+    r.close()
+    return code
+
+
+def test_canonically_equal_client_ids_are_one_name_to_the_allowlist(broker_factory):
+    # The pattern's bytes are a prefix of the NFD spelling but not of the NFC one: matched as
+    # bytes, NFD would pass where its NFC twin fails. Both are the same name, so both fail.
+    b = broker_factory(config={"auth": {"allowed_clients": {"*": ["cafe*"]}}})
+    assert connack_code(b, NFC) >= 0x80
+    assert connack_code(b, NFD) >= 0x80
+    assert connack_code(b, "cafeteria") == 0
+
+
+def test_canonically_equal_client_ids_share_one_session(broker_factory):
+    b = broker_factory()
+    first = wire.Raw(b, version=5)
+    first.connect(client_id=NFC)
+    second = wire.Raw(b, version=5)
+    second.connect(client_id=NFD)
+    # Taking over is allowed for the same identity (both anonymous here) and the first is told so.
+    wire.assert_disconnected(first, 0x8E)  # Session taken over
+    second.close()

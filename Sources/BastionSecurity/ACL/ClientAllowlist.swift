@@ -37,7 +37,7 @@ struct ClientAllowlist: Sendable {
             if patterns.contains(where: \.isEmpty) {
                 throw ACLError(source: source, message: "empty client id pattern")
             }
-            entries[key] = Entry(key: key, patterns: patterns)
+            entries[CanonicalName.nfc(key)] = Entry(key: key, patterns: patterns.map(CanonicalName.nfc))
         }
         self.entries = entries
         self.requireClientIDEqualsUsername = requireClientIDEqualsUsername

@@ -7,7 +7,14 @@ import NIOCore
 /// authentication off the loop, the session table (ownership, takeover), the store, then CONNACK
 /// and resuming delivery (spec 3.1, 3.2, 4.1).
 extension MQTTConnectionHandler {
-    func connectReceived(_ connect: ConnectPacket) {
+    func connectReceived(_ received: ConnectPacket) {
+        // One canonical form for names from here on: the session table, allowlist, ACL, bans and
+        // backends all see the same bytes for canonically equivalent spellings.
+        let connect = { var c = received
+            c.clientID = CanonicalName.nfc(c.clientID)
+            c.username = c.username.map(CanonicalName.nfc)
+            return c
+        }()
         decoder.version = connect.protocolVersion
         // The small first-packet limit is over; packets after CONNECT may use the full size.
         decoder.limits = broker.limits.decoderLimits
