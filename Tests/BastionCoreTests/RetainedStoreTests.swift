@@ -33,14 +33,27 @@ import Testing
     }
 
     @Test func limitsRefuseNewTopicsButAllowReplacement() {
-        let store = RetainedStore(maximumMessages: 2, maximumBytes: 10)
+        let entry = RetainedStore.entryOverhead
+        // Each entry costs topic (1) + payload + overhead.
+        let store = RetainedStore(maximumMessages: 2, maximumBytes: 2 * (entry + 1) + 10)
         #expect(store.apply(message("a", "12345", retain: true)) == .stored)
         #expect(store.apply(message("b", "12345", retain: true)) == .stored)
         #expect(store.apply(message("c", "1", retain: true)) == .refused)
         #expect(store.apply(message("a", "123456", retain: true)) == .refused)
         #expect(store.apply(message("a", "1234", retain: true)) == .stored)
         #expect(store.count == 2)
-        #expect(store.bytes == 9)
+        #expect(store.bytes == 2 * (entry + 1) + 9)
+    }
+
+    @Test func longTopicsCountAgainstTheByteBudget() {
+        // One-byte payloads on 50 KB topics: the topics are what fills memory.
+        let store = RetainedStore(maximumMessages: 1000, maximumBytes: 200_000)
+        let long = { (i: Int) in String(repeating: "t", count: 50_000) + "/\(i)" }
+        #expect(store.apply(message(long(1), "x", retain: true)) == .stored)
+        #expect(store.apply(message(long(2), "x", retain: true)) == .stored)
+        #expect(store.apply(message(long(3), "x", retain: true)) == .stored)
+        #expect(store.apply(message(long(4), "x", retain: true)) == .refused)
+        #expect(store.bytes <= 200_000)
     }
 
     @Test func expiredMessagesArePurged() {

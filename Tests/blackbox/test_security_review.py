@@ -123,3 +123,18 @@ def test_canonically_equal_client_ids_share_one_session(broker_factory):
     # Taking over is allowed for the same identity (both anonymous here) and the first is told so.
     wire.assert_disconnected(first, 0x8E)  # Session taken over
     second.close()
+
+
+# ---------------------------------------------------------------- retained budget counts topics
+
+def test_retained_topics_count_against_max_retained_bytes(broker_factory):
+    # One-byte payloads on 50 KB topics: the topics are what a flood of retained messages pins.
+    b = broker_factory(config={"limits": {"max_retained_bytes": 1024 * 1024, "max_topic_length": 65535,
+                                          "max_packet_size": 256 * 1024}})
+    r = wire.Raw(b, version=5)
+    r.connect(client_id=wire.unique("retain"))
+    codes = [r.pub(f"{'t' * 50_000}/{i}", b"x", qos=1, retain=True).rc for i in range(25)]
+    stored = sum(1 for c in codes if c < 0x80)  # 0x10 "no matching subscribers" is success too
+    assert 15 <= stored <= 20, codes  # 1 MiB / (50 KB topic + entry) ≈ 20
+    assert set(codes[stored:]) == {0x97}, codes  # Quota exceeded, and from then on
+    r.close()

@@ -8,7 +8,7 @@ public final class RetainedStore: Sendable {
     public enum StoreResult: Equatable, Sendable {
         case stored
         case cleared
-        /// Over `maximumRetainedMessages` or `maximumRetainedBytes`: not kept.
+        /// Over `maximumRetainedMessages` or `maximumRetainedBytes` (topic, properties and payload): not kept.
         case refused
     }
 
@@ -27,6 +27,17 @@ public final class RetainedStore: Sendable {
         self.maximumBytes = maximumBytes
     }
 
+    /// What a retained message costs against `maximumBytes`: its topic (up to 65,535 bytes, as
+    /// costly to keep as a payload), properties and payload, plus the entry's own bookkeeping.
+    public static func footprint(of message: Message) -> Int {
+        message.topic.utf8.count + message.payload.readableBytes
+            + (message.properties.isEmpty ? 0 : message.properties.encodedSize) + entryOverhead
+    }
+
+    /// Bytes of index and message object per retained entry, counted so that a flood of empty-ish
+    /// messages on distinct topics is bounded by bytes too, not only by count.
+    public static let entryOverhead = 128
+
     public var count: Int { state.withLock { $0.count } }
     public var bytes: Int { state.withLock { $0.bytes } }
 
@@ -38,13 +49,13 @@ public final class RetainedStore: Sendable {
             if message.payload.readableBytes == 0 {
                 if let old = s.root.remove(levels[...]) {
                     s.count -= 1
-                    s.bytes -= old.payload.readableBytes
+                    s.bytes -= Self.footprint(of: old)
                 }
                 return .cleared
             }
-            let oldSize = s.root.get(levels[...])?.payload.readableBytes
+            let oldSize = s.root.get(levels[...]).map(Self.footprint(of:))
             let newCount = s.count + (oldSize == nil ? 1 : 0)
-            let newBytes = s.bytes - (oldSize ?? 0) + message.payload.readableBytes
+            let newBytes = s.bytes - (oldSize ?? 0) + Self.footprint(of: message)
             guard newCount <= maximumMessages, newBytes <= maximumBytes else { return .refused }
             s.root.set(levels[...], message)
             s.count = newCount
@@ -69,7 +80,7 @@ public final class RetainedStore: Sendable {
             var removed: [Message] = []
             s.root.purge(now: now, removed: &removed)
             s.count -= removed.count
-            s.bytes -= removed.reduce(0) { $0 + $1.payload.readableBytes }
+            s.bytes -= removed.reduce(0) { $0 + Self.footprint(of: $1) }
             return removed.count
         }
     }
