@@ -138,3 +138,17 @@ def test_retained_topics_count_against_max_retained_bytes(broker_factory):
     assert 15 <= stored <= 20, codes  # 1 MiB / (50 KB topic + entry) ≈ 20
     assert set(codes[stored:]) == {0x97}, codes  # Quota exceeded, and from then on
     r.close()
+
+
+# ---------------------------------------------------------------- secret files others can read
+
+def test_a_password_file_others_can_read_is_made_private_with_a_warning(broker_factory, tmp_path):
+    from helpers_sec import mosquitto_passwd
+    pw = mosquitto_passwd(tmp_path / "passwd", {"alice": "correct horse"})
+    os.chmod(pw, 0o644)
+    b = broker_factory(anonymous=False, args=["--password-file", str(pw)])
+    assert os.stat(pw).st_mode & 0o777 == 0o600
+    assert "made it private" in b.log_text()
+    r = wire.Raw(b, version=5)
+    r.connect(client_id="alice-1", username="alice", password=b"correct horse")
+    r.close()

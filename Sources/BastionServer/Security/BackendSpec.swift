@@ -107,6 +107,11 @@ struct BackendSpec: Sendable {
         let keys: JWTSettings.Keys
         if config.type == "jwt" {
             guard let path = config.secret_file else { throw fail("secret_file", "a jwt backend needs secret_file", "name a file holding the shared secret (at least 32 bytes)") }
+            do {
+                try SecretFiles.makePrivate(path, key: "secret_file")
+            } catch {
+                throw fail("secret_file", error.message, error.fix)
+            }
             keys = .sharedSecretFile(path)
         } else {
             guard let path = config.jwks_file else { throw fail("jwks_file", "a jwks backend needs jwks_file", "name a JWKS file of public keys") }
@@ -252,6 +257,11 @@ struct BackendSpec: Sendable {
     /// A secret file's content without the trailing newline editors add.
     private static func readSecret(_ path: String, key: String, fail: (String, String, String?) -> ConfigError) throws(ConfigError) -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail(key, "cannot read \(path)", nil) }
+        do {
+            try SecretFiles.makePrivate(path, key: key)
+        } catch {
+            throw fail(key, error.message, error.fix)
+        }
         var secret = text
         while secret.hasSuffix("\n") || secret.hasSuffix("\r") { secret.removeLast() }
         guard !secret.isEmpty else { throw fail(key, "\(path) is empty", nil) }

@@ -33,6 +33,7 @@ struct SecurityMaterial: Sendable {
     static func load(auth: AuthConfig, configPath: String?, generation: UInt64) throws(ConfigError) -> SecurityMaterial {
         var passwordFile: PasswordFile?
         if let path = auth.password_file {
+            try SecretFiles.makePrivate(path, key: "auth.password_file")
             do {
                 passwordFile = try PasswordFile.load(path: path)
             } catch {
