@@ -500,6 +500,14 @@ def test_a_user_name_ban_covers_a_certificate_identity(tls_broker, pki):
     Session(paho_client(pki, pki.client("bob"), b.ports["mtls"])).connect(b.ports["mtls"]).close()
 
 
+def test_a_ca_without_a_crl_is_named_at_start(tls_broker, pki):
+    with_crl = tls_broker({"mtls": {"url": "mqtts://127.0.0.1:{port}",
+                                    "tls": tls_section(pki, crl=[str(pki.crl)], require_certificate=True)}})
+    without = tls_broker({"mtls": {"url": "mqtts://127.0.0.1:{port}", "tls": tls_section(pki, require_certificate=True)}})
+    assert "revocation is not checked" not in with_crl.log_text()
+    assert "revocation is not checked for certificates it issued" in without.log_text()
+
+
 def test_identity_from_email_san(tls_broker, pki):
     b = tls_broker({"email": {"url": "mqtts://127.0.0.1:{port}",
                               "tls": tls_section(pki, require_certificate=True, identity_from="san_email")}})

@@ -105,6 +105,11 @@ public struct ClientTrustMaterial: Sendable {
                 lists.append(TrustedRevocationList(list: crl, signer: signer))
             }
         }
+        for ca in cas where !lists.contains(where: { $0.signer == ca }) {
+            warnings.append(
+                "client CA file \(caFile): no CRL from \(ca.subject) in tls.crl; revocation is not checked for certificates it issued"
+            )
+        }
         return ClientTrustMaterial(caFile: caFile, caCertificates: cas, revocationLists: lists, warnings: warnings)
     }
 }
