@@ -22,7 +22,9 @@ public final class SQLiteStore: DurableStore {
     private let writerFinished = DispatchSemaphore(value: 0)
     private let closed = Mutex(false)
     /// Identity of the writer's `Thread` (to spot calls made from a completion).
-    private let writerThread: ObjectIdentifier
+    /// Held strongly: an identifier of a thread object that was freed could be reused by another
+    /// thread's, and `close()` would then skip waiting for the writer (and its lock).
+    nonisolated(unsafe) private let writerThread: Thread  // compared by identity only
 
     /// Opens (creating when missing) the database and starts the writer thread.
     /// - Throws: `.unusable` when the directory or file cannot hold the state (corrupt file, not
@@ -86,7 +88,7 @@ public final class SQLiteStore: DurableStore {
             database: database, inbox: inbox, monitor: monitor, options: options, logger: logger,
             position: position, inlineEntries: inlineEntries, inlineEpoch: inlineEpoch, lock: lock, finished: writerFinished)
         let thread = Thread { writer.run() }
-        writerThread = ObjectIdentifier(thread)
+        writerThread = thread
         thread.start()
         logger.info("store: opened", metadata: ["path": "\(path)", "durability": "\(options.durability.rawValue)"])
     }
@@ -158,7 +160,7 @@ public final class SQLiteStore: DurableStore {
         }
     }
 
-    private var isWriterThread: Bool { ObjectIdentifier(Thread.current) == writerThread }
+    private var isWriterThread: Bool { Thread.current === writerThread }
 
     /// Cheap (one atomic load): false while commits fail.
     public var isHealthy: Bool { monitor.isHealthy }
