@@ -22,6 +22,11 @@ public struct BrokerLimits: Sendable, Hashable {
     /// Upper bound on a client's requested session expiry (nil: unbounded, 0xFFFFFFFF allowed).
     public var maximumSessionExpiry: UInt32? = nil
     public var maximumSubscriptionsPerClient: Int = 1000
+    /// Longest topic filter a SUBSCRIBE may use (5.0 0x8F: correctly formed, not accepted here).
+    public var maximumFilterLength: Int = 4096
+    /// Bytes of topic filters one session may hold, so the subscription index — kept once per event
+    /// loop — is bounded per client by bytes as well as by count.
+    public var maximumSubscriptionBytesPerClient: Int = 1024 * 1024
     public var maximumTopicLength: Int = 65535
     public var maximumTopicLevels: Int = 128
     public var maximumRetainedMessages: Int = 100_000

@@ -59,6 +59,17 @@ import Testing
                         properties: SubscribeProperties(subscriptionIdentifier: id))
     }
 
+    @Test func filtersAreBoundedByLengthAndBytesPerSession() {
+        var limits = BrokerLimits()
+        limits.maximumFilterLength = 10
+        limits.maximumSubscriptionBytesPerClient = 12
+        let existing = ["old/1": subscription("old/1")]  // 5 bytes held
+        let outcomes = SubscribeDecision.evaluate(
+            packet(["far/too/long/x", "abcd", "old/1", "efgh"], id: 1), existing: existing, limits: limits) { _ in true }
+        // 14 bytes: too long; 5 + 4 = 9 fits; a re-subscription costs nothing; 9 + 4 = 13 > 12.
+        #expect(outcomes.map(\.reasonCode) == [.topicFilterInvalid, .grantedQoS1, .grantedQoS1, .quotaExceeded])
+    }
+
     @Test func grantsRefusalsAndNewness() {
         var limits = BrokerLimits()
         limits.maximumTopicLevels = 3

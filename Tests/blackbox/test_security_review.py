@@ -152,3 +152,26 @@ def test_a_password_file_others_can_read_is_made_private_with_a_warning(broker_f
     r = wire.Raw(b, version=5)
     r.connect(client_id="alice-1", username="alice", password=b"correct horse")
     r.close()
+
+
+# ---------------------------------------------------------------- subscription memory
+
+@pytest.mark.parametrize("version,refused", [(5, 0x8F), (4, 0x80)], ids=["v5", "v311"])
+def test_filters_longer_than_the_default_limit_are_refused(broker, version, refused):
+    r = wire.Raw(broker, version=version)
+    r.connect(client_id=wire.unique("filters"))
+    fits, too_long = "f/" + "x" * 4094, "f/" + "x" * 5000
+    assert r.sub([(fits, 1), (too_long, 1)]).codes == [1, refused]
+    r.close()
+
+
+def test_a_session_holds_at_most_a_mebibyte_of_filters_by_default(broker):
+    r = wire.Raw(broker, version=5)
+    r.connect(client_id=wire.unique("filters"))
+    codes = []
+    for batch in range(6):  # 6 × 50 filters of ~4 KB (each SUBSCRIBE under 256 KiB): 1 MiB ends in the sixth
+        codes += r.sub([(f"b{batch}/{i}/" + "x" * 4000, 0) for i in range(50)]).codes
+    granted = codes.count(0)
+    assert 250 <= granted <= 262, granted
+    assert set(codes[granted:]) == {0x97}
+    r.close()

@@ -22,6 +22,7 @@ public enum SubscribeDecision {
         maySubscribe: (String) -> Bool
     ) -> [SubscribeOutcome] {
         var count = existing.count
+        var bytes = existing.keys.reduce(0) { $0 + $1.utf8.count }
         var seen: Set<String> = []
         return packet.subscriptions.map { requested in
             do throws(TopicRules.FilterError) {
@@ -29,10 +30,16 @@ public enum SubscribeDecision {
             } catch {
                 return .refused(.topicFilterInvalid)
             }
+            let length = requested.filter.utf8.count
+            guard length <= limits.maximumFilterLength else { return .refused(.topicFilterInvalid) }
             let isNew = existing[requested.filter] == nil && !seen.contains(requested.filter)
             if isNew && count >= limits.maximumSubscriptionsPerClient { return .refused(.quotaExceeded) }
+            if isNew && bytes + length > limits.maximumSubscriptionBytesPerClient { return .refused(.quotaExceeded) }
             guard maySubscribe(requested.filter) else { return .refused(.notAuthorized) }
-            if isNew { count += 1 }
+            if isNew {
+                count += 1
+                bytes += length
+            }
             seen.insert(requested.filter)
             return .granted(
                 Subscription(filter: requested.filter, options: requested.options, identifier: packet.properties.subscriptionIdentifier),

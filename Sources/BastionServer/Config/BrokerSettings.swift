@@ -189,6 +189,10 @@ public struct BrokerSettings: Sendable {
         if let v = try check(c.max_keep_alive, "max_keep_alive", 1...65535) { limits.maximumKeepAlive = v }
         if let v = try check(c.max_session_expiry, "max_session_expiry", 0...Int(UInt32.max)) { limits.maximumSessionExpiry = UInt32(v) }
         if let v = try check(c.max_subscriptions_per_client, "max_subscriptions_per_client", 1...10_000_000) { limits.maximumSubscriptionsPerClient = v }
+        if let v = try check(c.max_filter_length, "max_filter_length", 1...65535) { limits.maximumFilterLength = v }
+        if let v = try check(c.max_subscription_bytes_per_client, "max_subscription_bytes_per_client", 1...Int(Int32.max)) {
+            limits.maximumSubscriptionBytesPerClient = v
+        }
         if let v = try check(c.max_topic_length, "max_topic_length", 1...65535) { limits.maximumTopicLength = v }
         if let v = try check(c.max_topic_levels, "max_topic_levels", 1...65535) { limits.maximumTopicLevels = v }
         if let v = try check(c.max_retained_messages, "max_retained_messages", 0...Int.max) { limits.maximumRetainedMessages = v }

@@ -264,6 +264,8 @@ public struct LimitsConfig: Codable, Sendable, Equatable {
     public var max_topic_alias: Int?
     public var max_session_expiry: Int?
     public var max_subscriptions_per_client: Int?
+    public var max_filter_length: Int?
+    public var max_subscription_bytes_per_client: Int?
     public var max_topic_length: Int?
     public var max_topic_levels: Int?
     /// Largest first packet (CONNECT) before authentication, bytes; default 16384.
