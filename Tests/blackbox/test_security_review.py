@@ -175,3 +175,44 @@ def test_a_session_holds_at_most_a_mebibyte_of_filters_by_default(broker):
     assert 250 <= granted <= 262, granted
     assert set(codes[granted:]) == {0x97}
     r.close()
+
+
+# ---------------------------------------------------------------- password-hashing pool fairness
+
+def test_a_flood_of_wrong_passwords_does_not_lock_out_a_legitimate_user(broker_factory, tmp_path):
+    # Each unknown user costs a full KDF (`bastion passwd` hashes: 50,000 iterations, tens of ms on
+    # the one default hashing thread): 384 of them from 32 addresses, none past a ban threshold,
+    # are seconds of hashing. Addresses take turns and, under contention, each keeps only a few
+    # checks waiting (the rest are shed with 0x89 at once), so a user from another address is
+    # answered after a few turns — not shed, and not after the whole backlog.
+    pw = tmp_path / "passwd"
+    made = subprocess.run([BASTION_BIN, "passwd", "-c", "-b", str(pw), "alice", "correct horse"],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    b = broker_factory(anonymous=False, args=["--password-file", str(pw)])
+    flood = []
+    try:
+        for i in range(32):
+            for j in range(12):
+                s = socket.socket()
+                s.bind((f"127.0.0.{i + 2}", 0))
+                s.connect((b.host, b.port))
+                s.sendall(wire.connect(client_id=f"x{i}-{j}", version=5, username=f"nobody-{i}-{j}", password=b"wrong"))
+                flood.append(s)
+        r = wire.Raw(b, version=5)
+        r.connect(client_id="alice-1", username="alice", password=b"correct horse")  # CONNACK 0, not 0x89
+        r.close()
+        busy = 0
+        for s in flood:
+            s.settimeout(0.05)
+            try:
+                data = s.recv(8)
+            except OSError:
+                continue
+            busy += data[:1] == b"\x20" and len(data) >= 4 and data[3] == 0x89
+            if busy:
+                break
+        assert busy > 0  # the flooding addresses' excess was shed, not queued
+    finally:
+        for s in flood:
+            s.close()

@@ -177,4 +177,14 @@ public struct AnonymousAuthenticator: Authenticator {
 public protocol BlockingWorkPool: Sendable {
     /// Runs `work` off the event loops; the future completes on `eventLoop`.
     func run<T: Sendable>(on eventLoop: any EventLoop, _ work: @escaping @Sendable () -> T) -> EventLoopFuture<T>
+    /// The same on behalf of `source` (a client's address): sources take turns, so one source's
+    /// backlog cannot delay another's. Nil when `source` already has its share waiting: the caller
+    /// answers "server busy" at once instead of queueing.
+    func run<T: Sendable>(on eventLoop: any EventLoop, source: String?, _ work: @escaping @Sendable () -> T) -> EventLoopFuture<T>?
+}
+
+extension BlockingWorkPool {
+    public func run<T: Sendable>(on eventLoop: any EventLoop, source: String?, _ work: @escaping @Sendable () -> T) -> EventLoopFuture<T>? {
+        run(on: eventLoop, work)
+    }
 }

@@ -17,12 +17,15 @@ public final class PasswordAuthenticator: Authenticator {
     let policy: AccessPolicy?
     let pool: any BlockingWorkPool
     private let pending = Atomic<Int>(0)
+    /// Password checks waiting in all. The pool serves addresses in turn (at most 8 waiting each),
+    /// so this only bounds memory: a small global cap would let a few addresses fill it and shed
+    /// everyone else's logins.
     let maximumPending: Int
     let maximumUsernameLength: Int
     /// Recent successful logins, checked before the pool: a reconnect costs one HMAC, not a KDF.
     let verified = VerifiedCredentialCache()
 
-    public init(passwordFile: PasswordFile?, policy: AccessPolicy?, pool: any BlockingWorkPool, maximumPending: Int = 64,
+    public init(passwordFile: PasswordFile?, policy: AccessPolicy?, pool: any BlockingWorkPool, maximumPending: Int = 1024,
          maximumUsernameLength: Int = 256) {
         self.passwordFile = passwordFile
         self.policy = policy
@@ -75,7 +78,7 @@ public final class PasswordAuthenticator: Authenticator {
         // Half a credential pair is checked against the dummy hash like an unknown user, so it
         // answers in the same time as a wrong password; it is not a password guess for the user.
         let clientID = credentials.clientID
-        return pool.run(on: eventLoop) { [self] in
+        let queued = pool.run(on: eventLoop, source: Self.host(of: info.remoteAddress)) { [self] () -> AuthenticationResult in
             defer { pending.subtract(1, ordering: .relaxed) }
             guard complete, let username, passwordFile.verify(username: username, password: bytes) else {
                 if !complete { _ = passwordFile.verify(username: "", password: bytes) }
@@ -86,6 +89,23 @@ public final class PasswordAuthenticator: Authenticator {
             if let bytes { verified.insert(username: username, password: bytes) }
             return allowlisted(ClientIdentity(clientID: clientID, username: username, certificateIdentity: certificate))
         }
+        guard let queued else {
+            // This address already has its share of password checks waiting: shed it now rather
+            // than let it queue in front of everyone else's.
+            pending.subtract(1, ordering: .relaxed)
+            return eventLoop.makeSucceededFuture(.refused(.serverBusy, "too many authentications in progress from this address",
+                                                          audit: .backendError))
+        }
+        return queued
+    }
+
+    /// The address part of `host:port` or `[v6]:port`.
+    static func host(of address: String) -> String? {
+        if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+            return String(address[address.index(after: address.startIndex)..<close])
+        }
+        guard let colon = address.lastIndex(of: ":") else { return address.isEmpty || address == "unknown" ? nil : address }
+        return String(address[..<colon])
     }
 
     public func admit(_ identity: ClientIdentity) -> AuthenticationResult { allowlisted(identity) }

@@ -20,6 +20,8 @@ public final class BrokerService: Service {
     let group: MultiThreadedEventLoopGroup
     let broker: Broker
     let authPool: NIOThreadPool
+    /// `authPool` shared fairly between client addresses.
+    let hashing: FairBlockingPool
     let protection: AbuseProtection
     let metrics: BrokerMetrics
     /// The configuration as given; reloads re-read its files.
@@ -87,9 +89,11 @@ public final class BrokerService: Service {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.authPool = NIOThreadPool(numberOfThreads: max(1, System.coreCount / 2))
         self.authPool.start()
+        let hashing = FairBlockingPool(pool: authPool)
+        self.hashing = hashing
         let alerts = BackendAlerts(logger: logger) { backend, _ in protection.backendUnavailable(backend) }
         let identityContext = IdentityServices.Context(
-            runner: BlockingRunner(pool: authPool, eventLoop: group.next()), group: group, logger: logger, alerts: alerts,
+            runner: BlockingRunner(pool: hashing, eventLoop: group.next()), group: group, logger: logger, alerts: alerts,
             configPath: settings.configPath)
         let services: IdentityServices
         do {
@@ -106,7 +110,7 @@ public final class BrokerService: Service {
         let broker = Broker(
             group: group, limits: settings.limits, logger: logger,
             authenticator: services.authenticator(
-                material: material, auth: settings.auth, pool: authPool, maximumUsernameLength: settings.limits.maximumUsernameLength),
+                material: material, auth: settings.auth, pool: hashing, maximumUsernameLength: settings.limits.maximumUsernameLength),
             authorization: material.authorization(logger: logger),
             enhancedAuthenticator: scram,
             disconnectOnDeniedPublish: settings.auth.disconnect_on_denied_publish ?? false,
@@ -324,7 +328,7 @@ public final class BrokerService: Service {
             let services = try IdentityServices.build(specs: material.backends, passwordFile: material.passwordFile, context: identityContext)
             broker.updateSecurity(
                 authenticator: services.authenticator(
-                    material: material, auth: auth, pool: authPool, maximumUsernameLength: settings.limits.maximumUsernameLength),
+                    material: material, auth: auth, pool: hashing, maximumUsernameLength: settings.limits.maximumUsernameLength),
                 authorization: material.authorization(logger: logger),
                 sessionSharing: material.sessionSharing)
             scram.update(services.scram)
