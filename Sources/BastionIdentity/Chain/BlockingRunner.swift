@@ -17,11 +17,4 @@ public struct BlockingRunner: Sendable {
     public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T? {
         try? await pool.run(on: eventLoop, work).get()
     }
-
-    /// The same on behalf of a client address (sources take turns); nil also when that address
-    /// already has its share waiting.
-    public func run<T: Sendable>(source: String?, _ work: @escaping @Sendable () -> T) async -> T? {
-        guard let queued = pool.run(on: eventLoop, source: source, work) else { return nil }
-        return try? await queued.get()
-    }
 }

@@ -23,8 +23,8 @@ public struct PasswordFileBackend: IdentityBackend {
             return .noOpinion
         }
         let file = self.file
-        guard let matched = await runner.run(source: request.remoteHost, { file.verify(username: username, password: password) }) else {
-            return .unavailable("the hashing pool is busy with this address or not running")
+        guard let matched = await runner.run({ file.verify(username: username, password: password) }) else {
+            return .unavailable("the hashing pool is not running")
         }
         return matched ? .allow(BackendGrant(username: username)) : .deny(BackendDenial(.badCredentials, "wrong password"))
     }
@@ -32,7 +32,7 @@ public struct PasswordFileBackend: IdentityBackend {
     /// What a wrong password costs: one check against the file's dummy hash.
     public func unknownUserCost(_ request: AuthenticationRequest) async {
         let file = self.file
-        _ = await runner.run(source: request.remoteHost) { file.verify(username: "", password: request.password) }
+        _ = await runner.run { file.verify(username: "", password: request.password) }
     }
 
     public var passwordFile: PasswordFile { file }
