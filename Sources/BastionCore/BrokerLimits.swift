@@ -31,6 +31,12 @@ public struct BrokerLimits: Sendable, Hashable {
     public var maximumTopicLevels: Int = 128
     public var maximumRetainedMessages: Int = 100_000
     public var maximumRetainedBytes: Int = 256 * 1024 * 1024
+    /// One publishing identity's share of the retained budget (nil: a quarter of the broker's), so
+    /// one account filling it does not refuse every other identity's retained messages.
+    public var maximumRetainedMessagesPerIdentity: Int?
+    public var maximumRetainedBytesPerIdentity: Int?
+    public var retainedMessagesPerIdentity: Int { maximumRetainedMessagesPerIdentity ?? max(1, maximumRetainedMessages / 4) }
+    public var retainedBytesPerIdentity: Int { maximumRetainedBytesPerIdentity ?? max(1, maximumRetainedBytes / 4) }
     /// Largest first packet before authentication: room for credentials, a JWT and a modest will,
     /// so an unauthenticated socket cannot make the broker buffer `maximumPacketSize`.
     public var maximumConnectPacketSize: Int = 16 * 1024

@@ -45,6 +45,24 @@ import Testing
         #expect(store.bytes == 2 * (entry + 1) + 9)
     }
 
+    @Test func eachIdentityKeepsToItsShare() {
+        let store = RetainedStore(maximumMessages: 10, maximumBytes: .max, maximumMessagesPerOwner: 2, maximumBytesPerOwner: .max)
+        #expect(store.apply(message("a/1", "x", retain: true), owner: "user:mallory") == .stored)
+        #expect(store.apply(message("a/2", "x", retain: true), owner: "user:mallory") == .stored)
+        #expect(store.apply(message("a/3", "x", retain: true), owner: "user:mallory") == .refused)
+        // Replacing its own message is not a new one; someone else is unaffected.
+        #expect(store.apply(message("a/2", "y", retain: true), owner: "user:mallory") == .stored)
+        #expect(store.apply(message("b/1", "x", retain: true), owner: "user:alice") == .stored)
+        // Taking over another identity's topic moves the message to the new owner's share.
+        #expect(store.apply(message("a/1", "z", retain: true), owner: "user:alice") == .stored)
+        #expect(store.apply(message("a/3", "x", retain: true), owner: "user:mallory") == .stored)
+        // Clearing frees the share; the server's own messages count only in the totals.
+        #expect(store.apply(message("a/2", "", retain: true), owner: "user:mallory") == .cleared)
+        #expect(store.apply(message("a/4", "x", retain: true), owner: "user:mallory") == .stored)
+        #expect(store.apply(message("$SYS/x", "1", retain: true)) == .stored)
+        #expect(store.count == 5)
+    }
+
     @Test func longTopicsCountAgainstTheByteBudget() {
         // One-byte payloads on 50 KB topics: the topics are what fills memory.
         let store = RetainedStore(maximumMessages: 1000, maximumBytes: 200_000)

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import wire
-from conftest import BASTION_BIN, free_port
+from conftest import BASTION_BIN, free_port, wait_for_port
 
 TIMEOUT = 10
 
@@ -36,6 +36,7 @@ def ws_broker(broker_factory, **listener):
     mqtt, ws = free_port(), free_port()
     b = broker_factory(port=mqtt, anonymous=False, config={"listeners": [{"url": f"mqtt://127.0.0.1:{mqtt}", "allow_anonymous": True},
                                                         {"url": f"ws://127.0.0.1:{ws}/mqtt", **listener}]})
+    wait_for_port("127.0.0.1", ws, b.proc)  # the broker is waited for on its first listener only
     return b, ws
 
 
@@ -129,7 +130,8 @@ def test_canonically_equal_client_ids_share_one_session(broker_factory):
 
 def test_retained_topics_count_against_max_retained_bytes(broker_factory):
     # One-byte payloads on 50 KB topics: the topics are what a flood of retained messages pins.
-    b = broker_factory(config={"limits": {"max_retained_bytes": 1024 * 1024, "max_topic_length": 65535,
+    b = broker_factory(config={"limits": {"max_retained_bytes": 1024 * 1024, "max_retained_bytes_per_identity": 1024 * 1024,
+                                          "max_topic_length": 65535,
                                           "max_packet_size": 256 * 1024}})
     r = wire.Raw(b, version=5)
     r.connect(client_id=wire.unique("retain"))
@@ -216,3 +218,25 @@ def test_a_flood_of_wrong_passwords_does_not_lock_out_a_legitimate_user(broker_f
     finally:
         for s in flood:
             s.close()
+
+
+# ---------------------------------------------------------------- retained quota per identity
+
+def test_one_account_cannot_take_the_whole_retained_quota(broker_factory, tmp_path):
+    # Each identity gets a quarter of max_retained_messages by default.
+    pw = tmp_path / "passwd"
+    for i, user in enumerate(["mallory", "alice"]):
+        made = subprocess.run([BASTION_BIN, "passwd", *(["-c"] if i == 0 else []), "-b", str(pw), user, "pw-" + user],
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+    b = broker_factory(anonymous=False, args=["--password-file", str(pw)], config={"limits": {"max_retained_messages": 40}})
+    mallory = wire.Raw(b, version=5)
+    mallory.connect(client_id="m-1", username="mallory", password=b"pw-mallory")
+    codes = [mallory.pub(f"m/{i}", b"x", qos=1, retain=True).rc for i in range(15)]
+    assert [c < 0x80 for c in codes] == [True] * 10 + [False] * 5, codes
+    assert set(codes[10:]) == {0x97}
+    alice = wire.Raw(b, version=5)
+    alice.connect(client_id="a-1", username="alice", password=b"pw-alice")
+    assert alice.pub("a/status", b"online", qos=1, retain=True).rc < 0x80
+    mallory.close()
+    alice.close()

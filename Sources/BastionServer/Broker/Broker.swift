@@ -65,7 +65,9 @@ final class Broker: Sendable {
         self.group = group
         self.limits = limits
         self.logger = logger
-        self.retained = RetainedStore(maximumMessages: limits.maximumRetainedMessages, maximumBytes: limits.maximumRetainedBytes)
+        self.retained = RetainedStore(
+            maximumMessages: limits.maximumRetainedMessages, maximumBytes: limits.maximumRetainedBytes,
+            maximumMessagesPerOwner: limits.retainedMessagesPerIdentity, maximumBytesPerOwner: limits.retainedBytesPerIdentity)
         var workers: [ObjectIdentifier: NIOLoopBoundBox<LoopWorker?>] = [:]
         var indices: [ObjectIdentifier: Int] = [:]
         for (i, loop) in group.makeIterator().enumerated() {
@@ -167,7 +169,7 @@ final class Broker: Sendable {
         stats.subscriptions.subtract(changes.count, ordering: .relaxed)
         _ = broadcast(changes, from: loop)
         if let will = ended.pendingWill, willIsAllowed(will, owner: ended.handle.owner) {
-            publish(will.message, on: loop)
+            publish(will.message, on: loop, owner: ended.handle.owner)
         }
     }
 
@@ -187,7 +189,7 @@ final class Broker: Sendable {
     }
 
     /// Publishes a message the server originates (wills, $SYS) as if a client had sent it.
-    func publish(_ message: Message, on loop: any EventLoop) {
+    func publish(_ message: Message, on loop: any EventLoop, owner: String? = nil) {
         // A will on an NDEATH topic: stamped now, when it is delivered (Sparkplug Aware server).
         let message = SparkplugAwareness.stampingDeath(message)
         if let topic = SparkplugAwareness.classify(message.topic) {
@@ -196,8 +198,9 @@ final class Broker: Sendable {
         let run = {
             let worker = self.worker(on: loop)
             if message.retain {
-                self.retained.apply(message)
-                worker.persist(RetainedMessages.storeOperation(for: message, stored: StoreMapping.stored))
+                if self.retained.apply(message, owner: owner) == .stored {
+                    worker.persist(RetainedMessages.storeOperation(for: message, stored: StoreMapping.stored))
+                }
             }
             worker.route(message, from: nil)
             worker.flush()
@@ -216,8 +219,9 @@ final class Broker: Sendable {
         }
         for will in wills {
             worker(on: loop).persist([.setPendingWill(clientID: will.message.publisherClientID, will: nil, publishAt: nil)])
-            if willIsAllowed(will, owner: registry.handle(for: will.message.publisherClientID)?.owner) {
-                publish(will.message, on: loop)
+            let owner = registry.handle(for: will.message.publisherClientID)?.owner
+            if willIsAllowed(will, owner: owner) {
+                publish(will.message, on: loop, owner: owner)
             }
         }
         _ = retained.purgeExpired(now: now)

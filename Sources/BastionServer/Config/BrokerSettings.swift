@@ -197,6 +197,12 @@ public struct BrokerSettings: Sendable {
         if let v = try check(c.max_topic_levels, "max_topic_levels", 1...65535) { limits.maximumTopicLevels = v }
         if let v = try check(c.max_retained_messages, "max_retained_messages", 0...Int.max) { limits.maximumRetainedMessages = v }
         if let v = try check(c.max_retained_bytes, "max_retained_bytes", 0...Int.max) { limits.maximumRetainedBytes = v }
+        if let v = try check(c.max_retained_messages_per_identity, "max_retained_messages_per_identity", 0...Int.max) {
+            limits.maximumRetainedMessagesPerIdentity = v
+        }
+        if let v = try check(c.max_retained_bytes_per_identity, "max_retained_bytes_per_identity", 0...Int.max) {
+            limits.maximumRetainedBytesPerIdentity = v
+        }
         if let v = try check(c.max_connect_packet_size, "max_connect_packet_size", 64...268_435_460) { limits.maximumConnectPacketSize = v }
         if let v = try check(c.connect_min_bytes_per_second, "connect_min_bytes_per_second", 0...1_000_000_000) {
             limits.connectMinimumBytesPerSecond = v

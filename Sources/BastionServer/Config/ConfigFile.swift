@@ -278,6 +278,8 @@ public struct LimitsConfig: Codable, Sendable, Equatable {
     public var write_stall_timeout: Double?
     public var max_retained_messages: Int?
     public var max_retained_bytes: Int?
+    public var max_retained_messages_per_identity: Int?
+    public var max_retained_bytes_per_identity: Int?
     public var max_connections: Int?
     public var max_connections_per_ip: Int?
     /// New connections per second per source address (token bucket rate).

@@ -52,9 +52,10 @@ extension MQTTConnectionHandler {
         let birth = SparkplugAwareness.birth(sparkplug)
         // A birth is kept under $sparkplug/certificates/, not retained on its own topic.
         if message.retain, birth == nil {
-            if broker.retained.apply(message) == .refused {
-                // Over the retained quota: 5.0 publishers are told (0x97), the message still flows.
-                logger.warning("retained store full; retained copy not kept", metadata: ["topic": "\(message.topic)"])
+            if broker.retained.apply(message, owner: sessionOwner) == .refused {
+                // Over the retained quota (the broker's or this identity's share): 5.0 publishers
+                // are told (0x97), the message still flows.
+                logger.warning("retained quota exceeded; retained copy not kept", metadata: ["topic": "\(message.topic)", "identity": "\(sessionOwner)"])
                 auditLimit(.retainedMessages, .rejected, maximum: broker.limits.maximumRetainedMessages)
                 retainedRefused = true
             } else if broker.store != nil {
@@ -81,7 +82,7 @@ extension MQTTConnectionHandler {
 
     /// A Sparkplug Aware server's retained copy of a birth, routed to whoever subscribes there now.
     private func keepCertificate(_ certificate: Message, ops: inout [StoreOperation]) {
-        if broker.retained.apply(certificate) == .refused {
+        if broker.retained.apply(certificate, owner: sessionOwner) == .refused {
             logger.warning("retained store full; Sparkplug birth certificate not kept", metadata: ["topic": "\(certificate.topic)"])
             auditLimit(.retainedMessages, .rejected, maximum: broker.limits.maximumRetainedMessages)
         } else if broker.store != nil {
