@@ -55,7 +55,14 @@ enum DataDirectory {
         guard fd >= 0 else {
             throw .unusable("cannot create \(path) (\(String(cString: strerror(errno))))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A lock just released can linger for a moment: a child forked by any thread of this
+        // process shares the descriptor until it execs (O_CLOEXEC closes it only then).
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        for _ in 0..<20 where !locked && errno == EWOULDBLOCK {
+            usleep(50_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
             let code = errno
             close(fd)
             if code == EWOULDBLOCK {
