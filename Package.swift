@@ -128,6 +128,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "BastionBridge",
+            dependencies: [
+                "MQTTCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "BastionNATS",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -177,7 +189,7 @@ let package = Package(
             name: "BastionServer",
             dependencies: [
                 "MQTTCodec", "BastionCore", "BastionSecurity", "BastionStore", "BastionIdentity", "BastionAdmin", "BastionLDAP",
-                "Sparkplug",
+                "Sparkplug", "BastionBridge",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -275,6 +287,11 @@ let package = Package(
             dependencies: ["BastionBench", "MQTTCodec", "Sparkplug", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .testTarget(
+            name: "BastionBridgeTests",
+            dependencies: ["BastionBridge", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "BastionNATSTests",

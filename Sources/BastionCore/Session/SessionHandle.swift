@@ -134,6 +134,8 @@ public final class SessionHandle: Sendable, Hashable, CustomStringConvertible {
 public enum SessionOwner {
     public static func user(_ name: String) -> String { "user:" + name }
     public static func anonymous(listener: String) -> String { "anonymous@" + listener }
+    /// A bridge's local session: no login produces this name.
+    public static func bridge(_ name: String) -> String { "bridge:" + name }
 
     /// The user name in an owner name, if it is one.
     public static func username(of owner: String) -> String? {

@@ -27,6 +27,9 @@ public enum AuditEvent: Sendable, Hashable {
     case adminLogin(AdminLogin)
     /// Something done through the admin console or its API (or refused for lack of a role).
     case adminAction(AdminAction)
+    /// A bridge's link to a remote broker came up, went down, was refused, found no remote, or
+    /// dropped queued messages for lack of room.
+    case bridge(BridgeLink)
     /// Written by the audit log itself when records were lost because its queue was full.
     case recordsDropped(count: Int)
 
@@ -50,6 +53,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .sparkplugPayloadInvalid: "sparkplug_payload_invalid"
         case .adminLogin: "admin_login"
         case .adminAction: "admin_action"
+        case .bridge(let e): "bridge_" + e.kind.rawValue
         case .recordsDropped: "audit_dropped"
         }
     }
@@ -537,6 +541,33 @@ extension AuditEvent {
             self.topic = topic
             self.error = error
             self.will = will
+        }
+    }
+
+    public struct BridgeLink: Sendable, Hashable {
+        public enum Kind: String, Sendable, Hashable, CaseIterable {
+            case connected
+            case disconnected
+            /// The remote answered CONNECT with a refusal.
+            case refused
+            /// No remote of the bridge could be reached in a round of attempts.
+            case unreachable
+            /// The bridge's queue was full and its oldest messages were dropped.
+            case queueFull = "queue_full"
+        }
+
+        public var kind: Kind
+        public var bridge: String
+        public var remote: String?
+        public var reason: String?
+        public var dropped: Int?
+
+        public init(kind: Kind, bridge: String, remote: String? = nil, reason: String? = nil, dropped: Int? = nil) {
+            self.kind = kind
+            self.bridge = bridge
+            self.remote = remote
+            self.reason = reason
+            self.dropped = dropped
         }
     }
 }

@@ -123,6 +123,8 @@ extension AuditEvent {
             return [("remote_ip", .string(e.remoteIP)), ("user", .string(e.user)), ("role", .string(e.role)),
                     ("via", .string(e.via.rawValue)), ("action", .string(e.action.rawValue)), ("target", .string(e.target)),
                     ("outcome", .string(e.outcome.rawValue)), ("detail", .string(e.detail))]
+        case .bridge(let e):
+            return [("bridge", .string(e.bridge)), ("remote", .string(e.remote)), ("reason", .string(e.reason)), ("dropped", .int(e.dropped))]
         case .recordsDropped(let count):
             return [("count", .int(count))]
         }

@@ -101,6 +101,26 @@ public enum AuditSchema {
             Field("reason", .string, nullable: true),
             Field("signature", .string, values: values(AuditEvent.SparkplugCommand.Signature.self)),
         ],
+        "bridge_connected": [
+            Field("bridge", .string), Field("remote", .string, nullable: true), Field("reason", .string, nullable: true),
+            Field("dropped", .integer, nullable: true),
+        ],
+        "bridge_disconnected": [
+            Field("bridge", .string), Field("remote", .string, nullable: true), Field("reason", .string, nullable: true),
+            Field("dropped", .integer, nullable: true),
+        ],
+        "bridge_refused": [
+            Field("bridge", .string), Field("remote", .string, nullable: true), Field("reason", .string, nullable: true),
+            Field("dropped", .integer, nullable: true),
+        ],
+        "bridge_unreachable": [
+            Field("bridge", .string), Field("remote", .string, nullable: true), Field("reason", .string, nullable: true),
+            Field("dropped", .integer, nullable: true),
+        ],
+        "bridge_queue_full": [
+            Field("bridge", .string), Field("remote", .string, nullable: true), Field("reason", .string, nullable: true),
+            Field("dropped", .integer, nullable: true),
+        ],
         "sparkplug_payload_invalid": peer + [
             Field("client_id", .string), Field("topic", .string), Field("error", .string), Field("will", .boolean),
         ],

@@ -190,6 +190,19 @@ public final class AbuseProtection: Sendable {
         audit.record(.sparkplugPayloadInvalid(invalid))
     }
 
+    /// A bridge's link changed state; refusals and a full queue also raise an alert.
+    public func bridgeEvent(_ event: AuditEvent.BridgeLink) {
+        audit.record(.bridge(event))
+        switch event.kind {
+        case .refused:
+            raise(.event(.bridgeRefused, subject: "bridge \(event.bridge) refused by \(event.remote ?? "?"): \(event.reason ?? "")"))
+        case .queueFull:
+            raise(.event(.bridgeQueueFull, subject: "bridge \(event.bridge)"))
+        case .connected, .disconnected, .unreachable:
+            break
+        }
+    }
+
     /// `subject` names the edge node and what it did; the caller rate-limits.
     public func sparkplugAnomaly(subject: String) {
         raise(.event(.sparkplugAnomaly, subject: subject))

@@ -14,7 +14,7 @@ public struct AlertPolicy: Sendable, Hashable {
         case .connectionRate: connections
         case .authFailures: authFailures
         case .aclDenials: aclDenials
-        case .banSuppressed, .userThrottled, .sessionDropping, .backendUnavailable, .sparkplugAnomaly: nil as Int?
+        case .banSuppressed, .userThrottled, .sessionDropping, .backendUnavailable, .sparkplugAnomaly, .bridgeRefused, .bridgeQueueFull: nil as Int?
         }
         return value.flatMap { $0 > 0 ? $0 : nil }
     }
@@ -39,6 +39,11 @@ public struct Alert: Sendable, Hashable {
         /// A Sparkplug edge node broke a session rule the server checks (data before birth, a
         /// bdSeq that does not match, a seq gap); raised once per edge node and kind per window.
         case sparkplugAnomaly = "sparkplug_anomaly"
+        /// A remote broker refused a bridge's CONNECT (bad credentials, not authorised); the
+        /// bridge backs off and tries again.
+        case bridgeRefused = "bridge_refused"
+        /// A bridge's store-and-forward queue is full: its oldest messages are being dropped.
+        case bridgeQueueFull = "bridge_queue_full"
     }
 
     public var kind: Kind

@@ -1,3 +1,4 @@
+import BastionBridge
 import BastionCore
 import BastionSecurity
 import Logging
@@ -54,6 +55,7 @@ public struct BrokerSettings: Sendable {
     public var configPath: String?
     /// Connection limits, bans, audit and admin settings.
     public var protection: ProtectionSettings
+    public var bridges: [BridgeSettings] = []
 
     public static let defaultListener = "mqtt://127.0.0.1:1883"
     /// The embedded default also serves TLS on loopback, with a generated development CA.
@@ -169,7 +171,8 @@ public struct BrokerSettings: Sendable {
         return BrokerSettings(
             listeners: listeners, limits: limits, dataDir: persistence.data_dir ?? "data", logLevel: logLevel,
             connectTimeout: limitsConfig.connect_timeout ?? 10, auth: auth, audit: audit, admin: admin,
-            persistence: persistence, bans: file.bans ?? [], configPath: source, protection: protection)
+            persistence: persistence, bans: file.bans ?? [], configPath: source, protection: protection,
+            bridges: try BridgeConfig.resolve(file.bridges ?? [], file: source))
     }
 
     static func brokerLimits(_ c: LimitsConfig, file: String?) throws(ConfigError) -> BrokerLimits {

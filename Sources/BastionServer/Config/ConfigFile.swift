@@ -9,6 +9,8 @@ public struct ConfigFile: Codable, Sendable, Equatable {
     public var admin: AdminConfig?
     public var bans: [BanConfig]?
     public var alerts: AlertsConfig?
+    /// Outbound links to other brokers (docs/bridge.md).
+    public var bridges: [BridgeConfig]?
     public var log_level: String?
 
     public init() {}

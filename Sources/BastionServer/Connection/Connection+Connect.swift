@@ -1,3 +1,4 @@
+import BastionBridge
 import BastionCore
 import BastionSecurity
 import MQTTCodec
@@ -29,11 +30,18 @@ extension MQTTConnectionHandler {
         case .refuse(let reason, let why):
             refuseConnect(reason, why)
         case .beginEnhancedAuthentication(let method, let accepted):
+            if accepted.clientID.hasPrefix(BridgeSettings.localClientIDPrefix) {
+                return refuseConnect(.clientIdentifierNotValid, "client ids starting with \(BridgeSettings.localClientIDPrefix) are the broker's bridges'")
+            }
             guard let enhanced else { return refuseConnect(.badAuthenticationMethod, "no enhanced authentication") }
             let exchange = enhanced.begin(method: method, clientID: accepted.clientID, username: connect.username, connection: info)
             authExchange = exchange
             runAuthenticationStep(exchange, connect.properties.authenticationData)
         case .authenticate(let accepted):
+            if let peer = internalPeer { return authenticated(peer.identity) }
+            if accepted.clientID.hasPrefix(BridgeSettings.localClientIDPrefix) {
+                return refuseConnect(.clientIdentifierNotValid, "client ids starting with \(BridgeSettings.localClientIDPrefix) are the broker's bridges'")
+            }
             if info.requireClientIDMatch, let identity = info.certificateIdentity, identity != accepted.clientID {
                 auditAuthenticationFailure(.clientIDRefused, weight: .none, username: connect.username)
                 return refuseConnect(.clientIdentifierNotValid, "client id must equal the certificate identity")
@@ -136,6 +144,11 @@ extension MQTTConnectionHandler {
 
     private func authenticated(_ identity: ClientIdentity, finalAuthenticationData: ByteBuffer? = nil) {
         guard let connecting = machine.connecting else { return }
+        if let peer = internalPeer {
+            self.identity = identity
+            authorizer = peer.authorizer
+            return attach(connecting.accepted, attempt: 0, finalAuthenticationData: finalAuthenticationData)
+        }
         // Bans on the resolved identity (a certificate identity used as the user name, a backend's
         // user name) as well as on what the CONNECT claimed.
         for resolved in Set([identity.username, identity.certificateIdentity].compactMap { $0 }) {
@@ -236,6 +249,7 @@ extension MQTTConnectionHandler {
 
     /// The identity this connection's session belongs to (see `SessionOwner`).
     var sessionOwner: String {
+        if let internalPeer { return internalPeer.owner }
         if let name = identity?.username { return SessionOwner.user(name) }
         return SessionOwner.anonymous(listener: info.listener)
     }

@@ -42,6 +42,13 @@ extension MQTTConnectionHandler {
         worker.traffic.drop(.queueFull, count)
         for delivery in evicted { forget(delivery) }
         if let dropped { forget(dropped) }
+        if let peer = internalPeer {
+            peer.dropped.add(count, ordering: .relaxed)
+            guard startedDropping else { return }
+            logger.warning("bridge queue full; dropping its oldest messages", metadata: ["bridge": "\(peer.bridgeName)"])
+            broker.protection?.bridgeEvent(.init(kind: .queueFull, bridge: peer.bridgeName, dropped: count))
+            return
+        }
         if startedDropping {
             logger.warning("session queue full; dropping messages", metadata: ["client_id": "\(clientID)"])
             broker.protection?.sessionDropping(clientID: clientID)

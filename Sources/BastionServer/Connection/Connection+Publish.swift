@@ -145,7 +145,7 @@ extension MQTTConnectionHandler {
 
     /// The access policy was reloaded: use the new one from the next decision on.
     func refreshAuthorizerIfNeeded() {
-        guard let identity, authorizerGeneration != broker.securityGeneration else { return }
+        guard internalPeer == nil, let identity, authorizerGeneration != broker.securityGeneration else { return }
         let (policy, generation) = broker.authorization()
         authorizer = policy.authorizer(for: identity)
         authorizerGeneration = generation

@@ -4,6 +4,7 @@ import Logging
 import MQTTCodec
 import NIOCore
 import Sparkplug
+import Synchronization
 
 /// The one handler per connection: it frames and decodes inbound bytes, asks the connection's
 /// `SessionMachine` (BastionCore) what each packet means, and carries out the answer — talking to
@@ -22,6 +23,29 @@ final class RareConnectionState {
     /// An enhanced-authentication step is waiting for its answer.
     var authStepPending = false
     var closeReason: String?
+}
+
+/// A connection the broker opens to itself for a bridge's local session (an in-process socket
+/// pair): no listener and no password; its identity, its access and its queue limits come from
+/// the bridge's configuration.
+final class InternalPeer: @unchecked Sendable {
+    /// The session owner: no listener or user name produces it, so no client can claim the session.
+    let owner: String
+    let identity: ClientIdentity
+    /// Immutable after creation (`@unchecked`: the protocol does not promise `Sendable`).
+    let authorizer: any ClientAuthorizer
+    let limits: BrokerLimits
+    let bridgeName: String
+    /// Messages the bridge's queue dropped for lack of room.
+    let dropped = Atomic<Int>(0)
+
+    init(bridgeName: String, owner: String, identity: ClientIdentity, authorizer: any ClientAuthorizer, limits: BrokerLimits) {
+        self.bridgeName = bridgeName
+        self.owner = owner
+        self.identity = identity
+        self.authorizer = authorizer
+        self.limits = limits
+    }
 }
 
 final class IdentityBox {
@@ -131,12 +155,16 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// On plain listeners the handler, not a close-future callback, tells the abuse gate the
     /// connection is gone (one allocation less per connection).
     let reportsCloseToProtection: Bool
+    /// Set for a bridge's local session (see `InternalPeer`).
+    let internalPeer: InternalPeer?
 
     init(
         broker: Broker, eventLoop: any EventLoop, info: ConnectionInfo, listenerIndex: Int = 0,
-        remoteAddress: SocketAddress? = nil, acceptedAt: NIODeadline = .now(), reportsCloseToProtection: Bool = false
+        remoteAddress: SocketAddress? = nil, acceptedAt: NIODeadline = .now(), reportsCloseToProtection: Bool = false,
+        internalPeer: InternalPeer? = nil
     ) {
         self.reportsCloseToProtection = reportsCloseToProtection
+        self.internalPeer = internalPeer
         self.broker = broker
         self.worker = broker.worker(on: eventLoop)
         self.info = info
@@ -144,7 +172,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.remoteAddress = remoteAddress
         self.acceptedAt = acceptedAt
         self.decoder = MQTTPacketDecoder(limits: broker.connectDecoderLimits(listenerIndex: listenerIndex))
-        self.machine = SessionMachine(configuration: broker.sessionConfiguration)
+        var configuration = broker.sessionConfiguration
+        if let internalPeer { configuration.limits = internalPeer.limits }
+        self.machine = SessionMachine(configuration: configuration)
     }
 
     // MARK: ConnectionRef (read from any loop)

@@ -46,6 +46,8 @@ public final class BrokerMetrics: ProtectionMetrics {
 
     /// Last snapshot totals folded into the counters.
     private let last = Mutex(Totals())
+    /// Per bridge and counter, the total last folded in (see `observeBridge`).
+    private let bridgeTotals = Mutex<[String: Int]>([:])
 
     private struct Totals {
         var connections = 0
@@ -162,6 +164,34 @@ public final class BrokerMetrics: ProtectionMetrics {
             advance(bytesReceived, &last.bytesReceived, stats.bytesReceived)
             advance(bytesSent, &last.bytesSent, stats.bytesSent)
             if let auditDroppedTotal { advance(auditDropped, &last.auditDropped, auditDroppedTotal) }
+        }
+    }
+
+    /// One bridge's state (series labelled `bridge`, created on first use).
+    func observeBridge(
+        name: String, connected: Bool, queuedMessages: Int, queuedBytes: Int, forwarded: Int, received: Int, dropped: [String: Int]
+    ) {
+        typealias N = MetricNames
+        let labels = [("bridge", name)]
+        registry.makeGauge(name: N.bridgeConnected, labels: labels, help: "1 while the bridge is connected to a remote broker.")
+            .set(Int64(connected ? 1 : 0))
+        registry.makeGauge(name: N.bridgeQueuedMessages, labels: labels, help: "Messages waiting for the bridge's remote (stored and in flight).")
+            .set(Int64(queuedMessages))
+        registry.makeGauge(name: N.bridgeQueuedBytes, labels: labels, help: "Topic and payload bytes waiting for the bridge's remote.")
+            .set(Int64(queuedBytes))
+        bridgeTotals.withLock { totals in
+            func advance(_ metric: String, _ extra: [(String, String)], _ help: String, _ now: Int) {
+                let key = ([name, metric] + extra.map(\.1)).joined(separator: "\u{0}")
+                let previous = totals[key] ?? 0
+                guard now > previous else { return }
+                registry.makeCounter(name: metric, labels: labels + extra, help: help).increment(by: Int64(now - previous))
+                totals[key] = now
+            }
+            advance(N.bridgeForwarded, [], "Messages the remote acknowledged (QoS 1) or that were written to it (QoS 0).", forwarded)
+            advance(N.bridgeReceived, [], "Remote messages the bridge published locally.", received)
+            for (reason, count) in dropped.sorted(by: { $0.key < $1.key }) {
+                advance(N.bridgeDropped, [("reason", reason)], "Messages the bridge did not forward, by reason.", count)
+            }
         }
     }
 

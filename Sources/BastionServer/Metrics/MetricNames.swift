@@ -27,4 +27,10 @@ public enum MetricNames {
     public static let storeHealthy = "bastion_store_healthy"
     public static let auditDropped = "bastion_audit_dropped_total"
     public static let uptime = "bastion_uptime_seconds"
+    public static let bridgeConnected = "bastion_bridge_connected"
+    public static let bridgeQueuedMessages = "bastion_bridge_queued_messages"
+    public static let bridgeQueuedBytes = "bastion_bridge_queued_bytes"
+    public static let bridgeForwarded = "bastion_bridge_forwarded_total"
+    public static let bridgeReceived = "bastion_bridge_received_total"
+    public static let bridgeDropped = "bastion_bridge_dropped_total"
 }

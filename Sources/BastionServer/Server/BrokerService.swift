@@ -1,4 +1,5 @@
 import BastionAdmin
+import BastionBridge
 import BastionCore
 import BastionIdentity
 import BastionSecurity
@@ -40,6 +41,8 @@ public final class BrokerService: Service {
     /// What the durable store held at startup, applied in `run` before the listeners bind.
     private let restored: (state: StoredBrokerState, at: WallClock)?
     private let listening = Flag()
+    /// Outbound links to remote brokers (`bridges`).
+    let bridges: BridgeService
 
     /// Raised (and thrown from `run`) when a listener cannot be bound: a runtime failure, exit 1.
     public struct BindFailure: Error, CustomStringConvertible {
@@ -118,6 +121,7 @@ public final class BrokerService: Service {
             sessionSharing: material.sessionSharing,
             listenerConnectPacketSizes: settings.listeners.map { $0.limits?.max_connect_packet_size })
         self.broker = broker
+        self.bridges = try BridgeService(settings: settings.bridges, broker: broker, logger: logger)
         brokerBox.set(broker)
         protection.observeOperatorBans { [weak broker] entry in broker?.disconnectBanned(entry) }
         let reloadBox = ReloadBox()
@@ -221,6 +225,8 @@ public final class BrokerService: Service {
                 "sessions": "\(summary.sessions)", "messages": "\(summary.messages)", "retained": "\(summary.retained)",
             ])
         }
+        // Bridges attach their sessions before any client can connect.
+        bridges.start()
         var channels: [any Channel] = []
         for (index, listener) in settings.listeners.enumerated() {
             let binder = ListenerBinder(
@@ -254,6 +260,7 @@ public final class BrokerService: Service {
         listening.set(false)
         for task in housekeeping { task.cancel() }
         for probe in probes { probe.cancel() }
+        await bridges.stop()
         for channel in channels { try? await channel.close() }
         try? await broker.forEachConnection { $0.shutdown() }.get()
         // Give the DISCONNECT packets a moment to leave before the loops stop.
@@ -286,13 +293,30 @@ public final class BrokerService: Service {
                 broker.publishSys(topic: message.topic, payload: message.payload, retain: true, on: loop)
             }
         }
+        var tasks = [reaper, sweeper, sysTask]
+        if !bridges.links.isEmpty {
+            let bridges = self.bridges
+            let metrics = self.metrics
+            let bridgeSys = NIOLoopBoundBox.makeBoxSendingValue(BridgeSysTopics(), eventLoop: loop)
+            tasks.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(200), delay: .seconds(2)) { _ in
+                bridges.snapshots(on: loop).whenSuccess { snapshots in
+                    for s in snapshots {
+                        metrics.observeBridge(name: s.name, connected: s.connected, queuedMessages: s.queuedMessages, queuedBytes: s.queuedBytes,
+                                              forwarded: s.forwarded, received: s.received, dropped: s.dropped)
+                    }
+                    for message in bridgeSys.value.update(snapshots) {
+                        broker.publishSys(topic: message.topic, payload: message.payload, retain: true, on: loop)
+                    }
+                }
+            })
+        }
         // Connection deadlines: one sweep per loop every 250 ms instead of a timer per connection.
         let deadlines = group.makeIterator().map { connectionLoop in
             connectionLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
                 broker.worker(on: connectionLoop).sweepConnections()
             }
         }
-        return [reaper, sweeper, sysTask] + deadlines
+        return tasks + deadlines
     }
 
     /// SIGHUP (and the console's reload): re-read the password file and the ACL (and the
