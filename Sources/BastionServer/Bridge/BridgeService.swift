@@ -28,7 +28,7 @@ final class BridgeService: Sendable {
             let peer = InternalPeer(
                 bridgeName: bridge.name, owner: SessionOwner.bridge(bridge.name),
                 identity: ClientIdentity(clientID: bridge.localClientID, username: nil), authorizer: BridgeAuthorizer(bridge),
-                limits: limits)
+                limits: limits, ages: BridgeQueueAges(maximumAgeSeconds: bridge.storeMaximumAge))
             let linkLoop = broker.group.next()
             let sessionLoop = broker.group.next()
             let protection = broker.protection
@@ -100,35 +100,48 @@ final class BridgeService: Sendable {
         var forwarded: Int
         var received: Int
         var dropped: [String: Int]
+        /// Seconds the oldest message waiting for the remote has waited (0 when none waits).
+        var oldestQueuedAge: Int
     }
 
     /// Every bridge's state: the link's counters and its session's queue (read on the session's loop).
     func snapshots(on loop: any EventLoop) -> EventLoopFuture<[Snapshot]> {
         let futures = zip(links, peers).map { link, peer in
-            queue(of: link.settings.localClientID, on: loop).map { queued in
+            queue(of: link.settings.localClientID, ages: peer.ages, on: loop).map { queued in
                 let status = link.status
                 var dropped = Dictionary(uniqueKeysWithValues: BridgeStatus.DropReason.allCases.map { ($0.rawValue, status.dropped($0)) })
                 dropped["queue_full"] = peer.dropped.load(ordering: .relaxed)
+                dropped["expired"] = peer.expired.load(ordering: .relaxed)
                 return Snapshot(
                     name: link.settings.name, connected: status.isConnected,
                     remote: status.remoteIndex >= 0 ? link.settings.remotes[status.remoteIndex].description : nil,
                     queuedMessages: queued.messages + status.pending, queuedBytes: queued.bytes, forwarded: status.forwarded,
-                    received: status.received, dropped: dropped)
+                    received: status.received, dropped: dropped, oldestQueuedAge: queued.oldestAge)
             }
         }
         return EventLoopFuture.whenAllSucceed(futures, on: loop)
     }
 
-    /// Messages the session holds for the bridge beyond what the bridge itself holds.
-    private func queue(of clientID: String, on loop: any EventLoop) -> EventLoopFuture<(messages: Int, bytes: Int)> {
-        guard let handle = broker.registry.handle(for: clientID) else { return loop.makeSucceededFuture((0, 0)) }
-        if let connection = handle.connection as? MQTTConnectionHandler {
-            return connection.eventLoop.submit {
-                let outbound = connection.machine.state?.outbound
-                return (outbound?.queue.count ?? 0, outbound?.queuedBytes ?? 0)
-            }.hop(to: loop)
+    /// Messages the session holds for the bridge beyond what the bridge itself holds, and how
+    /// long the oldest has waited.
+    private func queue(of clientID: String, ages: BridgeQueueAges, on loop: any EventLoop)
+        -> EventLoopFuture<(messages: Int, bytes: Int, oldestAge: Int)>
+    {
+        func measure(_ outbound: OutboundFlow?) -> (messages: Int, bytes: Int, oldestAge: Int) {
+            guard let outbound else { return (0, 0, 0) }
+            let oldest = outbound.inflight.values.first?.delivery ?? outbound.queue.first
+            let age = oldest.flatMap { ages.age(of: $0.message.id, at: .now()) }.map { Int($0.nanoseconds / 1_000_000_000) } ?? 0
+            return (outbound.queue.count, outbound.queuedBytes, age)
         }
-        let offline = handle.withOfflineState { ($0.state.outbound.queue.count + $0.state.outbound.inflight.count, $0.state.outbound.queuedBytes) }
-        return loop.makeSucceededFuture(offline ?? (0, 0))
+        guard let handle = broker.registry.handle(for: clientID) else { return loop.makeSucceededFuture((0, 0, 0)) }
+        if let connection = handle.connection as? MQTTConnectionHandler {
+            return connection.eventLoop.submit { measure(connection.machine.state?.outbound) }.hop(to: loop)
+        }
+        let offline = handle.withOfflineState { offline in
+            var measured = measure(offline.state.outbound)
+            measured.messages += offline.state.outbound.inflight.count
+            return measured
+        }
+        return loop.makeSucceededFuture(offline ?? (0, 0, 0))
     }
 }

@@ -14,6 +14,7 @@ struct BridgeSysTopics {
                 ("remote", s.remote ?? ""),
                 ("queued_messages", String(s.queuedMessages)),
                 ("queued_bytes", String(s.queuedBytes)),
+                ("oldest_queued_age", String(s.oldestQueuedAge)),
                 ("forwarded", String(s.forwarded)),
                 ("received", String(s.received)),
                 ("dropped", "{\(dropped)}"),

@@ -9,7 +9,11 @@ extension MQTTConnectionHandler {
     /// A message for this connection's session, on this loop.
     func deliver(_ delivery: Delivery) {
         // The clock only matters for messages with an expiry; skip the system call otherwise.
-        let now = delivery.message.expiresAt == nil ? Self.noExpiryClock : NIODeadline.now()
+        var now = delivery.message.expiresAt == nil ? Self.noExpiryClock : NIODeadline.now()
+        if let peer = internalPeer, delivery.qos != .atMostOnce {
+            now = .now()
+            peer.ages.enter(delivery.message.id, at: now)
+        }
         if machine.isConnected {
             refreshAuthorizerIfNeeded()
             guard authorizer.mayReceive(delivery.message.topic) else { return forget(delivery) }
@@ -59,6 +63,13 @@ extension MQTTConnectionHandler {
     /// identity (the session may have been filled under another policy or user), then written —
     /// towards a persistent session after its packet id is stored for QoS 2.
     private func transmit(_ outgoing: OutboundFlow.Outgoing, now: NIODeadline) {
+        if let peer = internalPeer, peer.ages.isTooOld(outgoing.delivery.message.id, at: .now()) {
+            // Waited for the remote longer than store_and_forward.max_age.
+            worker.traffic.drop(.expired)
+            peer.expired.add(1, ordering: .relaxed)
+            machine.abandon(outgoing.packetID)
+            return forget(outgoing.delivery)
+        }
         refreshAuthorizerIfNeeded()
         guard authorizer.mayReceive(outgoing.delivery.message.topic) else {
             machine.abandon(outgoing.packetID)
@@ -108,6 +119,7 @@ extension MQTTConnectionHandler {
 
     /// A QoS 1/2 delivery is finished or dropped: the store no longer owes it to the session.
     func forget(_ delivery: Delivery) {
+        internalPeer?.ages.forget(delivery.message.id)
         guard delivery.qos != .atMostOnce, isPersistent else { return }
         worker.persist(.dequeue(clientID: clientID, messageID: delivery.message.id))
     }
@@ -162,6 +174,11 @@ extension MQTTConnectionHandler {
     /// PUBREL in their original order, then the queue (spec 4.4).
     func resumeDelivery() {
         let now = NIODeadline.now()
+        if let peer = internalPeer, let outbound = machine.state?.outbound {
+            // Restored from the store (which keeps no arrival time): their age counts from now.
+            for entry in outbound.inflight.values { peer.ages.enter(entry.delivery.message.id, at: now) }
+            for delivery in outbound.queue { peer.ages.enter(delivery.message.id, at: now) }
+        }
         for (packetID, entry) in machine.redelivery {
             switch entry.phase {
             case .awaitingAcknowledgement:

@@ -36,11 +36,16 @@ final class InternalPeer: @unchecked Sendable {
     let authorizer: any ClientAuthorizer
     let limits: BrokerLimits
     let bridgeName: String
-    /// Messages the bridge's queue dropped for lack of room.
+    /// Messages the bridge's queue dropped for lack of room, and for waiting longer than max_age.
     let dropped = Atomic<Int>(0)
+    let expired = Atomic<Int>(0)
 
-    init(bridgeName: String, owner: String, identity: ClientIdentity, authorizer: any ClientAuthorizer, limits: BrokerLimits) {
+    let ages: BridgeQueueAges
+
+    init(bridgeName: String, owner: String, identity: ClientIdentity, authorizer: any ClientAuthorizer, limits: BrokerLimits,
+         ages: BridgeQueueAges) {
         self.bridgeName = bridgeName
+        self.ages = ages
         self.owner = owner
         self.identity = identity
         self.authorizer = authorizer

@@ -169,7 +169,8 @@ public final class BrokerMetrics: ProtectionMetrics {
 
     /// One bridge's state (series labelled `bridge`, created on first use).
     func observeBridge(
-        name: String, connected: Bool, queuedMessages: Int, queuedBytes: Int, forwarded: Int, received: Int, dropped: [String: Int]
+        name: String, connected: Bool, queuedMessages: Int, queuedBytes: Int, forwarded: Int, received: Int, dropped: [String: Int],
+        oldestQueuedAge: Int
     ) {
         typealias N = MetricNames
         let labels = [("bridge", name)]
@@ -179,6 +180,8 @@ public final class BrokerMetrics: ProtectionMetrics {
             .set(Int64(queuedMessages))
         registry.makeGauge(name: N.bridgeQueuedBytes, labels: labels, help: "Topic and payload bytes waiting for the bridge's remote.")
             .set(Int64(queuedBytes))
+        registry.makeGauge(name: N.bridgeOldestQueuedAge, labels: labels, help: "Seconds the oldest message waiting for the bridge's remote has waited.")
+            .set(Int64(oldestQueuedAge))
         bridgeTotals.withLock { totals in
             func advance(_ metric: String, _ extra: [(String, String)], _ help: String, _ now: Int) {
                 let key = ([name, metric] + extra.map(\.1)).joined(separator: "\u{0}")

@@ -30,6 +30,7 @@ public enum MetricNames {
     public static let bridgeConnected = "bastion_bridge_connected"
     public static let bridgeQueuedMessages = "bastion_bridge_queued_messages"
     public static let bridgeQueuedBytes = "bastion_bridge_queued_bytes"
+    public static let bridgeOldestQueuedAge = "bastion_bridge_oldest_queued_age_seconds"
     public static let bridgeForwarded = "bastion_bridge_forwarded_total"
     public static let bridgeReceived = "bastion_bridge_received_total"
     public static let bridgeDropped = "bastion_bridge_dropped_total"

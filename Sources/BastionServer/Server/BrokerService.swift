@@ -302,7 +302,7 @@ public final class BrokerService: Service {
                 bridges.snapshots(on: loop).whenSuccess { snapshots in
                     for s in snapshots {
                         metrics.observeBridge(name: s.name, connected: s.connected, queuedMessages: s.queuedMessages, queuedBytes: s.queuedBytes,
-                                              forwarded: s.forwarded, received: s.received, dropped: s.dropped)
+                                              forwarded: s.forwarded, received: s.received, dropped: s.dropped, oldestQueuedAge: s.oldestQueuedAge)
                     }
                     for message in bridgeSys.value.update(snapshots) {
                         broker.publishSys(topic: message.topic, payload: message.payload, retain: true, on: loop)
