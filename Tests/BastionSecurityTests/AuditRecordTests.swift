@@ -39,6 +39,11 @@ enum AuditSamples {
                            target: "ip 192.0.2.7", outcome: .success)),
         .adminAction(.init(remoteIP: "::1", user: "token:ci", role: "viewer", via: .token, action: .userCreate, target: nil,
                            outcome: .denied, detail: "needs role admin")),
+        .bridge(.init(kind: .connected, bridge: "it-dmz", remote: "mqtts://broker-it.example:8883")),
+        .bridge(.init(kind: .disconnected, bridge: "it-dmz", remote: "mqtts://broker-it.example:8883", reason: "connection lost")),
+        .bridge(.init(kind: .refused, bridge: "it-dmz", remote: "mqtts://broker-it.example:8883", reason: "not authorized")),
+        .bridge(.init(kind: .unreachable, bridge: "it-dmz", reason: "connection refused")),
+        .bridge(.init(kind: .queueFull, bridge: "it-dmz", dropped: 3)),
         .recordsDropped(count: 17),
     ]
 }
