@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import MQTTCodec
 import NIOCore
@@ -56,6 +57,14 @@ public final class BridgeLink: @unchecked Sendable {
     private var localKeepAlive: Int64 = 0
     private var lastLocalPing = NIODeadline.now()
     private var remoteWarnedRefusal = false
+    /// 3.1.1 has no No Local: what the bridge sends on a topic it also brings in comes back from
+    /// the remote. Recently sent (topic, payload) fingerprints let it recognise those echoes.
+    private let guardsEchoes: Bool
+    private var echoes: [Int: Int] = [:]
+    private var echoOrder = Deque<Int>()
+    /// Completed once the local session's subscriptions are in place for the first time.
+    private var subscribed: EventLoopPromise<Void>?
+    private var awaitingSubacks: Set<UInt16> = []
 
     public init(
         settings: BridgeSettings, loop: any EventLoop, logger: Logger, openLocal: @escaping LocalConnector,
@@ -70,6 +79,7 @@ public final class BridgeLink: @unchecked Sendable {
         self.openLocal = openLocal
         self.events = events
         self.tlsContext = settings.remotes.contains(where: \.tls) ? try Self.makeTLSContext(settings.tls) : nil
+        self.guardsEchoes = settings.protocolVersion != .v5 && !settings.inTopics.isEmpty
         if let rate = settings.maximumBytesPerSecond {
             limiter = ByteRateLimiter(bytesPerSecond: rate, nowNanoseconds: NIODeadline.now().uptimeNanoseconds)
         }
@@ -89,12 +99,25 @@ public final class BridgeLink: @unchecked Sendable {
         return try NIOSSLContext(configuration: config)
     }
 
-    public func start() {
+    /// Starts both connections. The future completes once the local session is subscribed: from
+    /// then on every matching local publish is kept for the remote.
+    @discardableResult
+    public func start() -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
         loop.execute { [self] in
+            subscribed = promise
             ticker = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in tick() }
             connectLocal()
             connectRemote(0)
         }
+        return promise.futureResult
+    }
+
+    private func subscriptionSettled(_ packetID: UInt16?) {
+        if let packetID { awaitingSubacks.remove(packetID) }
+        guard awaitingSubacks.isEmpty, let promise = subscribed else { return }
+        subscribed = nil
+        promise.succeed()
     }
 
     /// Ends both connections; the local session keeps what was not forwarded.
@@ -102,6 +125,8 @@ public final class BridgeLink: @unchecked Sendable {
         loop.submit { [self] in
             stopped = true
             ticker?.cancel()
+            subscribed?.succeed()
+            subscribed = nil
             if let remote {
                 if remoteReady { remote.write(.disconnect(DisconnectPacket())) }
                 remote.close()
@@ -292,13 +317,16 @@ public final class BridgeLink: @unchecked Sendable {
             // delivery belongs to. No Local keeps what the bridge brings in from going back out;
             // retained messages are sent once, when the subscription is new.
             for (i, topic) in settings.topics.enumerated() where topic.direction.sendsOut {
+                awaitingSubacks.insert(UInt16(i + 1))
                 let options = SubscribePacket.Options(qos: topic.qos, noLocal: true, retainAsPublished: true, retainHandling: .sendIfNew)
                 local.write(.subscribe(SubscribePacket(
                     packetID: UInt16(i + 1), subscriptions: [.init(filter: topic.local, options: options)],
                     properties: SubscribeProperties(subscriptionIdentifier: UInt32(i + 1)))))
             }
             local.flush()
+            subscriptionSettled(nil)
         case .suback(let suback):
+            defer { subscriptionSettled(suback.packetID) }
             let index = Int(suback.packetID) - 1
             guard settings.topics.indices.contains(index), let code = suback.reasonCodes.first, code.isFailure else { return }
             let filter = settings.topics[index].local
@@ -342,6 +370,9 @@ public final class BridgeLink: @unchecked Sendable {
             out.properties.topicAlias = nil
         }
         let size = remoteTopic.utf8.count + publish.payload.readableBytes
+        if guardsEchoes, settings.inTopics.contains(where: { $0.localTopic(forRemote: remoteTopic) != nil }) {
+            rememberSent(remoteTopic, publish.payload)
+        }
         guard publish.qos != .atMostOnce, remoteMaximumQoS != .atMostOnce else {
             out.qos = .atMostOnce
             sendAtMostOnce(out, size: size)
@@ -350,6 +381,33 @@ public final class BridgeLink: @unchecked Sendable {
         out.qos = .atLeastOnce
         forward.append(localPacketID: publish.packetID, publish: out, size: size)
         pump()
+    }
+
+    private static func fingerprint(_ topic: String, _ payload: ByteBuffer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(topic)
+        hasher.combine(payload)
+        return hasher.finalize()
+    }
+
+    private func rememberSent(_ topic: String, _ payload: ByteBuffer) {
+        let key = Self.fingerprint(topic, payload)
+        echoes[key, default: 0] += 1
+        echoOrder.append(key)
+        // Bounded: an echo comes back within moments or not at all.
+        while echoOrder.count > 4096, let old = echoOrder.popFirst() {
+            if let n = echoes[old], n > 1 { echoes[old] = n - 1 } else { echoes[old] = nil }
+        }
+    }
+
+    /// Whether this remote message is the echo of one the bridge sent (consumed once).
+    private func isEcho(_ publish: PublishPacket) -> Bool {
+        guard guardsEchoes else { return false }
+        let key = Self.fingerprint(publish.topic, publish.payload)
+        guard let n = echoes[key] else { return false }
+        echoes[key] = n > 1 ? n - 1 : nil
+        if let index = echoOrder.firstIndex(of: key) { echoOrder.remove(at: index) }
+        return true
     }
 
     private func acknowledgeLocal(_ publish: PublishPacket) {
@@ -477,6 +535,7 @@ public final class BridgeLink: @unchecked Sendable {
     /// A PUBLISH from the remote: with `upward_only`, or when no `in` topic admits it, it is
     /// acknowledged and dropped — nothing from the remote reaches a local subscriber.
     private func inbound(_ publish: PublishPacket, _ remote: MQTTClientHandler) {
+        if isEcho(publish) { return acknowledgeRemote(publish, remote) }
         let admitted = settings.upwardOnly ? nil : settings.inTopics.lazy.compactMap { topic in
             topic.localTopic(forRemote: publish.topic).map { (topic, $0) }
         }.first

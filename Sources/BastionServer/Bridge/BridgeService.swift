@@ -48,8 +48,19 @@ final class BridgeService: Sendable {
         self.peers = peers
     }
 
-    func start() {
-        for link in links { link.start() }
+    /// Starts every bridge and waits (at most `timeout`) until their local sessions are
+    /// subscribed, so that what clients publish once the listeners are open is kept for the remote.
+    func start(timeout: Duration = .seconds(10)) async {
+        let started = links.map { $0.start() }
+        guard !started.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for future in started { try? await future.get() }
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     func stop() async {

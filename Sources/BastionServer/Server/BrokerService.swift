@@ -226,7 +226,7 @@ public final class BrokerService: Service {
             ])
         }
         // Bridges attach their sessions before any client can connect.
-        bridges.start()
+        await bridges.start()
         var channels: [any Channel] = []
         for (index, listener) in settings.listeners.enumerated() {
             let binder = ListenerBinder(
