@@ -9,9 +9,10 @@
 #                         [--duration S] [--warmup S] [--only LIST] [--no-build] [--out DIR]
 #                         [--connections N] [--configuration release|debug]
 #
-# --only takes a comma-separated subset of: fanout,fanin,pairs,latency,tls,acl,independent,conn,durable,sparkplug
+# --only takes a comma-separated subset of: fanout,fanin,pairs,latency,tls,acl,independent,conn,durable,sparkplug,bridge
 # (durable runs Bastion only: the same QoS 1 load with clean and with persistent sessions;
-# sparkplug runs Bastion only: NDATA from 1,000 edge nodes next to the same fan-in on plain topics).
+# sparkplug runs Bastion only: NDATA from 1,000 edge nodes next to the same fan-in on plain topics;
+# bridge: each broker's own bridge forwards bench/# to a second broker, always Bastion).
 # Results (JSON per run, broker logs, table.md) stay in --out (default: a temporary directory).
 set -euo pipefail
 
@@ -20,7 +21,7 @@ A=bastion
 B=mosquitto
 DURATION=10
 WARMUP=2
-ONLY="fanout,fanin,pairs,latency,tls,acl,independent,conn,durable,sparkplug"
+ONLY="fanout,fanin,pairs,latency,tls,acl,independent,conn,durable,sparkplug,bridge"
 BUILD=1
 CONFIGURATION=release
 OUT=""
@@ -39,7 +40,7 @@ while [[ $# -gt 0 ]]; do
         --configuration) CONFIGURATION="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --connections) CONNECTIONS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -213,6 +214,162 @@ both() { # LABEL VARIANT SCENARIO ARGS…  (A then B)
 
 COMMON=(--duration "$DURATION" --warmup "$WARMUP" --size 64)
 
+# Bridged throughput: 20 publishers on the local broker (slot a: $A, slot b: $B), that broker's
+# own bridge forwarding bench/# to site/bench/# on a remote broker, one subscriber there. The
+# remote is always Bastion with the settings above (anonymous, loopback): the faster broker, so
+# the remote is not the bottleneck of either bridge. Both bridges speak MQTT 5, clean session,
+# one topic `bench/#` at the run's QoS, and keep at most 32 messages in flight (the remote's
+# Receive Maximum; Mosquitto also by max_inflight_messages 32). Bastion's QoS 1 bridge queue is
+# durable (each message stored before its PUBACK); Mosquitto's (persistence false) is memory only.
+# `bastion bench pub` (local) and `bastion bench sub` (remote) are separate processes: the
+# subscriber starts first and its window (warm-up + 1 s, then --duration) lies inside the
+# publishers' run (--duration + 2 s), so it measures the steady bridged rate. Each run's JSON is
+# the subscriber's report with the publishers' sent counts and CPU folded in.
+bridge_scenario() {
+    local slot name qos local_port local_pid local_log conf up sub_pid
+    local sub_warmup pub_duration
+    sub_warmup=$(awk "BEGIN { print $WARMUP + 1 }")
+    pub_duration=$(awk "BEGIN { print $DURATION + 2 }")
+    for slot in a b; do
+        name="$A"; [[ $slot == b ]] && name="$B"
+        for qos in 0 1; do
+            start_broker bastion plain  # the remote: BROKER_PID, BROKER_PORT
+            local_port=$((PORT_BASE++))
+            local_log="$OUT/logs/bridge-q$qos-$slot-$name-local-$local_port.log"
+            case "$name" in
+                mosquitto)
+                    conf="$WORK/mosquitto-bridge-q$qos.conf"
+                    {
+                        echo "per_listener_settings false"
+                        echo "listener $local_port 127.0.0.1"
+                        echo "allow_anonymous true"
+                        echo "persistence false"
+                        echo "max_connections -1"
+                        echo "max_inflight_messages 32"
+                        echo "max_queued_messages 1000"
+                        echo "max_packet_size 262144"
+                        echo "set_tcp_nodelay true"
+                        echo "log_dest stderr"
+                        echo "log_type error"
+                        echo "log_type warning"
+                        echo "connection bench-bridge"
+                        echo "address 127.0.0.1:$BROKER_PORT"
+                        echo "remote_clientid bench-bridge"
+                        echo "bridge_protocol_version mqttv50"
+                        echo "cleansession true"
+                        echo "try_private false"      # the remote need not know Mosquitto's bridge flag
+                        echo "notifications false"    # no extra $SYS traffic to the remote
+                        echo "restart_timeout 1 5"
+                        echo "topic bench/# out $qos \"\" site/"
+                    } > "$conf"
+                    mosquitto -c "$conf" > "$local_log" 2>&1 &
+                    ;;
+                bastion)
+                    conf="$WORK/bastion-bridge-q$qos.yaml"
+                    {
+                        echo "listeners:"
+                        echo "  - url: mqtt://127.0.0.1:$local_port"
+                        echo "auth:"
+                        echo "  allow_anonymous: true"
+                        echo "limits:"
+                        echo "  max_inflight: 32"
+                        echo "  max_queued_messages: 1000"
+                        echo "  max_packet_size: 262144"
+                        echo "  max_connections: $((CONNECTIONS + 1000))"
+                        echo "  max_connections_per_ip: $((CONNECTIONS + 1000))"
+                        echo "  connect_rate_per_ip: 1000000"
+                        echo "  connect_burst_per_ip: 1000000"
+                        echo "  flap_connections: 0"
+                        echo "  auth_failures_per_ip: 0"
+                        echo "  auth_failures_per_user: 0"
+                        echo "persistence:"
+                        echo "  data_dir: $WORK/bastion-data-$local_port"
+                        echo "log_level: warning"
+                        echo "bridges:"
+                        echo "  - name: bench"
+                        echo "    remotes: [mqtt://127.0.0.1:$BROKER_PORT]"
+                        echo "    protocol: 5"
+                        echo "    client_id: bench-bridge"
+                        echo "    topics:"
+                        echo "      - {local: \"bench/#\", remote_prefix: \"site/\", qos: $qos}"
+                    } > "$conf"
+                    "$BIN" serve --config "$conf" > "$local_log" 2>&1 &
+                    ;;
+            esac
+            local_pid=$!
+            BRIDGE_LOCAL_PID=$local_pid
+            trap 'kill "${BRIDGE_LOCAL_PID:-}" 2>/dev/null || true; stop_broker' EXIT
+            up=0
+            for _ in $(seq 1 100); do
+                if (exec 3<>"/dev/tcp/127.0.0.1/$local_port") 2>/dev/null; then up=1; break; fi
+                kill -0 "$local_pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            if [[ $up == 0 ]]; then
+                # A Bastion without bridge support refuses the `bridges:` section (exit 2).
+                if [[ $name == bastion ]] && grep -q "bridges" "$local_log"; then
+                    echo "compare.sh: bridge-q$qos: skipping bastion: this binary refuses the \`bridges:\` section; log:" >&2
+                else
+                    echo "compare.sh: bridge-q$qos: skipping $name: the local broker did not start with its bridge; log:" >&2
+                fi
+                head -5 "$local_log" >&2
+                kill "$local_pid" 2>/dev/null || true; wait "$local_pid" 2>/dev/null || true
+                stop_broker
+                continue
+            fi
+            # The link is up once a probe published locally arrives at the remote (back-off
+            # may delay the first connection a few seconds).
+            up=0
+            for _ in $(seq 1 15); do
+                mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t site/bench/probe -C 1 -W 2 > /dev/null 2>&1 &
+                sub_pid=$!
+                sleep 0.3
+                mosquitto_pub -h 127.0.0.1 -p "$local_port" -q 1 -t bench/probe -m probe 2>/dev/null || true
+                if wait "$sub_pid"; then up=1; break; fi
+            done
+            if [[ $up == 1 ]]; then
+                echo "  bridge-q$qos: $name → bastion…" >&2
+                "$BIN" bench sub --port "$BROKER_PORT" --subscribers 1 --qos "$qos" --topic 'site/bench/#' \
+                    --warmup "$sub_warmup" --duration "$DURATION" --drain 1 --broker-pid "$local_pid" --json \
+                    > "$WORK/bridge-sub.json" 2> "$OUT/logs/bench-bridge-q$qos-$slot-sub.err" &
+                sub_pid=$!
+                sleep 1  # subscribed before the first message
+                "$BIN" bench pub --port "$local_port" --publishers 20 --qos "$qos" --topic 'bench/bridge/%i' --size 64 \
+                    --warmup "$WARMUP" --duration "$pub_duration" --broker-pid "$BROKER_PID" --json \
+                    > "$WORK/bridge-pub.json" 2> "$OUT/logs/bench-bridge-q$qos-$slot-pub.err" || true
+                wait "$sub_pid" || true
+                if ! python3 - "$WORK/bridge-sub.json" "$WORK/bridge-pub.json" > "$OUT/results/bridge-q$qos-$slot.json" <<'PY'
+import json, sys
+sub, pub = (json.load(open(path)) for path in sys.argv[1:3])
+m, p = sub["messages"], pub["messages"]
+m["sent"], m["sentInWindow"], m["sentPerSecond"] = p["sent"], p["sentInWindow"], p["sentPerSecond"]
+m["acknowledged"], m["unacknowledged"] = p["acknowledged"], p["unacknowledged"]
+r, pr = sub["resources"], pub["resources"]
+r["remoteBrokerCPU"] = pr.get("brokerCPU")  # brokerCPU is the local broker (the bridge)
+if r.get("generatorCPU") is not None and pr.get("generatorCPU") is not None:
+    r["generatorCPU"] += pr["generatorCPU"]
+sub["errors"] = {**pub.get("errors", {}), **sub.get("errors", {})}
+sub["errorCount"] = sub.get("errorCount", 0) + pub.get("errorCount", 0)
+sub["publishers"] = pub["setup"]
+print(json.dumps(sub, indent=1))
+PY
+                then
+                    echo "compare.sh: bridge-q$qos against $name: no report, see $OUT/logs/bench-bridge-q$qos-$slot-*.err" >&2
+                    rm -f "$OUT/results/bridge-q$qos-$slot.json"
+                fi
+            else
+                echo "compare.sh: bridge-q$qos: skipping $name: no probe crossed the bridge within 30 s; log:" >&2
+                tail -5 "$local_log" >&2
+            fi
+            kill "$local_pid" 2>/dev/null || true
+            wait "$local_pid" 2>/dev/null || true
+            BRIDGE_LOCAL_PID=""
+            trap stop_broker EXIT
+            stop_broker
+        done
+    done
+}
+
 echo "results in $OUT" >&2
 if wants fanout; then
     both fanout-q0 plain fanout --publishers 1 --subscribers 20 --qos 0 "${COMMON[@]}"
@@ -298,6 +455,9 @@ if wants sparkplug && [[ $A == bastion || $B == bastion ]]; then
     # every message). Same topic depth, same payload size.
     BENCH_BROKER=bastion bench sparkplug-fanin a plain fanin --publishers 1000 "${COMMON[@]}"
     BENCH_BROKER=bastion bench sparkplug-fanin b plain fanin --publishers 1000 --sparkplug "${COMMON[@]}"
+fi
+if wants bridge; then
+    bridge_scenario
 fi
 if wants conn; then
     both conn-10k plain conn --connections "$CONNECTIONS" --connect-rate 1000 --duration 5 --keep-alive 60

@@ -39,6 +39,13 @@ def ratio(a, b):
     return f"{a / b:.2f}×"
 
 
+def bridge_rows(row, received):
+    """Bridged throughput (compare.sh `bridge`): 20 publishers on the local broker, its bridge to a
+    remote Bastion, one subscriber there; messages/s counted by that subscriber."""
+    row("bridge: 20 → local → remote → 1, QoS 0", "messages/s at the remote", "bridge-q0", received)
+    row("bridge: 20 → local → remote → 1, QoS 1", "messages/s at the remote", "bridge-q1", received)
+
+
 def main():
     if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
@@ -79,6 +86,7 @@ def main():
     independent = lambda run: dig(run, "receivedPerSecond")
     row("mosquitto_pub -l → mosquitto_sub, QoS 0", "messages/s (independent clients)", "independent-q0", independent)
     row("mosquitto_pub -l → mosquitto_sub, QoS 1", "messages/s (independent clients)", "independent-q1", independent)
+    bridge_rows(row, received)
     conn = load(results, "conn-10k", "a") or load(results, "conn-10k", "b")
     n = dig(conn, "setup", "connections")
     if n is not None:
