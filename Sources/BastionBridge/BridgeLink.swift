@@ -572,11 +572,7 @@ public final class BridgeLink: @unchecked Sendable {
     }
 
     private func nextLocalPacketID() -> UInt16? {
-        guard inboundAwaiting.count < 65535 else { return nil }
-        repeat {
-            lastLocalPacketID = lastLocalPacketID == 65535 ? 1 : lastLocalPacketID + 1
-        } while inboundAwaiting[lastLocalPacketID] != nil
-        return lastLocalPacketID
+        PacketIDs.next(after: &lastLocalPacketID, inUse: inboundAwaiting)
     }
 
     // MARK: Timers

@@ -80,10 +80,18 @@ struct ForwardQueue {
     }
 
     private mutating func nextPacketID() -> UInt16? {
-        guard awaiting.count < 65535 else { return nil }
+        PacketIDs.next(after: &lastPacketID, inUse: awaiting)
+    }
+}
+
+/// Packet identifiers for one direction of a connection: the next one after the last, skipping
+/// those still in use (spec 2.2.1); nil when all 65,535 are taken.
+enum PacketIDs {
+    static func next<Value>(after last: inout UInt16, inUse: [UInt16: Value]) -> UInt16? {
+        guard inUse.count < 65535 else { return nil }
         repeat {
-            lastPacketID = lastPacketID == 65535 ? 1 : lastPacketID + 1
-        } while awaiting[lastPacketID] != nil
-        return lastPacketID
+            last = last == 65535 ? 1 : last + 1
+        } while inUse[last] != nil
+        return last
     }
 }

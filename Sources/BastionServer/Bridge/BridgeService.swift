@@ -74,8 +74,7 @@ final class BridgeService: Sendable {
         guard socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, &descriptors) == 0 else {
             throw IOError(errnoCode: errno, reason: "socketpair")
         }
-        var info = ConnectionInfo(listener: "bridge:\(peer.bridgeName)", remoteAddress: "internal", allowAnonymous: false)
-        info.requirePassword = false
+        let info = ConnectionInfo(listener: "bridge:\(peer.bridgeName)", remoteAddress: "internal", allowAnonymous: false)
         ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -63,7 +63,7 @@ extension MQTTConnectionHandler {
     /// identity (the session may have been filled under another policy or user), then written —
     /// towards a persistent session after its packet id is stored for QoS 2.
     private func transmit(_ outgoing: OutboundFlow.Outgoing, now: NIODeadline) {
-        if let peer = internalPeer, peer.ages.isTooOld(outgoing.delivery.message.id, at: .now()) {
+        if let peer = internalPeer, peer.ages.isTooOld(outgoing.delivery.message.id, at: now) {
             // Waited for the remote longer than store_and_forward.max_age.
             worker.traffic.drop(.expired)
             peer.expired.add(1, ordering: .relaxed)
